@@ -1,0 +1,39 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * edgegate's self-metrics, declared once (DESIGN.md: `edgegate_<area>_<thing>_<unit>[_total]`).
+ * Every branch that drops, refuses, retries or evicts increments a counter with a `reason` label.
+ *
+ * One `Metrics` object per gateway instance (its own Registry), so tests can run
+ * several gateways in one process without sharing counters.
+ */
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "edgegate_" });
+  const r = [registry];
+  return {
+    registry,
+    mqttClientsConnected: new Gauge({ name: "edgegate_mqtt_clients_connected", help: "MQTT clients currently connected to the embedded broker.", registers: r }),
+    mqttMessagesReceived: new Counter({ name: "edgegate_mqtt_messages_received_total", help: "MQTT PUBLISH packets received from clients.", registers: r }),
+    mqttBytesReceived: new Counter({ name: "edgegate_mqtt_received_bytes_total", help: "MQTT payload bytes received from clients.", registers: r }),
+    messagesDropped: new Counter({ name: "edgegate_ingest_messages_dropped_total", help: "Messages dropped before decoding, by reason.", labelNames: ["reason"], registers: r }),
+    samplesIn: new Counter({ name: "edgegate_ingest_samples_total", help: "Samples decoded from device messages (samples in).", registers: r }),
+    samplesDropped: new Counter({ name: "edgegate_samples_dropped_total", help: "Samples dropped anywhere in the pipeline, by reason.", labelNames: ["reason"], registers: r }),
+    seriesActive: new Gauge({ name: "edgegate_pipeline_series_active", help: "Series (input series of open aggregation windows plus series seen by the forwarder in the last flush interval).", registers: r }),
+    windowsOpen: new Gauge({ name: "edgegate_aggregation_windows_open", help: "Aggregation windows currently open.", registers: r }),
+    samplesOut: new Counter({ name: "edgegate_outbox_samples_written_total", help: "Samples committed to the outbox (samples out of the pipeline), per target.", labelNames: ["target"], registers: r }),
+    outboxRows: new Gauge({ name: "edgegate_outbox_rows", help: "Batches waiting in the outbox, per target.", labelNames: ["target"], registers: r }),
+    outboxBytes: new Gauge({ name: "edgegate_outbox_bytes", help: "Encoded bytes waiting in the outbox, per target.", labelNames: ["target"], registers: r }),
+    outboxOldestAge: new Gauge({ name: "edgegate_outbox_oldest_age_seconds", help: "Age of the oldest batch waiting in the outbox, per target.", labelNames: ["target"], registers: r }),
+    outboxDeadLetters: new Gauge({ name: "edgegate_outbox_dead_letter_rows", help: "Batches set aside in the dead-letter table, per target.", labelNames: ["target"], registers: r }),
+    rwRequests: new Counter({ name: "edgegate_remote_write_requests_total", help: "Remote-Write requests by target and HTTP status code (`code=\"error\"` for network errors).", labelNames: ["target", "code"], registers: r }),
+    rwSamplesSent: new Counter({ name: "edgegate_remote_write_samples_sent_total", help: "Samples acknowledged (2xx) by the receiver, per target.", labelNames: ["target"], registers: r }),
+    rwBytesSent: new Counter({ name: "edgegate_remote_write_sent_bytes_total", help: "Compressed request bytes acknowledged by the receiver, per target.", labelNames: ["target"], registers: r }),
+    rwRetries: new Counter({ name: "edgegate_remote_write_retries_total", help: "Remote-Write attempts that will be retried, by target and reason.", labelNames: ["target", "reason"], registers: r }),
+    rwDeadLettered: new Counter({ name: "edgegate_remote_write_dead_lettered_samples_total", help: "Samples moved to the dead-letter table instead of being delivered, by target and reason.", labelNames: ["target", "reason"], registers: r }),
+    rwDuration: new Histogram({ name: "edgegate_remote_write_request_duration_seconds", help: "Remote-Write request latency, per target.", labelNames: ["target"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r }),
+    rwLastSuccess: new Gauge({ name: "edgegate_remote_write_last_success_timestamp_seconds", help: "Unix time of the last 2xx from the target.", labelNames: ["target"], registers: r }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

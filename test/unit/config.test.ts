@@ -1,0 +1,72 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, defaultConfig, parseConfig } from "../../gateway/config/load.js";
+import { formatDuration, parseDuration } from "../../gateway/config/duration.js";
+
+function problems(yaml: string): string[] {
+  try {
+    parseConfig(yaml, "test.yaml");
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+const MIN = `topics: [{topic: "a/{id}"}]\nremote_write: [{url: "http://127.0.0.1:9090/api/v1/write"}]\n`;
+
+test("the built-in defaults are valid and documented values", () => {
+  const c = defaultConfig();
+  assert.equal(c.mqtt.listen, "0.0.0.0:1883");
+  assert.equal(c.http.listen, "0.0.0.0:9480");
+  assert.equal(c.storage.path, "./data/edgegate.db");
+  assert.equal(c.remote_write[0]?.url, "http://127.0.0.1:9090/api/v1/write");
+  assert.equal(c.topics[0]?.topic, "vehicles/{vin}/telemetry");
+});
+
+test("a minimal config gets every default", () => {
+  const c = parseConfig(MIN, "t");
+  assert.equal(c.forward_unmatched, true);
+  assert.deepEqual(c.aggregation, []);
+  assert.equal(c.remote_write[0]?.queue_config.max_samples_per_send, 2000);
+  assert.equal(c.remote_write[0]?.queue_config.min_backoff, "30ms");
+});
+
+test("errors name the key path and the bad value", () => {
+  const p = problems(MIN + `mqtt: {listen: "nope"}\naggregation: [{match: '{a="b"}', interval: 10x, outputs: [avg, median]}]\n`);
+  assert.ok(p.some((l) => l.startsWith("mqtt.listen:") && l.includes('"nope"')), p.join("\n"));
+  assert.ok(p.some((l) => l.startsWith("aggregation[0].interval:") && l.includes('"10x"')), p.join("\n"));
+  assert.ok(p.some((l) => l.startsWith("aggregation[0].outputs[1]:") && l.includes('"median"')), p.join("\n"));
+});
+
+test("unknown keys are errors, not silently ignored", () => {
+  const p = problems(MIN + `storage: {pth: x}\n`);
+  assert.deepEqual(p, ["storage.pth: unknown key"]);
+});
+
+test("missing required sections are named", () => {
+  const p = problems(`mqtt: {listen: "0.0.0.0:1883"}\n`);
+  assert.ok(p.some((l) => l.startsWith("topics:")));
+  assert.ok(p.some((l) => l.startsWith("remote_write:")));
+});
+
+test("by and without together are refused", () => {
+  const p = problems(MIN + `aggregation: [{match: x, interval: 10s, by: [a], without: [b], outputs: [avg]}]\n`);
+  assert.ok(p.some((l) => l.startsWith("aggregation[0].without:")), p.join("\n"));
+});
+
+test("YAML syntax errors are reported, not thrown raw", () => {
+  const p = problems("topics: [\n");
+  assert.ok(p[0]?.startsWith("YAML syntax:"));
+});
+
+test("Prometheus durations", () => {
+  assert.equal(parseDuration("10s"), 10_000);
+  assert.equal(parseDuration("1h30m"), 5_400_000);
+  assert.equal(parseDuration("500ms"), 500);
+  assert.equal(parseDuration("0"), 0);
+  assert.throws(() => parseDuration("10"), /not a valid duration/);
+  assert.throws(() => parseDuration("1m1h"), /not a valid duration/);
+  assert.throws(() => parseDuration(""), /not a valid duration/);
+  assert.equal(formatDuration(5_400_000), "1h30m");
+});
