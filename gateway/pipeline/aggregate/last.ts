@@ -1,0 +1,25 @@
+import type { AggregationOutput, OutputEmitter } from "./output.js";
+
+/**
+ * `last`: the value with the latest timestamp in the window — not the last
+ * to arrive, since devices may deliver out of order (event time). On equal
+ * timestamps the later arrival wins.
+ */
+class LastState {
+  value = NaN;
+  timestamp = -Infinity;
+}
+
+export const last: AggregationOutput<LastState> = {
+  name: "last",
+  init: () => new LastState(),
+  update(s: LastState, value: number, timestamp: number): void {
+    if (timestamp >= s.timestamp) {
+      s.value = value;
+      s.timestamp = timestamp;
+    }
+  },
+  flush(s: LastState, out: OutputEmitter): void {
+    out.emit(s.value);
+  },
+};

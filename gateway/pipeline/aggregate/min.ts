@@ -1,0 +1,17 @@
+import type { AggregationOutput, OutputEmitter } from "./output.js";
+
+/** `min`: smallest sample value in the window. */
+class MinState {
+  value = Infinity;
+}
+
+export const min: AggregationOutput<MinState> = {
+  name: "min",
+  init: () => new MinState(),
+  update(s: MinState, value: number): void {
+    if (value < s.value) s.value = value;
+  },
+  flush(s: MinState, out: OutputEmitter): void {
+    out.emit(s.value);
+  },
+};

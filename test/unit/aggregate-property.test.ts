@@ -1,0 +1,95 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
+import type { Sample } from "../../gateway/pipeline/sample.js";
+
+/**
+ * Conservation: whatever the arrival order, batching and wall-clock
+ * progression, every non-NaN sample is either counted in exactly one window
+ * or reported as too_late — and which one is decided by the contract alone
+ * (window end + allowed_lateness <= now at processing time, with a clock that
+ * never goes back).
+ */
+
+const INTERVAL = 10_000;
+const LATENESS = 5_000;
+
+const sampleArb = fc.record({
+  vin: fc.constantFrom("V1", "V2", "V3"),
+  fleet: fc.constantFrom("a", "b"),
+  value: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: -1000, max: 1000 }) }, { weight: 1, arbitrary: fc.constant(NaN) }),
+  timestamp: fc.integer({ min: -INTERVAL, max: 4 * INTERVAL }),
+});
+
+/** Batches of samples, each processed at a wall-clock time; a flush may follow any batch. */
+const scenarioArb = fc.array(
+  fc.record({
+    samples: fc.array(sampleArb, { maxLength: 20 }),
+    advance: fc.integer({ min: 0, max: 8_000 }),
+    flush: fc.boolean(),
+  }),
+  { minLength: 1, maxLength: 12 },
+);
+
+describe("aggregate: property", () => {
+  it("count_samples and sum_samples account for every sample not dropped as too_late", () => {
+    fc.assert(
+      fc.property(scenarioArb, fc.constantFrom<string[] | undefined>(["fleet"], undefined), (scenario, by) => {
+        let dropped = 0;
+        const stage = new AggregateStage({
+          rules: [{ match: "m", interval: "10s", allowed_lateness: "5s", ...(by ? { by } : {}), outputs: ["count_samples", "sum_samples", "count_series", "min", "max", "avg"] }],
+          forwardUnmatched: false,
+          onDrop: (reason, n) => {
+            assert.equal(reason, "too_late");
+            dropped += n;
+          },
+        });
+
+        let now = 0;
+        let expectedCount = 0;
+        let expectedSum = 0;
+        let expectedDropped = 0;
+        const out: Sample[] = [];
+        for (const step of scenario) {
+          now += step.advance;
+          const batch = step.samples.map((x) => ({ labels: { __name__: "m", vin: x.vin, fleet: x.fleet }, value: x.value, timestamp: x.timestamp }));
+          for (const x of batch) {
+            if (Number.isNaN(x.value)) continue;
+            const end = Math.floor(x.timestamp / INTERVAL) * INTERVAL + INTERVAL;
+            if (end + LATENESS <= now) expectedDropped++;
+            else {
+              expectedCount++;
+              expectedSum += x.value;
+            }
+          }
+          assert.deepEqual(stage.process(batch, now), []);
+          if (step.flush) out.push(...stage.flush(now, false));
+        }
+        out.push(...stage.flush(now, true));
+
+        const total = (suffix: string) =>
+          out.filter((x) => x.labels["__name__"]!.endsWith(suffix)).reduce((acc, x) => acc + x.value, 0);
+        assert.equal(dropped, expectedDropped);
+        assert.equal(total("_count_samples"), expectedCount);
+        assert.equal(total("_sum_samples"), expectedSum);
+
+        // Per (group, window): min <= avg <= max, and 1 <= count_series <= count_samples.
+        const byKey = new Map<string, Record<string, number>>();
+        for (const x of out) {
+          const name = x.labels["__name__"]!;
+          const output = name.slice(name.indexOf("_", name.indexOf(":")) + 1).replace(/^by_fleet_/, "");
+          const key = JSON.stringify({ ...x.labels, __name__: "", t: x.timestamp });
+          const rec = byKey.get(key) ?? {};
+          rec[output] = x.value;
+          byKey.set(key, rec);
+        }
+        for (const rec of byKey.values()) {
+          assert.ok(rec["min"]! <= rec["avg"]! + 1e-9 && rec["avg"]! <= rec["max"]! + 1e-9, JSON.stringify(rec));
+          assert.ok(rec["count_series"]! >= 1 && rec["count_series"]! <= rec["count_samples"]!, JSON.stringify(rec));
+        }
+        assert.deepEqual(stage.stats(), { windowsOpen: 0, seriesActive: 0 });
+      }),
+    );
+  });
+});

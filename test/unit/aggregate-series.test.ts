@@ -1,0 +1,74 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { SeriesInterner } from "../../gateway/pipeline/aggregate/series.js";
+import type { Labels } from "../../gateway/pipeline/sample.js";
+
+describe("aggregate: series interning", () => {
+  it("the same label set in any order, with or without empty labels, is one series", () => {
+    const interner = new SeriesInterner();
+    const a = interner.intern({ __name__: "m", vin: "V1", fleet: "a" });
+    assert.equal(interner.intern({ fleet: "a", __name__: "m", vin: "V1" }), a);
+    assert.equal(interner.intern({ __name__: "m", vin: "V1", fleet: "a", model: "" }), a);
+    assert.equal(interner.size, 1);
+  });
+
+  it("different label sets are different series", () => {
+    const interner = new SeriesInterner();
+    const sets: Labels[] = [
+      { __name__: "m", vin: "V1" },
+      { __name__: "m", vin: "V2" },
+      { __name__: "m", vin: "V1", fleet: "a" },
+      { __name__: "m2", vin: "V1" },
+      { __name__: "m", vi: "nV1" }, // same characters, different split
+      { __name__: "m", nV1: "vi" },
+    ];
+    const refs = new Set(sets.map((l) => interner.intern(l)));
+    assert.equal(refs.size, sets.length);
+    assert.equal(interner.size, sets.length);
+  });
+
+  it("the canonical key is order-independent and skips empty labels", () => {
+    const interner = new SeriesInterner();
+    const a = interner.intern({ vin: "V1", __name__: "m", x: "" });
+    assert.equal(a.key, '"__name__"="m","vin"="V1",');
+  });
+
+  it("hash collisions are resolved by comparing labels, and release keeps the chain intact", () => {
+    // Find two label sets whose 32-bit hashes collide (birthday bound: ~80k tries).
+    const probe = new SeriesInterner();
+    const seen = new Map<number, number>();
+    let pair: [number, number] | null = null;
+    for (let i = 0; pair === null && i < 2_000_000; i++) {
+      const ref = probe.intern({ __name__: "m", k: String(i) });
+      const j = seen.get(ref.hash);
+      if (j !== undefined) pair = [j, i];
+      else seen.set(ref.hash, i);
+    }
+    assert.ok(pair, "no collision found");
+    const [i, j] = pair;
+
+    const interner = new SeriesInterner();
+    const third = { __name__: "m", k: "third" };
+    const a = interner.intern({ __name__: "m", k: String(i) });
+    const b = interner.intern({ __name__: "m", k: String(j) });
+    assert.equal(a.hash, b.hash);
+    assert.notEqual(a, b);
+    assert.equal(interner.intern({ k: String(i), __name__: "m" }), a);
+    assert.equal(interner.intern({ k: String(j), __name__: "m" }), b);
+    const c = interner.intern(third);
+    assert.equal(interner.size, 3);
+
+    interner.release(b); // head of the chain
+    assert.equal(interner.size, 2);
+    assert.equal(interner.intern({ __name__: "m", k: String(i) }), a);
+    const b2 = interner.intern({ __name__: "m", k: String(j) });
+    assert.notEqual(b2, b); // a new reference after release
+    interner.release(a); // now the tail of the chain
+    assert.equal(interner.intern({ __name__: "m", k: String(j) }), b2);
+    interner.release(b2);
+    interner.release(c);
+    assert.equal(interner.size, 0);
+    interner.release(c); // releasing twice is harmless
+    assert.equal(interner.size, 0);
+  });
+});
