@@ -1,0 +1,206 @@
+import pino, { type Logger } from "pino";
+import type { Config } from "./config/schema.js";
+import { parseDuration } from "./config/duration.js";
+import { createMetrics, type Metrics } from "./metrics/catalogue.js";
+import { Broker } from "./ingest/broker.js";
+import { TopicRouter } from "./ingest/topic-router.js";
+import { formatListen } from "./ingest/listen-address.js";
+import { Pipeline } from "./pipeline/pipeline.js";
+import { AggregateStage } from "./pipeline/aggregate/aggregate-stage.js";
+import { ExternalLabelsStage } from "./pipeline/external-labels.js";
+import { OutboxSink } from "./pipeline/outbox-sink.js";
+import type { Sample } from "./pipeline/sample.js";
+import { Outbox } from "./outbox/outbox.js";
+import { Sender } from "./remote-write/sender.js";
+import { startHttpServer, type HttpServer } from "./http/server.js";
+import { USER_AGENT, VERSION } from "./version.js";
+
+export interface GatewayOptions {
+  log?: Logger;
+  /** Wall clock, injectable for tests. */
+  now?: () => number;
+  /** How long close() gives the senders to deliver what is queued. */
+  shutdownSendTimeoutMs?: number;
+}
+
+export interface Gateway {
+  readonly config: Config;
+  readonly metrics: Metrics;
+  start(): Promise<void>;
+  close(): Promise<void>;
+  /** Bound addresses ("127.0.0.1:41234"), useful when the config asked for port 0. */
+  mqttAddress(): string;
+  httpAddress(): string;
+  ready(): boolean;
+  status(): GatewayStatus;
+  /** Runs the window clock once and commits what is buffered (tests use it instead of waiting). */
+  flushNow(final?: boolean): void;
+  /** Resolves when every target's outbox is empty. */
+  drained(): Promise<void>;
+}
+
+export interface GatewayStatus {
+  version: string;
+  ready: boolean;
+  uptime_seconds: number;
+  mqtt: { listen: string; connected_clients: number };
+  outbox: { path: string; rows: number; bytes: number; samples: number; oldest_age_seconds: number | null; dead_letter_rows: number };
+  targets: ReturnType<Sender["status"]>[];
+}
+
+/** Target name for self-metrics: the configured `name`, else the URL's host (made unique). */
+function targetNames(config: Config): string[] {
+  const seen = new Map<string, number>();
+  return config.remote_write.map((rw) => {
+    const base = rw.name ?? new URL(rw.url).host;
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    return n === 0 ? base : `${base}-${n}`;
+  });
+}
+
+/**
+ * Builds the gateway from a validated config (STYLE.md: main.ts owns the process,
+ * app.ts the gateway, so tests build it without signals). Lifecycle: start()
+ * downstream first (outbox → senders → pipeline → http → broker), close()
+ * upstream first (broker → final window flush → outbox commit → senders with a
+ * deadline → http → SQLite).
+ */
+export function buildGateway(config: Config, options: GatewayOptions = {}): Gateway {
+  const log = options.log ?? pino({ level: "silent" });
+  const now = options.now ?? Date.now;
+  const metrics = createMetrics({ defaultMetrics: true });
+  const names = targetNames(config);
+  const router = new TopicRouter(config.topics);
+  const aggregate = new AggregateStage({
+    rules: config.aggregation,
+    forwardUnmatched: config.forward_unmatched,
+    onDrop: (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n),
+  });
+  const flushIntervalMs = parseDuration(config.storage.flush_interval);
+
+  let outbox: Outbox | null = null;
+  let sink: OutboxSink | null = null;
+  let pipeline: Pipeline | null = null;
+  let senders: Sender[] = [];
+  let http: HttpServer | null = null;
+  let broker: Broker | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let isReady = false;
+  let closing: Promise<void> | null = null;
+  const startedAt = now();
+  const batch: Sample[] = [];
+
+  const onDrop = (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n);
+
+  function onMessage(topic: string, payload: Buffer): void {
+    if (!pipeline) return;
+    const t = now();
+    batch.length = 0;
+    if (!router.route(topic, payload.toString("utf8"), t, batch, onDrop)) {
+      metrics.messagesDropped.inc({ reason: "no_topic_rule" });
+      return;
+    }
+    if (batch.length === 0) return;
+    metrics.samplesIn.inc(batch.length);
+    pipeline.push(batch.slice(), t);
+  }
+
+  function tick(final: boolean): void {
+    if (!pipeline || !sink) return;
+    pipeline.tick(now(), final);
+    sink.flush();
+    const st = aggregate.stats();
+    metrics.windowsOpen.set(st.windowsOpen);
+    metrics.seriesActive.set(st.seriesActive + sink.trackedSeries());
+  }
+
+  function status(): GatewayStatus {
+    const depth = outbox?.depth() ?? { rows: 0, bytes: 0, samples: 0, oldestMs: null };
+    return {
+      version: VERSION,
+      ready: isReady,
+      uptime_seconds: Math.round((now() - startedAt) / 1000),
+      mqtt: { listen: gateway.mqttAddress(), connected_clients: broker?.connectedClients() ?? 0 },
+      outbox: {
+        path: config.storage.path,
+        rows: depth.rows,
+        bytes: depth.bytes,
+        samples: depth.samples,
+        oldest_age_seconds: depth.oldestMs === null ? null : Math.max(0, (now() - depth.oldestMs) / 1000),
+        dead_letter_rows: outbox?.deadLetterDepth().rows ?? 0,
+      },
+      targets: senders.map((s) => s.status()),
+    };
+  }
+
+  const gateway: Gateway = {
+    config,
+    metrics,
+    async start() {
+      const t0 = Date.now();
+      outbox = Outbox.open(config.storage.path);
+      const leftover = outbox.depth();
+      if (leftover.rows > 0) log.info({ rows: leftover.rows, samples: leftover.samples }, "outbox holds batches from a previous run; sending them first");
+      senders = config.remote_write.map(
+        (rw, i) => new Sender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
+      );
+      for (const s of senders) s.start();
+      sink = new OutboxSink(
+        outbox,
+        config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send })),
+        metrics,
+        log,
+      );
+      const s = sink;
+      pipeline = new Pipeline([aggregate, new ExternalLabelsStage(config.external_labels)], (samples) => s.write(samples));
+      timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
+      timer.unref();
+      http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });
+      broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
+      await broker.start();
+      isReady = true;
+      log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), targets: names, ms: Date.now() - t0 }, "edgegate started");
+    },
+    close() {
+      closing ??= (async () => {
+        isReady = false;
+        const t0 = Date.now();
+        await broker?.close();
+        log.info({ ms: Date.now() - t0 }, "mqtt broker closed; flushing open windows");
+        if (timer) clearInterval(timer);
+        tick(true);
+        // Give the senders a bounded time to deliver what is queued (the final windows too).
+        const deadline = options.shutdownSendTimeoutMs ?? 5000;
+        let timeout: NodeJS.Timeout | undefined;
+        await Promise.race([gateway.drained(), new Promise<void>((r) => (timeout = setTimeout(r, deadline)))]);
+        clearTimeout(timeout);
+        await Promise.all(senders.map((s) => s.close(1000)));
+        const left = outbox?.depth();
+        log.info({ ms: Date.now() - t0, unsent_rows: left?.rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
+        await http?.close();
+        outbox?.close();
+        pipeline = null;
+        log.info({ ms: Date.now() - t0 }, "edgegate stopped");
+      })();
+      return closing;
+    },
+    mqttAddress() {
+      const a = broker?.address();
+      return a ? formatListen(a.host, a.port) : config.mqtt.listen;
+    },
+    httpAddress() {
+      const a = http?.address();
+      return a && typeof a !== "string" ? formatListen(a.address, a.port) : config.http.listen;
+    },
+    ready: () => isReady,
+    status,
+    flushNow(final = false) {
+      tick(final);
+    },
+    async drained() {
+      await Promise.all(senders.map((s) => s.drained()));
+    },
+  };
+  return gateway;
+}

@@ -1,0 +1,40 @@
+import Fastify from "fastify";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { parseListen } from "../ingest/listen-address.js";
+
+export interface HttpServerOptions {
+  listen: string;
+  log: Logger;
+  registry: Registry;
+  isReady: () => boolean;
+  status: () => unknown;
+}
+
+/**
+ * edgegate's own HTTP endpoints, named like Prometheus's: `/-/healthy`,
+ * `/-/ready`, `/metrics` (self-metrics), `/api/v1/status` (JSON).
+ */
+export interface HttpServer {
+  address(): string | { address: string; port: number } | null;
+  close(): Promise<void>;
+}
+
+export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
+  // Request logs at info would drown the gateway's own log on a Pi: the HTTP logger starts at warn.
+  const level = opts.log.levelVal > 40 ? opts.log.level : "warn";
+  const app = Fastify({ loggerInstance: opts.log.child({ component: "http" }, { level }) });
+  app.get("/-/healthy", async (_req, reply) => reply.type("text/plain").send("edgegate is Healthy.\n"));
+  app.get("/-/ready", async (_req, reply) => {
+    if (opts.isReady()) return reply.type("text/plain").send("edgegate is Ready.\n");
+    return reply.code(503).type("text/plain").send("edgegate is not ready.\n");
+  });
+  app.get("/metrics", async (_req, reply) => {
+    const body = await opts.registry.metrics();
+    return reply.type(opts.registry.contentType).send(body);
+  });
+  app.get("/api/v1/status", async () => opts.status());
+  const { host, port } = parseListen(opts.listen);
+  await app.listen({ host, port });
+  return { address: () => app.server.address(), close: () => app.close() };
+}

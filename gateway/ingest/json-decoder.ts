@@ -1,0 +1,129 @@
+import type { Labels, Sample } from "../pipeline/sample.js";
+import { sanitizeLabelName, sanitizeMetricName, METRIC_NAME_RE } from "../pipeline/sample.js";
+
+/**
+ * Turns one JSON payload into samples. A payload is an object or an array of
+ * objects (a device that was offline sends its backlog in one message). Each
+ * numeric or boolean field becomes a sample of `<metric_prefix><field>`;
+ * nested objects flatten with `_`. Whatever cannot be mapped is counted through
+ * `onDrop(reason, n)` and skipped; it never throws.
+ */
+export interface JsonDecoderOptions {
+  metricPrefix: string;
+  timestampField?: string;
+  labelFields: readonly string[];
+}
+
+export type DropFn = (reason: string, count: number) => void;
+
+/** RFC 3339 (with `T` or space, fractional seconds optional, `Z` or offset required). */
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** Returns epoch ms, or NaN when the value is not a usable timestamp. */
+export function parseTimestamp(v: unknown): number {
+  if (typeof v === "number") return Number.isFinite(v) && v >= 0 ? Math.trunc(v) : NaN;
+  if (typeof v === "string" && RFC3339_RE.test(v)) return Date.parse(v);
+  return NaN;
+}
+
+export class JsonDecoder {
+  private readonly labelFieldNames: Map<string, string>;
+  /** field path → sanitized metric name, so names are built once per distinct field (interning). */
+  private readonly names = new Map<string, string>();
+
+  constructor(private readonly opts: JsonDecoderOptions) {
+    this.labelFieldNames = new Map(opts.labelFields.map((f) => [f, sanitizeLabelName(f)]));
+  }
+
+  /**
+   * `base` holds the labels bound from the topic and static labels; they win over
+   * label fields of the same name (the topic is the device's authenticated identity).
+   */
+  decode(payload: string, base: Labels, arrivalMs: number, out: Sample[], onDrop: DropFn): void {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(payload);
+    } catch {
+      onDrop("invalid_json", 1);
+      return;
+    }
+    if (Array.isArray(doc)) {
+      for (const item of doc) this.decodeObject(item, base, arrivalMs, out, onDrop);
+    } else {
+      this.decodeObject(doc, base, arrivalMs, out, onDrop);
+    }
+  }
+
+  private decodeObject(doc: unknown, base: Labels, arrivalMs: number, out: Sample[], onDrop: DropFn): void {
+    if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+      onDrop("invalid_payload", 1);
+      return;
+    }
+    const obj = doc as Record<string, unknown>;
+    let ts = arrivalMs;
+    const tsField = this.opts.timestampField;
+    if (tsField !== undefined && obj[tsField] !== undefined) {
+      ts = parseTimestamp(obj[tsField]);
+      if (Number.isNaN(ts)) {
+        onDrop("invalid_timestamp", 1);
+        return;
+      }
+    }
+    const labels: Labels = {};
+    for (const [field, name] of this.labelFieldNames) {
+      const v = obj[field];
+      if (v === undefined || v === null) continue;
+      if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
+        const s = String(v);
+        if (s !== "") labels[name] = s;
+      }
+    }
+    Object.assign(labels, base);
+    const start = out.length;
+    this.flatten(obj, "", labels, ts, out, onDrop, 0);
+    if (out.length === start) onDrop("no_samples", 1);
+  }
+
+  private flatten(obj: Record<string, unknown>, prefix: string, labels: Labels, ts: number, out: Sample[], onDrop: DropFn, depth: number): void {
+    for (const key in obj) {
+      if (prefix === "" && (key === this.opts.timestampField || this.labelFieldNames.has(key))) continue;
+      const v = obj[key];
+      const path = prefix === "" ? key : prefix + "_" + key;
+      let value: number;
+      if (typeof v === "number") {
+        if (!Number.isFinite(v)) {
+          onDrop("invalid_value", 1);
+          continue;
+        }
+        value = v;
+      } else if (typeof v === "boolean") {
+        value = v ? 1 : 0;
+      } else if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+        if (depth >= 8) onDrop("too_deeply_nested", 1);
+        else this.flatten(v as Record<string, unknown>, path, labels, ts, out, onDrop, depth + 1);
+        continue;
+      } else {
+        // strings that are not label fields, null, arrays: nothing a sample can hold.
+        onDrop("non_numeric_field", 1);
+        continue;
+      }
+      const name = this.metricName(path);
+      if (name === null) {
+        onDrop("invalid_metric_name", 1);
+        continue;
+      }
+      out.push({ labels: { ...labels, __name__: name }, value, timestamp: ts });
+    }
+  }
+
+  private metricName(path: string): string | null {
+    let name = this.names.get(path);
+    if (name === undefined) {
+      if (this.names.size > 10_000) this.names.clear(); // bound the cache against devices inventing field names
+      name = sanitizeMetricName(this.opts.metricPrefix + path);
+      if (!METRIC_NAME_RE.test(name)) name = ""; // remembered as invalid
+      this.names.set(path, name);
+    }
+    return name === "" ? null : name;
+  }
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+/**
+ * The edgegate process: command line, logging and signals only (STYLE.md: the
+ * gateway itself is built by app.ts, so tests can build it without a process).
+ */
+import { Command, Option } from "commander";
+import pino from "pino";
+import { buildGateway } from "./app.js";
+import { ConfigError, defaultConfig, loadConfigFile } from "./config/load.js";
+import { DEFAULT_CONFIG_YAML } from "./config/defaults.js";
+import { startDebugReceiver } from "./remote-write/receiver.js";
+import { VERSION } from "./version.js";
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(message.endsWith("\n") ? message : message + "\n");
+  process.exit(code);
+}
+
+async function runGateway(opts: { config?: string; logLevel: string }): Promise<void> {
+  const log = pino({ level: opts.logLevel, base: { name: "edgegate" } });
+  let config;
+  try {
+    config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  let gateway;
+  try {
+    gateway = buildGateway(config, { log });
+  } catch (err) {
+    fail(`${opts.config ?? "built-in defaults"}: ${(err as Error).message}`);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting now; what is committed to the outbox is kept");
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    gateway.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "error during shutdown");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  try {
+    await gateway.start();
+  } catch (err) {
+    log.fatal({ err }, `cannot start: ${(err as Error).message}`);
+    await gateway.close().catch(() => undefined);
+    process.exit(1);
+  }
+}
+
+const program = new Command()
+  .name("edgegate")
+  .description("IoT push-gateway: MQTT in, pre-processing, SQLite store-and-forward, Prometheus Remote-Write out")
+  .version(VERSION)
+  .option("--config <file>", "YAML configuration file (default: built-in defaults, see --print-defaults)")
+  .option("--check-config <file>", "validate a configuration file and exit (0 = valid, 1 = invalid)")
+  .option("--print-defaults", "print the built-in default configuration and exit")
+  .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
+  .action(async (opts: { config?: string; checkConfig?: string; printDefaults?: boolean; logLevel: string }) => {
+    if (opts.printDefaults) {
+      process.stdout.write(DEFAULT_CONFIG_YAML);
+      return;
+    }
+    if (opts.checkConfig) {
+      try {
+        const config = loadConfigFile(opts.checkConfig);
+        buildGateway(config); // compiles topic templates and selectors: their errors are config errors too
+        process.stdout.write(`${opts.checkConfig}: configuration is valid\n`);
+        return;
+      } catch (err) {
+        fail(err instanceof ConfigError ? err.message : `${opts.checkConfig}: invalid configuration:\n  ${(err as Error).message}`);
+      }
+    }
+    await runGateway(opts);
+  });
+
+program
+  .command("receive")
+  .description("run a debugging Remote-Write receiver that prints every series and sample it gets")
+  .option("--listen <host:port>", "address to listen on", "127.0.0.1:9201")
+  .action(async (opts: { listen: string }) => {
+    const receiver = await startDebugReceiver({ listen: opts.listen, out: process.stdout });
+    process.stderr.write(`edgegate receive: listening on ${receiver.url}\n`);
+    const stop = () => void receiver.close().then(() => process.exit(0));
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => fail(`edgegate: ${(err as Error).message}`));

@@ -1,0 +1,104 @@
+import type { Logger } from "pino";
+import type { Metrics } from "../metrics/catalogue.js";
+import type { Outbox } from "../outbox/outbox.js";
+import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries, type TimeSeries } from "../remote-write/codec.js";
+import type { Sample } from "./sample.js";
+
+export interface SinkTarget {
+  name: string;
+  maxSamplesPerSend: number;
+}
+
+/**
+ * The end of the pipeline: buffers samples for up to `storage.flush_interval`
+ * (or until `maxBuffered` samples), then encodes them as Remote-Write batches
+ * and commits them to the outbox in one transaction per target. Batching the
+ * commits is what makes `synchronous=FULL` affordable.
+ *
+ * It also keeps each series' timestamps strictly increasing across everything
+ * it has committed (Remote-Write 1.0: samples of a series MUST be sent in
+ * order). A receiver rejects a whole request for one out-of-order sample, so a
+ * late raw sample would otherwise poison a batch of good ones; it is dropped
+ * here instead and counted as reason="out_of_order".
+ */
+export class OutboxSink {
+  private buffer: Sample[] = [];
+  private readonly lastTs = new Map<string, number>();
+  private readonly maxTracked = 1_000_000;
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly targets: readonly SinkTarget[],
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly maxBuffered = 100_000,
+  ) {}
+
+  write(samples: Sample[]): void {
+    for (const s of samples) this.buffer.push(s);
+    if (this.buffer.length >= this.maxBuffered) this.flush();
+  }
+
+  pending(): number {
+    return this.buffer.length;
+  }
+
+  /** Distinct series the order guard remembers (≈ series sent recently). */
+  trackedSeries(): number {
+    return this.lastTs.size;
+  }
+
+  /** Encodes and commits everything buffered. Never throws: a failed commit is counted and logged. */
+  flush(): void {
+    if (this.buffer.length === 0) return;
+    const samples = this.buffer;
+    this.buffer = [];
+    const { series, invalid } = toTimeSeries(samples);
+    if (invalid > 0) this.metrics.samplesDropped.inc({ reason: "missing_metric_name" }, invalid);
+    const ordered = this.enforceOrder(series);
+    if (ordered.length === 0) return;
+    let total = 0;
+    for (const s of ordered) total += s.samples.length;
+
+    const encodedBySize = new Map<number, { payload: Uint8Array; samples: number }[]>();
+    for (const target of this.targets) {
+      let batches = encodedBySize.get(target.maxSamplesPerSend);
+      if (!batches) {
+        batches = splitBatches(ordered, target.maxSamplesPerSend).map((b) => ({
+          payload: snappyCompress(encodeWriteRequest(b)),
+          samples: b.reduce((n, s) => n + s.samples.length, 0),
+        }));
+        encodedBySize.set(target.maxSamplesPerSend, batches);
+      }
+      try {
+        this.outbox.append(target.name, batches);
+        this.metrics.samplesOut.inc({ target: target.name }, total);
+      } catch (err) {
+        // e.g. SQLITE_FULL: ingest keeps running; the loss is counted, never silent.
+        this.metrics.samplesDropped.inc({ reason: "outbox_write_failed" }, total);
+        this.log.error({ err, target: target.name, samples: total }, "could not commit batch to the outbox");
+      }
+    }
+  }
+
+  private enforceOrder(series: TimeSeries[]): TimeSeries[] {
+    const out: TimeSeries[] = [];
+    let dropped = 0;
+    if (this.lastTs.size > this.maxTracked) this.lastTs.clear(); // bounded; the receiver is the last line of defence
+    for (const s of series) {
+      let key = "";
+      for (const l of s.labels) key += l.name + "\u0000" + l.value + "\u0000";
+      const last = this.lastTs.get(key);
+      let samples = s.samples;
+      if (last !== undefined && samples.length > 0 && samples[0]!.timestamp <= last) {
+        samples = samples.filter((p) => p.timestamp > last);
+        dropped += s.samples.length - samples.length;
+      }
+      if (samples.length === 0) continue;
+      this.lastTs.set(key, samples[samples.length - 1]!.timestamp);
+      out.push(samples === s.samples ? s : { labels: s.labels, samples });
+    }
+    if (dropped > 0) this.metrics.samplesDropped.inc({ reason: "out_of_order" }, dropped);
+    return out;
+  }
+}
