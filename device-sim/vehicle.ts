@@ -1,0 +1,293 @@
+/**
+ * One simulated vehicle: its state, a pure step function and the telemetry
+ * payload. Time is always passed in (never read from a clock) so a test can
+ * generate hours of driving without waiting, and a run is reproducible from
+ * the seed of the Rng handed to `step`.
+ *
+ * The vehicle cycles parked (engine off) → warm-up (idling) → driving (segments
+ * with a target speed: city, arterial, highway, traffic-light stops) →
+ * arriving (braking to a stop) → cool-down (idling) → parked.
+ */
+import { MODELS, SPEED_CAP_KMH, type Depot, type ModelProfile } from "./catalog.js";
+import type { Rng } from "./rng.js";
+
+export type Phase = "parked" | "warmup" | "driving" | "arriving" | "cooldown";
+
+/** Flat on purpose: `{ ...state }` is a full copy, so `step` never mutates its input. */
+export interface VehicleState {
+  readonly vin: string;
+  readonly fleet: string;
+  readonly model: string;
+  readonly depot: Depot;
+  phase: Phase;
+  /** Time left in the current phase (trip, parking, warm-up, cool-down). */
+  phaseLeftMs: number;
+  /** Time left at the current target speed while driving. */
+  segmentLeftMs: number;
+  engineOn: boolean;
+  speedKmh: number;
+  targetKmh: number;
+  gear: number;
+  rpm: number;
+  fuelLevelRatio: number;
+  coolantTempC: number;
+  readonly ambientTempC: number;
+  batteryVoltageV: number;
+  readonly restVoltageV: number;
+  odometerKm: number;
+  lat: number;
+  lon: number;
+  headingDeg: number;
+}
+
+/**
+ * The JSON object published per message; field names are what the gateway's
+ * default config maps. A type alias (not an interface) so it is assignable to
+ * `Record<string, unknown>`.
+ */
+export type TelemetryPayload = {
+  ts: number;
+  fleet: string;
+  model: string;
+  speed_kmh: number;
+  rpm: number;
+  fuel_level_ratio: number;
+  coolant_temp_c: number;
+  battery_voltage_v: number;
+  odometer_km: number;
+  position: { lat: number; lon: number };
+};
+
+export const IDLE_RPM = 800;
+/** Bounds the model keeps to; tests assert them. */
+export const LIMITS = {
+  runningVoltageV: [13.8, 14.4],
+  restingVoltageV: [12.4, 12.7],
+  maxCoolantC: 100,
+  routeRadiusKm: 6,
+} as const;
+
+const MIN = 60_000;
+const TRIP_MS = [5 * MIN, 40 * MIN] as const;
+const PARK_MS = [5 * MIN, 45 * MIN] as const;
+const WARMUP_MS = [10_000, 60_000] as const;
+const COOLDOWN_MS = [5_000, 30_000] as const;
+/** Longer steps are split so acceleration and warm-up curves do not depend on the publish interval. */
+const MAX_SUBSTEP_MS = 1000;
+/** 2 m/s² acceleration, 3.5 m/s² braking: ordinary (not emergency) driving. */
+const ACCEL_KMH_PER_S = 7.2;
+const BRAKE_KMH_PER_S = 12.6;
+const SHIFT_UP_RPM = 2600;
+const REFUEL_BELOW = 0.3;
+const RESERVE = 0.05;
+const KM_PER_DEG_LAT = 111.32;
+
+const PROFILES = new Map(MODELS.map((m) => [m.name, m]));
+
+function profileOf(model: string): ModelProfile {
+  const p = PROFILES.get(model);
+  if (!p) throw new Error(`unknown vehicle model ${JSON.stringify(model)}`);
+  return p;
+}
+
+const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
+const rad = (deg: number): number => (deg * Math.PI) / 180;
+
+export interface VehicleIdentity {
+  vin: string;
+  fleet: string;
+  model: string;
+  depot: Depot;
+}
+
+/** A vehicle at the start of a run: half are parked, half are about to drive, so a fleet starts mixed. */
+export function initialState(id: VehicleIdentity, rng: Rng): VehicleState {
+  const ambientTempC = rng.range(5, 25);
+  const restVoltageV = rng.range(12.45, 12.65);
+  const r = rng.range(0, 2);
+  const a = rng.range(0, 2 * Math.PI);
+  const lat = id.depot.lat + (r * Math.cos(a)) / KM_PER_DEG_LAT;
+  const lon = id.depot.lon + (r * Math.sin(a)) / (KM_PER_DEG_LAT * Math.cos(rad(id.depot.lat)));
+  const base = {
+    vin: id.vin,
+    fleet: id.fleet,
+    model: id.model,
+    depot: id.depot,
+    segmentLeftMs: 0,
+    speedKmh: 0,
+    targetKmh: 0,
+    gear: 0,
+    fuelLevelRatio: rng.range(0.35, 1),
+    ambientTempC,
+    restVoltageV,
+    odometerKm: rng.range(2_000, 180_000),
+    lat,
+    lon,
+    headingDeg: rng.range(0, 360),
+  };
+  if (rng.chance(0.5)) {
+    return { ...base, phase: "parked", phaseLeftMs: rng.range(0, PARK_MS[1]), engineOn: false, rpm: 0, coolantTempC: ambientTempC + rng.range(0, 30), batteryVoltageV: restVoltageV };
+  }
+  return { ...base, phase: "warmup", phaseLeftMs: rng.range(0, WARMUP_MS[1]), engineOn: true, rpm: IDLE_RPM, coolantTempC: rng.range(60, 90), batteryVoltageV: 14.1 };
+}
+
+/** Advances the vehicle by dtMs. Pure apart from consuming draws from rng; dtMs ≤ 0 returns the state unchanged. */
+export function step(state: VehicleState, dtMs: number, rng: Rng): VehicleState {
+  if (!(dtMs > 0)) return state;
+  const s: VehicleState = { ...state };
+  const profile = profileOf(s.model);
+  for (let left = dtMs; left > 0; left -= MAX_SUBSTEP_MS) advance(s, Math.min(left, MAX_SUBSTEP_MS), profile, rng);
+  return s;
+}
+
+function advance(s: VehicleState, dMs: number, p: ModelProfile, rng: Rng): void {
+  const dt = dMs / 1000;
+  transition(s, dMs, p, rng);
+  const distKm = s.phase === "driving" || s.phase === "arriving" ? drive(s, dt, p, rng) : 0;
+  powertrain(s, p, rng);
+  if (s.engineOn) {
+    s.fuelLevelRatio = Math.max(0, s.fuelLevelRatio - distKm * p.fuelPerKm - p.idleFuelPerS * dt);
+    // Thermostat holds ~88 °C, a little more under load; time constant ~2.5 min.
+    const target = 88 + 6 * Math.min(1, s.rpm / 4000);
+    s.coolantTempC += (target - s.coolantTempC) * (1 - Math.exp(-dt / 150)) + 0.05 * rng.normal();
+    const v = s.batteryVoltageV + 0.1 * (14.1 - s.batteryVoltageV) * dt + 0.03 * Math.sqrt(dt) * rng.normal();
+    s.batteryVoltageV = clamp(v, LIMITS.runningVoltageV[0], LIMITS.runningVoltageV[1]);
+  } else {
+    // Engine block cools towards ambient (τ 25 min); battery settles to its rest voltage (τ 5 min).
+    s.coolantTempC += (s.ambientTempC - s.coolantTempC) * (1 - Math.exp(-dt / 1500));
+    s.batteryVoltageV = s.restVoltageV + (s.batteryVoltageV - s.restVoltageV) * Math.exp(-dt / 300);
+  }
+  s.coolantTempC = clamp(s.coolantTempC, s.ambientTempC, LIMITS.maxCoolantC);
+}
+
+function transition(s: VehicleState, dMs: number, p: ModelProfile, rng: Rng): void {
+  s.phaseLeftMs -= dMs;
+  switch (s.phase) {
+    case "parked":
+      if (s.phaseLeftMs <= 0) {
+        s.phase = "warmup";
+        s.phaseLeftMs = rng.range(WARMUP_MS[0], WARMUP_MS[1]);
+        s.engineOn = true;
+        s.batteryVoltageV = 14.0;
+      }
+      return;
+    case "warmup":
+      if (s.phaseLeftMs <= 0) {
+        s.phase = "driving";
+        s.phaseLeftMs = rng.range(TRIP_MS[0], TRIP_MS[1]);
+        newSegment(s, p, rng);
+      }
+      return;
+    case "driving":
+      s.segmentLeftMs -= dMs;
+      if (s.segmentLeftMs <= 0) newSegment(s, p, rng);
+      // Trip over, or running on reserve: head for the stop (and the pump).
+      if (s.phaseLeftMs <= 0 || s.fuelLevelRatio < RESERVE) {
+        s.phase = "arriving";
+        s.targetKmh = 0;
+      }
+      return;
+    case "arriving":
+      if (s.speedKmh === 0) {
+        s.phase = "cooldown";
+        s.phaseLeftMs = rng.range(COOLDOWN_MS[0], COOLDOWN_MS[1]);
+      }
+      return;
+    case "cooldown":
+      if (s.phaseLeftMs <= 0) {
+        s.phase = "parked";
+        s.phaseLeftMs = rng.range(PARK_MS[0], PARK_MS[1]);
+        s.engineOn = false;
+        s.batteryVoltageV = LIMITS.restingVoltageV[1];
+        if (s.fuelLevelRatio < REFUEL_BELOW) s.fuelLevelRatio = rng.range(0.9, 1);
+      }
+      return;
+  }
+}
+
+/** A stretch of road: a traffic-light stop, city, arterial or highway speed, often after a turn. */
+function newSegment(s: VehicleState, p: ModelProfile, rng: Rng): void {
+  const kind = rng.next();
+  const cap = Math.min(SPEED_CAP_KMH, p.maxSpeedKmh);
+  if (kind < 0.15) {
+    s.targetKmh = 0;
+    s.segmentLeftMs = rng.range(5_000, 40_000);
+  } else {
+    const [lo, hi] = kind < 0.6 ? [30, 50] : kind < 0.85 ? [50, 80] : [80, cap];
+    s.targetKmh = Math.min(cap, rng.range(lo, hi));
+    s.segmentLeftMs = rng.range(20_000, 120_000);
+  }
+  s.headingDeg += rng.chance(0.35) ? (rng.chance(0.5) ? 90 : -90) : rng.range(-15, 15);
+}
+
+/** Speed, odometer and position for dt seconds; returns the distance driven (km). */
+function drive(s: VehicleState, dt: number, p: ModelProfile, rng: Rng): number {
+  const v0 = s.speedKmh;
+  let v1 = v0 + clamp(s.targetKmh - v0, -BRAKE_KMH_PER_S * dt, ACCEL_KMH_PER_S * dt);
+  if (s.targetKmh > 0 && v1 > 5) v1 += 0.4 * Math.sqrt(dt) * rng.normal();
+  v1 = clamp(v1, 0, Math.min(SPEED_CAP_KMH, p.maxSpeedKmh));
+  if (s.targetKmh === 0 && v1 < 0.5) v1 = 0;
+  s.speedKmh = v1;
+  // Trapezoid rule: the odometer is exactly ∫ speed dt over the sub-step.
+  const distKm = ((v0 + v1) / 2) * (dt / 3600);
+  if (distKm <= 0) return 0;
+  s.odometerKm += distKm;
+  s.headingDeg += 1.5 * Math.sqrt(dt) * rng.normal();
+  const north = (s.lat - s.depot.lat) * KM_PER_DEG_LAT;
+  const east = (s.lon - s.depot.lon) * KM_PER_DEG_LAT * Math.cos(rad(s.lat));
+  if (Math.hypot(north, east) > LIMITS.routeRadiusKm) {
+    // Outside the route area: turn back towards the depot at up to 20°/s.
+    const home = (Math.atan2(-east, -north) * 180) / Math.PI;
+    const diff = ((home - s.headingDeg + 540) % 360) - 180;
+    s.headingDeg += clamp(diff, -20 * dt, 20 * dt);
+  }
+  s.headingDeg = ((s.headingDeg % 360) + 360) % 360;
+  s.lat += (distKm * Math.cos(rad(s.headingDeg))) / KM_PER_DEG_LAT;
+  s.lon += (distKm * Math.sin(rad(s.headingDeg))) / (KM_PER_DEG_LAT * Math.cos(rad(s.lat)));
+  return distKm;
+}
+
+/** Gear and rpm from speed: the lowest gear that keeps rpm under the shift point, idle at a standstill. */
+function powertrain(s: VehicleState, p: ModelProfile, rng: Rng): void {
+  if (!s.engineOn) {
+    s.gear = 0;
+    s.rpm = 0;
+    return;
+  }
+  if (s.speedKmh < 3) {
+    s.gear = s.speedKmh > 0 ? 1 : 0;
+    s.rpm = IDLE_RPM + 15 * rng.normal();
+    return;
+  }
+  const ratios = p.gearRpmPerKmh;
+  let gear = ratios.length;
+  for (let g = 1; g <= ratios.length; g++) {
+    if (s.speedKmh * (ratios[g - 1] ?? 0) <= SHIFT_UP_RPM) {
+      gear = g;
+      break;
+    }
+  }
+  s.gear = gear;
+  s.rpm = Math.max(IDLE_RPM, s.speedKmh * (ratios[gear - 1] ?? 0)) + 20 * rng.normal();
+}
+
+const round = (x: number, digits: number): number => {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+};
+
+/** The published JSON object; ts is supplied by the caller (publish time). */
+export function toPayload(s: VehicleState, ts: number): TelemetryPayload {
+  return {
+    ts,
+    fleet: s.fleet,
+    model: s.model,
+    speed_kmh: round(s.speedKmh, 1),
+    rpm: Math.round(s.rpm),
+    fuel_level_ratio: round(s.fuelLevelRatio, 3),
+    coolant_temp_c: round(s.coolantTempC, 1),
+    battery_voltage_v: round(s.batteryVoltageV, 2),
+    odometer_km: round(s.odometerKm, 3),
+    position: { lat: round(s.lat, 6), lon: round(s.lon, 6) },
+  };
+}
