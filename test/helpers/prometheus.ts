@@ -1,0 +1,86 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** A real Prometheus (Debian's 2.42) as a Remote-Write receiver on a loopback ephemeral port. */
+export interface PrometheusHandle {
+  url: string;
+  writeUrl: string;
+  /** Instant query; returns the result vector as [labels, value, timestampMs]. */
+  query(expr: string, timeMs?: number): Promise<{ metric: Record<string, string>; value: number; timestamp: number }[]>;
+  /** Every raw sample of the series matching `selector` in the last `range` (e.g. "1h") at `timeMs`. */
+  rawSamples(selector: string, range: string, timeMs?: number): Promise<{ metric: Record<string, string>; samples: [number, number][] }[]>;
+  close(): Promise<void>;
+}
+
+export function prometheusAvailable(): boolean {
+  return spawnSync("prometheus", ["--version"]).status === 0;
+}
+
+export async function startPrometheus(opts: { outOfOrderWindow?: string } = {}): Promise<PrometheusHandle> {
+  const dir = mkdtempSync(join(tmpdir(), "edgegate-prom-"));
+  const cfg = join(dir, "prometheus.yml");
+  let yml = "global:\n  scrape_interval: 1h\n";
+  if (opts.outOfOrderWindow) yml += `storage:\n  tsdb:\n    out_of_order_time_window: ${opts.outOfOrderWindow}\n`;
+  writeFileSync(cfg, yml);
+  const child: ChildProcess = spawn(
+    "prometheus",
+    [`--config.file=${cfg}`, `--storage.tsdb.path=${join(dir, "data")}`, "--web.listen-address=127.0.0.1:0", "--web.enable-remote-write-receiver", "--log.level=info"],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let log = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`prometheus did not start in 20 s:\n${log}`)), 20_000);
+    child.stderr!.on("data", (d: Buffer) => {
+      log += d.toString();
+      const m = /msg="Listening on" address=127\.0\.0\.1:(\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`prometheus exited with ${code}:\n${log}`));
+    });
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  async function api(path: string, params: Record<string, string>) {
+    const res = await fetch(`${url}${path}?${new URLSearchParams(params)}`);
+    const body = (await res.json()) as { status: string; data: { result: unknown[] }; error?: string };
+    if (body.status !== "success") throw new Error(`prometheus query failed: ${body.error}`);
+    return body.data.result;
+  }
+  return {
+    url,
+    writeUrl: `${url}/api/v1/write`,
+    async query(expr, timeMs) {
+      const params: Record<string, string> = { query: expr };
+      if (timeMs !== undefined) params.time = String(timeMs / 1000);
+      const result = (await api("/api/v1/query", params)) as { metric: Record<string, string>; value: [number, string] }[];
+      return result.map((r) => ({ metric: r.metric, value: Number(r.value[1]), timestamp: Math.round(r.value[0] * 1000) }));
+    },
+    async rawSamples(selector, range, timeMs) {
+      const params: Record<string, string> = { query: `${selector}[${range}]` };
+      if (timeMs !== undefined) params.time = String(timeMs / 1000);
+      const result = (await api("/api/v1/query", params)) as { metric: Record<string, string>; values: [number, string][] }[];
+      return result.map((r) => ({ metric: r.metric, samples: r.values.map(([t, v]) => [Math.round(t * 1000), Number(v)] as [number, number]) }));
+    },
+    async close() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
