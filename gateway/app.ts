@@ -6,8 +6,7 @@ import { Broker } from "./ingest/broker.js";
 import { TopicRouter } from "./ingest/topic-router.js";
 import { formatListen } from "./ingest/listen-address.js";
 import { Pipeline } from "./pipeline/pipeline.js";
-import { AggregateStage } from "./pipeline/aggregate/aggregate-stage.js";
-import { ExternalLabelsStage } from "./pipeline/external-labels.js";
+import { buildStages } from "./pipeline/build.js";
 import { OutboxSink } from "./pipeline/outbox-sink.js";
 import type { Sample } from "./pipeline/sample.js";
 import { Outbox } from "./outbox/outbox.js";
@@ -72,11 +71,8 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   const metrics = createMetrics({ defaultMetrics: true });
   const names = targetNames(config);
   const router = new TopicRouter(config.topics);
-  const aggregate = new AggregateStage({
-    rules: config.aggregation,
-    forwardUnmatched: config.forward_unmatched,
-    onDrop: (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n),
-  });
+  const onDrop = (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n);
+  const { stages, aggregate } = buildStages(config, { onDrop });
   const flushIntervalMs = parseDuration(config.storage.flush_interval);
 
   let outbox: Outbox | null = null;
@@ -90,8 +86,6 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   let closing: Promise<void> | null = null;
   const startedAt = now();
   const batch: Sample[] = [];
-
-  const onDrop = (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n);
 
   function onMessage(topic: string, payload: Buffer): void {
     if (!pipeline) return;
@@ -153,7 +147,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         log,
       );
       const s = sink;
-      pipeline = new Pipeline([aggregate, new ExternalLabelsStage(config.external_labels)], (samples) => s.write(samples));
+      pipeline = new Pipeline(stages, (samples) => s.write(samples));
       timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
       timer.unref();
       http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });

@@ -70,7 +70,7 @@ test("edgegate receive prints each sample it receives and stops on SIGTERM", asy
   );
   const res = await fetch(url, {
     method: "POST",
-    body,
+    body: Buffer.from(body),
     headers: { "Content-Encoding": "snappy", "Content-Type": "application/x-protobuf", "X-Prometheus-Remote-Write-Version": "0.1.0" },
   });
   assert.equal(res.status, 204);

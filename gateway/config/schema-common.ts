@@ -1,0 +1,28 @@
+import { z } from "zod";
+import { parseDuration } from "./duration.js";
+
+/** Building blocks shared by the config schema modules. */
+
+export const duration = (desc: string) =>
+  z
+    .string()
+    .refine(
+      (s) => {
+        try {
+          parseDuration(s);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: "not a valid duration (use e.g. 500ms, 10s, 5m, 1h30m)" },
+    )
+    .describe(desc);
+
+export const hostPort = (desc: string) =>
+  z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]*|[0-9a-fA-F:]+):\d{1,5}$/, "must be host:port, e.g. 0.0.0.0:1883 or [::1]:1883")
+    .describe(desc);
+
+export const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "must be a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)");
