@@ -1,0 +1,139 @@
+/**
+ * `npm run bench`: edgegate's hot paths, each against a baseline measured in the
+ * same run on the same machine (these machines are 2 shared cores: read the
+ * ratios and medians, not the absolute figures).
+ *
+ * 1. pipeline: message → topic rule → JSON decode → aggregation, vs JSON.parse alone.
+ * 2. encode:   samples → WriteRequest → protobuf + snappy, vs protobuf alone.
+ * 3. mqtt:     MQTT.js publishing into the gateway's broker and pipeline, vs bare aedes + JSON.parse.
+ * 4. memory:   heap per aggregated input series.
+ */
+import { execSync } from "node:child_process";
+import { parseConfig } from "../gateway/config/load.js";
+import { TopicRouter } from "../gateway/ingest/topic-router.js";
+import { buildStages } from "../gateway/pipeline/build.js";
+import { Pipeline } from "../gateway/pipeline/pipeline.js";
+import type { Sample } from "../gateway/pipeline/sample.js";
+import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries } from "../gateway/remote-write/codec.js";
+import { makePayloads } from "./payloads.js";
+import { fmt, medianOf, printTable, type Row } from "./stats.js";
+import { benchMqtt } from "./mqtt.js";
+
+const CONFIG = parseConfig(
+  `topics:
+  - topic: "vehicles/{vin}/telemetry"
+    metric_prefix: "vehicle_"
+    timestamp_field: "ts"
+    label_fields: [fleet, model]
+aggregation:
+  - match: '{__name__=~"vehicle_.*"}'
+    interval: 10s
+    by: [fleet]
+    outputs: [avg, min, max, count_series]
+remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
+`,
+  "bench",
+);
+
+function pipelineRate(messages: { topic: string; payload: string }[], now: number): number {
+  const router = new TopicRouter(CONFIG.topics);
+  const { stages } = buildStages(CONFIG, { onDrop: () => undefined });
+  let emitted = 0;
+  const pipeline = new Pipeline(stages, (s) => (emitted += s.length));
+  const batch: Sample[] = [];
+  const t0 = process.hrtime.bigint();
+  for (const m of messages) {
+    batch.length = 0;
+    router.route(m.topic, m.payload, now, batch, () => undefined);
+    pipeline.push(batch.slice(), now);
+  }
+  pipeline.tick(now + 3_600_000, true);
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (emitted === 0) throw new Error("pipeline emitted nothing: the benchmark is not measuring aggregation");
+  return messages.length / s;
+}
+
+function parseRate(messages: { topic: string; payload: string }[]): number {
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  for (const m of messages) n += (JSON.parse(m.payload) as { rpm: number }).rpm > -1 ? 1 : 0;
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  return n / s;
+}
+
+function samplesFor(n: number, start: number): Sample[] {
+  const out: Sample[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({ labels: { __name__: "vehicle_speed_kmh", vin: `V${i % 500}`, fleet: `f${i % 3}` }, value: i * 0.5, timestamp: start + Math.floor(i / 500) * 1000 });
+  }
+  return out;
+}
+
+function encodeRate(samples: Sample[], compress: boolean): number {
+  const t0 = process.hrtime.bigint();
+  const { series } = toTimeSeries(samples);
+  let bytes = 0;
+  for (const b of splitBatches(series, 2000)) {
+    const pb = encodeWriteRequest(b);
+    bytes += compress ? snappyCompress(pb).length : pb.length;
+  }
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (bytes === 0) throw new Error("nothing encoded");
+  return samples.length / s;
+}
+
+function encodeOnlyRate(samples: Sample[]): number {
+  const { series } = toTimeSeries(samples);
+  const batches = splitBatches(series, 2000);
+  const t0 = process.hrtime.bigint();
+  for (const b of batches) encodeWriteRequest(b);
+  return samples.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+function heapPerSeries(seriesCount: number, now: number): number {
+  const { stages } = buildStages(CONFIG, { onDrop: () => undefined });
+  const pipeline = new Pipeline(stages, () => undefined);
+  globalThis.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  const batch: Sample[] = [];
+  for (let i = 0; i < seriesCount; i++) {
+    batch.push({ labels: { __name__: "vehicle_speed_kmh", vin: `EGWSM${String(i).padStart(12, "0")}`, fleet: `f${i % 3}`, model: "ev-van" }, value: i, timestamp: now });
+    if (batch.length === 1000) pipeline.push(batch.splice(0), now);
+  }
+  pipeline.push(batch.splice(0), now);
+  globalThis.gc?.();
+  const after = process.memoryUsage().heapUsed;
+  pipeline.tick(now + 3_600_000, true);
+  return (after - before) / seriesCount;
+}
+
+const commit = (() => {
+  try {
+    return execSync("git rev-parse --short HEAD", { encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
+})();
+process.stdout.write(`edgegate bench — commit ${commit}, node ${process.version}, ${new Date().toISOString()}\n\n`);
+
+const now = Math.floor(Date.now() / 10_000) * 10_000;
+const messages = makePayloads(1000, 50, now - 40_000);
+const rows: Row[] = [];
+
+const pipe = await medianOf(5, () => pipelineRate(messages, now));
+const parse = await medianOf(5, () => parseRate(messages));
+rows.push({ bench: "pipeline (decode+aggregate)", figure: `${fmt(pipe)} msg/s`, baseline: `JSON.parse ${fmt(parse)} msg/s`, ratio: `${fmt(pipe / parse, 2)}×` });
+
+const samples = samplesFor(200_000, now);
+const enc = await medianOf(5, () => encodeRate(samples, true));
+const encOnly = await medianOf(5, () => encodeOnlyRate(samples));
+rows.push({ bench: "encode (group+protobuf+snappy)", figure: `${fmt(enc)} samples/s`, baseline: `protobuf only ${fmt(encOnly)} samples/s`, ratio: `${fmt(enc / encOnly, 2)}×` });
+
+const mq = await benchMqtt(messages.slice(0, 30_000));
+rows.push({ bench: "mqtt → gateway pipeline", figure: `${fmt(mq.gateway)} msg/s`, baseline: `bare aedes+JSON.parse ${fmt(mq.bare)} msg/s`, ratio: `${fmt(mq.gateway / mq.bare, 2)}×` });
+
+const perSeries = heapPerSeries(100_000, now);
+rows.push({ bench: "aggregation memory", figure: `${fmt(perSeries)} B/series (100k series)`, baseline: "—", ratio: "—" });
+
+printTable(rows);
+process.exit(0);
