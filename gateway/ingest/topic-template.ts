@@ -35,6 +35,7 @@ export function compileTopicTemplate(source: string): TopicTemplate {
     } else if (part.startsWith("{") && part.endsWith("}")) {
       const label = part.slice(1, -1);
       if (!LABEL_RE.test(label)) throw new Error(`{${label}} in ${JSON.stringify(source)} is not a valid label name`);
+      if (label.startsWith("__")) throw new Error(`{${label}} in ${JSON.stringify(source)}: label names starting with "__" are reserved`);
       if (labels.includes(label)) throw new Error(`{${label}} is bound twice in ${JSON.stringify(source)}`);
       labels.push(label);
       levels.push({ kind: "bind", label });

@@ -19,7 +19,7 @@ export class ExternalLabelsStage implements Stage {
       let labels: Labels | null = null;
       for (const [k, v] of this.entries) {
         if (s.labels[k] !== undefined) continue;
-        labels ??= { ...s.labels };
+        labels ??= Object.assign({}, s.labels); // not a spread: see json-decoder.ts
         labels[k] = v;
       }
       if (labels) s.labels = labels;

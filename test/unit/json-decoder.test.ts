@@ -102,3 +102,8 @@ test("field names are sanitized into valid metric names", () => {
     ["fuel_level__", "_2nd"],
   );
 });
+
+test("a label field cannot overwrite the metric name (names starting with __ are reserved)", () => {
+  const { out } = decode(`{"__name__": "evil", "speed_kmh": 1}`, { labelFields: ["__name__"] });
+  assert.deepEqual(out.map((s) => s.labels.__name__), ["vehicle_speed_kmh"]);
+});

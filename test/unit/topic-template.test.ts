@@ -30,7 +30,7 @@ test("labels lists the bound names in order", () => {
   assert.deepEqual(compileTopicTemplate("fleet/{region}/{vehicleId}/events").labels, ["region", "vehicleId"]);
 });
 
-for (const bad of ["a/#/b", "a/{1x}/b", "a/{v}/{v}", "a/b+c", "a/x{v}", ""]) {
+for (const bad of ["a/#/b", "a/{1x}/b", "a/{v}/{v}", "a/b+c", "a/x{v}", "a/{__name__}", ""]) {
   test(`rejects template ${JSON.stringify(bad)}`, () => {
     assert.throws(() => compileTopicTemplate(bad));
   });
