@@ -2,11 +2,27 @@ import type { Logger } from "pino";
 import type { Metrics } from "../metrics/catalogue.js";
 import type { Outbox } from "../outbox/outbox.js";
 import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries, type TimeSeries } from "../remote-write/codec.js";
+import type { RelabelConfig } from "../config/schema-relabel.js";
+import { RelabelStage } from "./relabel/relabel-stage.js";
 import type { Sample } from "./sample.js";
 
 export interface SinkTarget {
   name: string;
   maxSamplesPerSend: number;
+  /** remote_write[].write_relabel_configs: relabelling for this target only, before encoding. */
+  writeRelabelConfigs?: readonly RelabelConfig[];
+}
+
+/**
+ * What one group of targets receives: the samples as they leave the pipeline
+ * (every target without write_relabel_configs shares this view, so they are
+ * encoded once), or one target's write-relabelled copy. Each view has its own
+ * order guard, because relabelling can merge series.
+ */
+interface View {
+  relabel: RelabelStage | null;
+  targets: SinkTarget[];
+  lastTs: Map<string, number>;
 }
 
 /**
@@ -23,7 +39,7 @@ export interface SinkTarget {
  */
 export class OutboxSink {
   private buffer: Sample[] = [];
-  private readonly lastTs = new Map<string, number>();
+  private readonly views: View[] = [];
   private readonly maxTracked = 1_000_000;
 
   constructor(
@@ -32,7 +48,18 @@ export class OutboxSink {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly maxBuffered = 100_000,
-  ) {}
+  ) {
+    const shared: View = { relabel: null, targets: [], lastTs: new Map() };
+    for (const t of targets) {
+      const rules = t.writeRelabelConfigs ?? [];
+      if (rules.length === 0) shared.targets.push(t);
+      else {
+        const onDrop = (reason: string, n: number) => this.metrics.samplesDropped.inc({ reason }, n);
+        this.views.push({ relabel: new RelabelStage(rules, onDrop, "write_relabel_drop"), targets: [t], lastTs: new Map() });
+      }
+    }
+    if (shared.targets.length > 0) this.views.unshift(shared);
+  }
 
   write(samples: Sample[]): void {
     for (const s of samples) this.buffer.push(s);
@@ -45,7 +72,9 @@ export class OutboxSink {
 
   /** Distinct series the order guard remembers (≈ series sent recently). */
   trackedSeries(): number {
-    return this.lastTs.size;
+    let n = 0;
+    for (const v of this.views) n += v.lastTs.size;
+    return n;
   }
 
   /** Encodes and commits everything buffered. Never throws: a failed commit is counted and logged. */
@@ -53,15 +82,19 @@ export class OutboxSink {
     if (this.buffer.length === 0) return;
     const samples = this.buffer;
     this.buffer = [];
+    for (const view of this.views) this.flushView(view, view.relabel ? view.relabel.processCopy(samples) : samples);
+  }
+
+  private flushView(view: View, samples: Sample[]): void {
     const { series, invalid } = toTimeSeries(samples);
     if (invalid > 0) this.metrics.samplesDropped.inc({ reason: "missing_metric_name" }, invalid);
-    const ordered = this.enforceOrder(series);
+    const ordered = this.enforceOrder(series, view.lastTs);
     if (ordered.length === 0) return;
     let total = 0;
     for (const s of ordered) total += s.samples.length;
 
     const encodedBySize = new Map<number, { payload: Uint8Array; samples: number }[]>();
-    for (const target of this.targets) {
+    for (const target of view.targets) {
       let batches = encodedBySize.get(target.maxSamplesPerSend);
       if (!batches) {
         batches = splitBatches(ordered, target.maxSamplesPerSend).map((b) => ({
@@ -81,21 +114,21 @@ export class OutboxSink {
     }
   }
 
-  private enforceOrder(series: TimeSeries[]): TimeSeries[] {
+  private enforceOrder(series: TimeSeries[], lastTs: Map<string, number>): TimeSeries[] {
     const out: TimeSeries[] = [];
     let dropped = 0;
-    if (this.lastTs.size > this.maxTracked) this.lastTs.clear(); // bounded; the receiver is the last line of defence
+    if (lastTs.size > this.maxTracked) lastTs.clear(); // bounded; the receiver is the last line of defence
     for (const s of series) {
       let key = "";
       for (const l of s.labels) key += l.name + "\u0000" + l.value + "\u0000";
-      const last = this.lastTs.get(key);
+      const last = lastTs.get(key);
       let samples = s.samples;
       if (last !== undefined && samples.length > 0 && samples[0]!.timestamp <= last) {
         samples = samples.filter((p) => p.timestamp > last);
         dropped += s.samples.length - samples.length;
       }
       if (samples.length === 0) continue;
-      this.lastTs.set(key, samples[samples.length - 1]!.timestamp);
+      lastTs.set(key, samples[samples.length - 1]!.timestamp);
       out.push(samples === s.samples ? s : { labels: s.labels, samples });
     }
     if (dropped > 0) this.metrics.samplesDropped.inc({ reason: "out_of_order" }, dropped);
