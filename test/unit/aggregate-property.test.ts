@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { Sample } from "../../gateway/pipeline/sample.js";
+import { isStaleNaN } from "../../gateway/remote-write/codec.js";
 
 /**
  * Conservation: whatever the arrival order, batching and wall-clock
@@ -67,6 +68,8 @@ describe("aggregate: property", () => {
           if (step.flush) out.push(...stage.flush(now, false));
         }
         out.push(...stage.flush(now, true));
+        // Stale markers (for groups that went quiet) are not aggregates: set them aside.
+        for (let k = out.length - 1; k >= 0; k--) if (isStaleNaN(out[k]!.value)) out.splice(k, 1);
 
         const total = (suffix: string) =>
           out.filter((x) => x.labels["__name__"]!.endsWith(suffix)).reduce((acc, x) => acc + x.value, 0);
@@ -90,6 +93,57 @@ describe("aggregate: property", () => {
         }
         assert.deepEqual(stage.stats(), { windowsOpen: 0, seriesActive: 0 });
       }),
+    );
+  });
+
+  it("window assignment is a partition of event time: each timestamp in exactly one window [start, end), windows adjacent", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -5 * INTERVAL, max: 5 * INTERVAL }), { minLength: 1, maxLength: 40 }), (timestamps) => {
+        const stage = new AggregateStage({ rules: [{ match: "m", interval: "10s", outputs: ["min", "max", "count_samples"] }], forwardUnmatched: false, onDrop: () => assert.fail("no drops") });
+        stage.process(timestamps.map((t) => ({ labels: { __name__: "m" }, value: t, timestamp: t })), -Infinity);
+        const out = stage.flush(0, true);
+        const windows = new Map<number, Record<string, number>>();
+        for (const x of out) {
+          const rec = windows.get(x.timestamp) ?? {};
+          rec[x.labels["__name__"]!.split("_").pop()!] = x.value;
+          windows.set(x.timestamp, rec);
+        }
+        let total = 0;
+        for (const [end, rec] of windows) {
+          // the value IS the timestamp: every member lies in [end - interval, end)
+          assert.ok(rec["min"]! >= end - INTERVAL && rec["max"]! < end, JSON.stringify({ end, rec }));
+          assert.ok(end % INTERVAL === 0); // aligned (-0 included)
+          total += rec["samples"]!;
+        }
+        assert.equal(total, timestamps.length); // each timestamp counted exactly once
+        // and in the window the formula names
+        for (const t of timestamps) assert.ok(windows.has(Math.floor(t / INTERVAL) * INTERVAL + INTERVAL));
+      }),
+    );
+  });
+
+  it("counters: the sum of `increase` over windows equals the final `total`, and total is non-decreasing", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ vin: fc.constantFrom("V1", "V2"), value: fc.integer({ min: 0, max: 100 }), timestamp: fc.integer({ min: 0, max: 5 * INTERVAL }) }), { minLength: 1, maxLength: 40 }),
+        (samples) => {
+          const stage = new AggregateStage({ rules: [{ match: "c", interval: "10s", without: ["vin"], outputs: ["total", "increase"] }], forwardUnmatched: false, onDrop: () => undefined });
+          stage.process(samples.map((x) => ({ labels: { __name__: "c", vin: x.vin }, value: x.value, timestamp: x.timestamp })), -Infinity);
+          const out = stage.flush(0, true);
+          const series = (o: string) => out.filter((x) => x.labels["__name__"]!.endsWith("_" + o)).sort((a, b) => a.timestamp - b.timestamp);
+          const totals = series("total").map((x) => x.value);
+          const increases = series("increase").map((x) => x.value);
+          for (let i = 1; i < totals.length; i++) assert.ok(totals[i]! >= totals[i - 1]!);
+          assert.equal(increases.reduce((a, b) => a + b, 0), totals[totals.length - 1]);
+          // and (independently) per series: first value + sum of positive steps, resets counting the new value
+          let expected = 0;
+          for (const vin of ["V1", "V2"]) {
+            const vals = samples.map((x, i) => ({ ...x, i })).filter((x) => x.vin === vin).sort((a, b) => a.timestamp - b.timestamp || a.i - b.i).map((x) => x.value);
+            vals.forEach((v, i) => (expected += i === 0 ? v : v >= vals[i - 1]! ? v - vals[i - 1]! : v));
+          }
+          assert.equal(totals[totals.length - 1], expected);
+        },
+      ),
     );
   });
 });

@@ -30,7 +30,9 @@ describe("aggregate: series interning", () => {
   it("the canonical key is order-independent and skips empty labels", () => {
     const interner = new SeriesInterner();
     const a = interner.intern({ vin: "V1", __name__: "m", x: "" });
-    assert.equal(a.key, '"__name__"="m","vin"="V1",');
+    assert.equal(a.key, "__name__=1:m,vin=2:V1,"); // values length-prefixed: unambiguous without escaping
+    assert.equal(interner.intern({ x: "", __name__: "m", vin: "V1" }).key, a.key);
+    assert.notEqual(interner.intern({ __name__: "m", vin: "V1,x=1:a" }).key, interner.intern({ __name__: "m", vin: "V1", x: "a" }).key);
   });
 
   it("hash collisions are resolved by comparing labels, and release keeps the chain intact", () => {

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
-import type { AggregationRuleConfig } from "../../gateway/config/schema.js";
+import type { AggregationRuleInput as AggregationRuleConfig } from "../../gateway/config/schema-pipeline.js";
 import type { Labels, Sample } from "../../gateway/pipeline/sample.js";
 
 // ---------------------------------------------------------------- fixtures
@@ -301,7 +301,9 @@ describe("aggregate: allowed lateness (wall clock)", () => {
     assert.deepEqual(fmtAll(stage.flush(34_999, false)), ["m:10s_count_samples{} 1 @20000"]);
     assert.equal(stage.stats().windowsOpen, 1);
     assert.deepEqual(fmtAll(stage.flush(35_000, false)), ["m:10s_count_samples{} 1 @30000"]);
-    assert.deepEqual(stage.flush(1e15, false), []); // nothing left, nothing emitted twice
+    // nothing left, nothing emitted twice; only the stale marker of the series, at last + staleness_interval (2 × 10s)
+    assert.deepEqual(fmtAll(stage.flush(1e15, false)), ["m:10s_count_samples{} NaN @50000"]);
+    assert.deepEqual(stage.flush(2e15, false), []);
   });
 
   it("a sample for an already flushed window is too_late even if the clock says otherwise", () => {
@@ -366,7 +368,8 @@ describe("aggregate: rules, forwarding and flushing", () => {
       } else {
         assert.deepEqual(out, []);
       }
-      assert.deepEqual(drops, []); // configuration, not a loss
+      // A deliberate filter is still counted (as relabel drops are): reason="unmatched".
+      assert.deepEqual(drops, forward ? [] : [["unmatched", 2]]);
       assert.deepEqual(fmtAll(stage.flush(0, true)), ["m:10s_count_samples{} 2 @10000"]);
     });
   }

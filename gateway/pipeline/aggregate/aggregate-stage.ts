@@ -1,18 +1,22 @@
-import type { AggregationRuleConfig } from "../../config/schema.js";
+import type { AggregationRuleInput } from "../../config/schema-pipeline.js";
 import type { Sample } from "../sample.js";
 import type { Stage } from "../stage.js";
+import type { Json } from "./output.js";
 import { compileRule, type Rule } from "./rule.js";
 import { SeriesInterner, type SeriesRef } from "./series.js";
-import { Group, SampleEmitter, Window, emitWindow } from "./window.js";
+import { restoreRules, snapshotRules, type RestoreReport } from "./snapshot.js";
+import { Group, SampleEmitter, SeriesBuffer, Window, emitWindow } from "./window.js";
 
 export interface AggregateStageOptions {
-  rules: AggregationRuleConfig[];
-  /** Forward samples matched by no rule unchanged (config `forward_unmatched`); else drop them silently. */
+  rules: AggregationRuleInput[];
+  /** Forward samples matched by no rule unchanged (config `forward_unmatched`); else drop them, counted as reason="unmatched". */
   forwardUnmatched: boolean;
   /**
-   * Counts samples lost by this stage, by reason: `too_late`, or
-   * `invalid_timestamp` (a non-finite timestamp). Called at most once per
-   * reason per batch.
+   * Counts samples lost by this stage, by reason: `too_late`, `unmatched`
+   * (matched by no rule, with forward_unmatched: false),
+   * `invalid_timestamp` (a non-finite timestamp), or `shutdown_unflushed`
+   * (open windows of a rule with flush_on_shutdown: false, at shutdown), or
+   * `output_relabel_drop` (output series dropped by output_relabel_configs).
    */
   onDrop: (reason: string, samples: number) => void;
 }
@@ -25,11 +29,16 @@ export interface AggregateStageOptions {
  * - A sample with timestamp `ts` belongs to the window `[start, start + interval)`,
  *   `start = floor(ts / interval) * interval` (aligned to the Unix epoch).
  * - A window closes when the wall clock reaches `end + allowed_lateness`; its
- *   outputs are emitted by `flush`, stamped with the window end.
- * - A sample whose window is already closed (or was already flushed) is
- *   dropped and counted as `too_late`, never merged into another window. It is
- *   counted once per rule that had to drop it.
+ *   outputs are emitted by `flush`, stamped with the window end, and go to
+ *   the outbox. Until then a late sample simply joins it.
+ * - A flushed window is never reopened: a sample whose window was already
+ *   flushed is dropped and counted as `too_late`, never merged into another
+ *   window, and no "correction" is sent — it would be a second sample at the
+ *   window end's timestamp with another value, which Remote-Write receivers
+ *   reject (Prometheus: 400 duplicate sample). It is counted once per rule
+ *   that had to drop it.
  * - NaN values (stale markers) are ignored by aggregation and not forwarded.
+ * - Output series that stop get a stale marker (staleness.ts).
  */
 export class AggregateStage implements Stage {
   readonly name = "aggregate";
@@ -38,6 +47,10 @@ export class AggregateStage implements Stage {
   private readonly onDrop: (reason: string, samples: number) => void;
   private readonly interner = new SeriesInterner();
   private readonly emitter = new SampleEmitter();
+  /** Windows flushed (or dropped) so far: the gateway checkpoints after a tick that flushed any. */
+  flushedWindows = 0;
+  /** Stale markers emitted so far. */
+  staleMarkers = 0;
 
   constructor(opts: AggregateStageOptions) {
     this.rules = opts.rules.map(compileRule);
@@ -50,6 +63,7 @@ export class AggregateStage implements Stage {
     const rules = this.rules;
     let tooLate = 0;
     let badTime = 0;
+    let unmatched = 0;
     for (let i = 0; i < batch.length; i++) {
       const sample = batch[i]!;
       const value = sample.value;
@@ -72,10 +86,14 @@ export class AggregateStage implements Stage {
         series ??= this.interner.intern(sample.labels);
         this.absorb(rule, win, series, value, sample.timestamp);
       }
-      if (!matched && this.forwardUnmatched) forwarded.push(sample);
+      if (!matched) {
+        if (this.forwardUnmatched) forwarded.push(sample);
+        else unmatched++;
+      }
     }
     if (tooLate > 0) this.onDrop("too_late", tooLate);
     if (badTime > 0) this.onDrop("invalid_timestamp", badTime);
+    if (unmatched > 0) this.onDrop("unmatched", unmatched);
     return forwarded;
   }
 
@@ -101,16 +119,31 @@ export class AggregateStage implements Stage {
       win.series.add(series);
       series.windows++;
     }
+    win.samples++;
     const groupKey = (series.groupKeys[rule.index] ??= rule.grouping.key(series.labels));
     let group = win.groups.get(groupKey);
     const outputs = rule.outputs;
     if (group === undefined) {
-      const states: unknown[] = new Array(outputs.length);
-      for (let o = 0; o < outputs.length; o++) states[o] = outputs[o]!.init();
-      group = new Group(series.labels["__name__"] ?? "", rule.grouping.labels(series.labels), states);
+      group = new Group(groupKey, win.end, series.labels["__name__"] ?? "", rule.grouping.labels(series.labels));
+      if (rule.buffered) group.buffers = new Map();
+      else {
+        const states: unknown[] = new Array(outputs.length);
+        for (let o = 0; o < outputs.length; o++) states[o] = outputs[o]!.init(group);
+        group.states = states;
+      }
       win.groups.set(groupKey, group);
     }
-    for (let o = 0; o < outputs.length; o++) outputs[o]!.update(group.states[o], value, ts, series);
+    if (group.buffers !== null) {
+      let buf = group.buffers.get(series);
+      if (buf === undefined) {
+        buf = new SeriesBuffer();
+        group.buffers.set(series, buf);
+      }
+      buf.add(ts, value, rule.options.dedupMs);
+      return;
+    }
+    const states = group.states!;
+    for (let o = 0; o < outputs.length; o++) outputs[o]!.update(states[o], value, ts, series);
   }
 
   flush(nowMs: number, final: boolean): Sample[] {
@@ -120,22 +153,54 @@ export class AggregateStage implements Stage {
         if (final || win.end + rule.latenessMs <= nowMs) due.push(win);
       }
     }
-    if (due.length === 0) return [];
     // Older windows first, across rules too, so every output series is emitted in time order
     // (Remote-Write 1.0: samples of one series MUST be sent in timestamp order).
     due.sort((a, b) => a.end - b.end || a.rule - b.rule);
 
     const out: Sample[] = [];
+    let unflushed = 0;
     for (const win of due) {
       const rule = this.rules[win.rule]!;
-      emitWindow(win, rule.outputs, rule.suffixes, this.emitter, out);
-      rule.windows.delete(win.start);
-      if (rule.lastWindow === win) rule.lastWindow = null;
-      if (win.end > rule.flushedUntil) rule.flushedUntil = win.end;
-      for (const series of win.series) if (--series.windows === 0) this.interner.release(series);
+      if (final && !rule.options.flushOnShutdown) unflushed += win.samples;
+      else emitWindow(win, rule, this.emitter, out);
+      this.release(rule, win);
     }
     this.emitter.aim([], "", {}, 0); // do not keep the last batch reachable
+    if (unflushed > 0) this.onDrop("shutdown_unflushed", unflushed);
+    const relabelDropped = this.emitter.takeDropped();
+    if (relabelDropped > 0) this.onDrop("output_relabel_drop", relabelDropped);
+    // Staleness runs on the event-time frontier (every window ending before it is closed);
+    // not at shutdown: the series go on after a restart.
+    if (!final) {
+      for (const rule of this.rules) {
+        const frontier = nowMs - rule.latenessMs;
+        this.staleMarkers += rule.stale.sweep(frontier, rule.options.stalenessMs, out);
+        for (const o of rule.outputs) o.expire?.(frontier - rule.options.stalenessMs);
+      }
+    }
     return out;
+  }
+
+  private release(rule: Rule, win: Window): void {
+    rule.windows.delete(win.start);
+    if (rule.lastWindow === win) rule.lastWindow = null;
+    if (win.end > rule.flushedUntil) rule.flushedUntil = win.end;
+    for (const series of win.series) if (--series.windows === 0) this.interner.release(series);
+    this.flushedWindows++;
+  }
+
+  /** Open windows, cross-window output state, flushed-window watermarks and stale tracking, as JSON (checkpoints). */
+  snapshot(): Json {
+    return snapshotRules(this.rules);
+  }
+
+  /**
+   * Loads a snapshot taken by `snapshot()` into a fresh stage. A rule whose
+   * config changed since (fingerprint) starts empty; so does every rule if
+   * the snapshot cannot be read. Throws nothing: the report says what happened.
+   */
+  restore(data: Json): RestoreReport {
+    return restoreRules(this.rules, data, this.interner);
   }
 
   stats(): { windowsOpen: number; seriesActive: number } {

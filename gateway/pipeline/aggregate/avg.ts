@@ -1,4 +1,4 @@
-import type { AggregationOutput, OutputEmitter } from "./output.js";
+import { asArray, asNumber, type AggregationOutput, type Json, type OutputEmitter } from "./output.js";
 
 /** `avg`: arithmetic mean of the samples in the window (sum / count, as vmagent's avg.go). */
 class AvgState {
@@ -15,5 +15,13 @@ export const avg: AggregationOutput<AvgState> = {
   },
   flush(s: AvgState, out: OutputEmitter): void {
     out.emit(s.sum / s.count);
+  },
+  save: (s: AvgState): Json => [s.sum, s.count],
+  load(data: Json): AvgState {
+    const [sum, count] = asArray(data);
+    const s = new AvgState();
+    s.sum = asNumber(sum);
+    s.count = asNumber(count);
+    return s;
   },
 };

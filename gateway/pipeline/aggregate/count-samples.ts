@@ -1,4 +1,4 @@
-import type { AggregationOutput, OutputEmitter } from "./output.js";
+import { asNumber, type AggregationOutput, type Json, type OutputEmitter } from "./output.js";
 
 /** `count_samples`: number of samples in the window (NaN stale markers excluded). */
 class CountState {
@@ -13,5 +13,11 @@ export const countSamples: AggregationOutput<CountState> = {
   },
   flush(s: CountState, out: OutputEmitter): void {
     out.emit(s.count);
+  },
+  save: (s: CountState): Json => s.count,
+  load(data: Json): CountState {
+    const s = new CountState();
+    s.count = asNumber(data);
+    return s;
   },
 };

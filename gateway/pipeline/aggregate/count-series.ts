@@ -1,4 +1,4 @@
-import type { AggregationOutput, OutputEmitter } from "./output.js";
+import { asArray, asNumber, type AggregationOutput, type Json, type OutputEmitter, type SeriesCodec } from "./output.js";
 import type { SeriesRef } from "./series.js";
 
 /** `count_series`: number of distinct input series (full label sets) in the group during the window (interned: a Set of references). */
@@ -14,5 +14,15 @@ export const countSeries: AggregationOutput<CountSeriesState> = {
   },
   flush(s: CountSeriesState, out: OutputEmitter): void {
     out.emit(s.series.size);
+  },
+  save(s: CountSeriesState, codec: SeriesCodec): Json {
+    const refs: number[] = [];
+    for (const series of s.series) refs.push(codec.ref(series));
+    return refs;
+  },
+  load(data: Json, _group, codec: SeriesCodec): CountSeriesState {
+    const s = new CountSeriesState();
+    for (const i of asArray(data)) s.series.add(codec.deref(asNumber(i)));
+    return s;
   },
 };

@@ -4,8 +4,8 @@ import { normalizeLabelList } from "./naming.js";
 /**
  * How one rule groups series: `by` keeps exactly the listed labels, `without`
  * all labels except the listed ones, neither all labels (vmagent's
- * behaviour). The input metric name is always part of the group: aggregation
- * is per metric.
+ * behaviour). The input metric name is part of the group (aggregation is per
+ * metric), except in rules with `output_name`, which merge every metric they match.
  *
  * Group keys are computed once per interned series and rule (see series.ts),
  * not per sample. They are built from JSON-quoted parts, so no label value can
@@ -24,7 +24,12 @@ export class Grouping {
   private readonly by: string[] | null;
   private readonly excluded: Set<string>;
 
-  constructor(by: readonly string[] | undefined, without: readonly string[] | undefined) {
+  /** `perMetric` false: the input metric name is not part of the group (rules with `output_name`). */
+  constructor(
+    by: readonly string[] | undefined,
+    without: readonly string[] | undefined,
+    private readonly perMetric = true,
+  ) {
     const b = normalizeLabelList(by);
     this.by = b.length > 0 ? b : null;
     this.excluded = new Set(normalizeLabelList(without));
@@ -32,7 +37,7 @@ export class Grouping {
 
   /** The group key of a series (unique per metric and group labels). */
   key(labels: Labels): string {
-    let key = JSON.stringify(valueOf(labels, "__name__"));
+    let key = this.perMetric ? JSON.stringify(valueOf(labels, "__name__")) : "*";
     if (this.by !== null) {
       for (const n of this.by) key += "," + JSON.stringify(valueOf(labels, n));
       return key;

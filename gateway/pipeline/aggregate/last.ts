@@ -1,4 +1,4 @@
-import type { AggregationOutput, OutputEmitter } from "./output.js";
+import { asArray, asNumber, type AggregationOutput, type Json, type OutputEmitter } from "./output.js";
 
 /**
  * `last`: the value with the latest timestamp in the window — not the last
@@ -21,5 +21,13 @@ export const last: AggregationOutput<LastState> = {
   },
   flush(s: LastState, out: OutputEmitter): void {
     out.emit(s.value);
+  },
+  save: (s: LastState): Json => [s.value, s.timestamp],
+  load(data: Json): LastState {
+    const [value, timestamp] = asArray(data);
+    const s = new LastState();
+    s.value = asNumber(value);
+    s.timestamp = asNumber(timestamp);
+    return s;
   },
 };

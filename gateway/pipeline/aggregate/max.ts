@@ -1,4 +1,4 @@
-import type { AggregationOutput, OutputEmitter } from "./output.js";
+import { asNumber, type AggregationOutput, type Json, type OutputEmitter } from "./output.js";
 
 /** `max`: largest sample value in the window. */
 class MaxState {
@@ -13,5 +13,11 @@ export const max: AggregationOutput<MaxState> = {
   },
   flush(s: MaxState, out: OutputEmitter): void {
     out.emit(s.value);
+  },
+  save: (s: MaxState): Json => s.value,
+  load(data: Json): MaxState {
+    const s = new MaxState();
+    s.value = asNumber(data);
+    return s;
   },
 };

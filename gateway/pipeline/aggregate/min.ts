@@ -1,4 +1,4 @@
-import type { AggregationOutput, OutputEmitter } from "./output.js";
+import { asNumber, type AggregationOutput, type Json, type OutputEmitter } from "./output.js";
 
 /** `min`: smallest sample value in the window. */
 class MinState {
@@ -13,5 +13,11 @@ export const min: AggregationOutput<MinState> = {
   },
   flush(s: MinState, out: OutputEmitter): void {
     out.emit(s.value);
+  },
+  save: (s: MinState): Json => s.value,
+  load(data: Json): MinState {
+    const s = new MinState();
+    s.value = asNumber(data);
+    return s;
   },
 };

@@ -35,10 +35,12 @@ export class SeriesRef {
   /** Canonical key of the full label set, stable across the series' lifetimes (for outputs that keep cross-window state). */
   get key(): string {
     if (this.canonical === null) {
+      // Length-prefixed values keep the key unambiguous without escaping; JSON.stringify per
+      // label measured ~10 µs per series (300,000 series: 3 s per window flush of a counter rule).
       let key = "";
       for (const n of Object.keys(this.labels).sort()) {
         const v = this.labels[n];
-        if (v) key += JSON.stringify(n) + "=" + JSON.stringify(v) + ",";
+        if (v) key += n + "=" + v.length + ":" + v + ",";
       }
       this.canonical = key;
     }

@@ -1,4 +1,4 @@
-import type { AggregationOutput, OutputEmitter } from "./output.js";
+import { asNumber, type AggregationOutput, type Json, type OutputEmitter } from "./output.js";
 
 /** `sum_samples`: sum of all sample values in the window. */
 class SumState {
@@ -13,5 +13,11 @@ export const sumSamples: AggregationOutput<SumState> = {
   },
   flush(s: SumState, out: OutputEmitter): void {
     out.emit(s.sum);
+  },
+  save: (s: SumState): Json => s.sum,
+  load(data: Json): SumState {
+    const s = new SumState();
+    s.sum = asNumber(data);
+    return s;
   },
 };

@@ -1,0 +1,187 @@
+import type { Labels } from "../sample.js";
+import { asArray, asNumber, asObject, asString, type Json, type SeriesCodec } from "./output.js";
+import type { Rule } from "./rule.js";
+import type { SeriesInterner, SeriesRef } from "./series.js";
+import { Group, SeriesBuffer, Window } from "./window.js";
+
+/**
+ * The aggregation state as JSON, for checkpoints (gateway/pipeline/checkpoint.ts):
+ *
+ *   {v: 1, rules: [{fp, flushedUntil, stale, outputs: [cross-window state per output],
+ *     windows: [{start, end, samples, series: [labels...],
+ *                groups: [[key, metric, labels, states | null, buffers | null]]}]}]}
+ *
+ * Series that an output state or a buffer refers to are written once per
+ * window (a table of label sets) and referred to by index; after a restore
+ * the window holds (reference-counts) only those. Immediate rules save each output's small state (`save`); buffered
+ * rules save the raw samples of their window (`[seriesIndex, ts[], values[]]`).
+ */
+export const SNAPSHOT_VERSION = 1;
+
+export interface RestoreReport {
+  /** Rules whose state was restored. */
+  rules: number;
+  /** Open windows restored. */
+  windows: number;
+  /** One line per rule (or snapshot) that could not be restored, and why; those start empty. */
+  discarded: string[];
+}
+
+function labelsOf(v: Json | undefined): Labels {
+  const out: Labels = {};
+  for (const [k, x] of Object.entries(asObject(v))) out[k] = asString(x);
+  return out;
+}
+
+function saveWindow(rule: Rule, win: Window): Json {
+  const index = new Map<SeriesRef, number>();
+  const table: Json[] = [];
+  const codec: SeriesCodec = {
+    ref(s) {
+      let i = index.get(s);
+      if (i === undefined) {
+        i = table.length;
+        index.set(s, i);
+        table.push(s.labels);
+      }
+      return i;
+    },
+    deref() {
+      throw new Error("not restoring");
+    },
+  };
+  // Only series an output state or a buffer refers to are written (count_series, buffered rules):
+  // writing every input series' labels made a 100,000-vehicle window's checkpoint 29 MB instead of 1.3 MB.
+  const groups: Json[] = [];
+  for (const g of win.groups.values()) {
+    let states: Json = null;
+    let buffers: Json = null;
+    if (g.buffers !== null) {
+      const rows: Json[] = [];
+      for (const [s, buf] of g.buffers) rows.push([codec.ref(s), buf.ts, buf.values]);
+      buffers = rows;
+    } else {
+      states = rule.outputs.map((o, i) => o.save!(g.states![i], codec));
+    }
+    groups.push([g.key, g.metric, g.labels, states, buffers]);
+  }
+  return { start: win.start, end: win.end, samples: win.samples, series: table, groups };
+}
+
+export function snapshotRules(rules: readonly Rule[]): Json {
+  return {
+    v: SNAPSHOT_VERSION,
+    rules: rules.map((rule) => ({
+      fp: rule.options.fingerprint,
+      flushedUntil: Number.isFinite(rule.flushedUntil) ? rule.flushedUntil : null,
+      stale: rule.stale.snapshot(),
+      outputs: rule.outputs.map((o) => o.snapshot?.() ?? null),
+      windows: [...rule.windows.values()].map((w) => saveWindow(rule, w)),
+    })),
+  };
+}
+
+function loadWindow(rule: Rule, data: Json, interner: SeriesInterner): Window {
+  const w = asObject(data);
+  const win = new Window(rule.index, asNumber(w["start"]), asNumber(w["end"]));
+  win.samples = asNumber(w["samples"]);
+  const table = asArray(w["series"]).map((l) => interner.intern(labelsOf(l)));
+  for (const s of table) {
+    if (!win.series.has(s)) {
+      win.series.add(s);
+      s.windows++;
+    }
+  }
+  const codec: SeriesCodec = {
+    ref() {
+      throw new Error("not saving");
+    },
+    deref(i) {
+      const s = table[i];
+      if (s === undefined) throw new Error(`checkpoint: series index ${i} out of range`);
+      return s;
+    },
+  };
+  for (const row of asArray(w["groups"])) {
+    const [key, metric, labels, states, buffers] = asArray(row);
+    const g = new Group(asString(key), win.end, asString(metric), labelsOf(labels));
+    if (rule.buffered) {
+      g.buffers = new Map();
+      for (const b of asArray(buffers ?? null)) {
+        const [i, ts, values] = asArray(b);
+        const buf = new SeriesBuffer();
+        const tsList = asArray(ts).map(asNumber);
+        const valueList = asArray(values).map(asNumber);
+        for (let k = 0; k < tsList.length; k++) {
+          buf.ts.push(tsList[k]!);
+          buf.values.push(valueList[k]!);
+          if (k > 0 && tsList[k]! < tsList[k - 1]!) buf.sorted = false;
+        }
+        g.buffers.set(codec.deref(asNumber(i)), buf);
+      }
+    } else {
+      const list = asArray(states ?? null);
+      g.states = rule.outputs.map((o, i) => o.load!(list[i] ?? null, g, codec));
+    }
+    win.groups.set(g.key, g);
+  }
+  return win;
+}
+
+function clearRule(rule: Rule, interner: SeriesInterner): void {
+  for (const win of rule.windows.values()) {
+    for (const s of win.series) if (--s.windows === 0) interner.release(s);
+  }
+  rule.windows.clear();
+  rule.lastWindow = null;
+  rule.flushedUntil = -Infinity;
+  rule.stale.restore([]);
+  for (const o of rule.outputs) o.restore?.([]);
+}
+
+export function restoreRules(rules: readonly Rule[], data: Json, interner: SeriesInterner): RestoreReport {
+  const report: RestoreReport = { rules: 0, windows: 0, discarded: [] };
+  let saved: Json[];
+  try {
+    const top = asObject(data);
+    if (top["v"] !== SNAPSHOT_VERSION) throw new Error(`snapshot version ${JSON.stringify(top["v"])}, expected ${SNAPSHOT_VERSION}`);
+    saved = asArray(top["rules"]);
+  } catch (err) {
+    report.discarded.push(`checkpoint not restored: ${(err as Error).message}`);
+    return report;
+  }
+  // Matched by config fingerprint, not position: reordering rules keeps their state; a changed rule starts empty.
+  const byFp = new Map<string, Json[]>();
+  for (const r of saved) {
+    const fp = String(asObject(r)["fp"]);
+    byFp.set(fp, [...(byFp.get(fp) ?? []), r]);
+  }
+  for (const rule of rules) {
+    const candidates = byFp.get(rule.options.fingerprint);
+    const r = candidates?.shift();
+    if (r === undefined) {
+      report.discarded.push(`aggregation[${rule.index}]: no saved state for this rule's config (new or changed rule)`);
+      continue;
+    }
+    try {
+      const o = asObject(r);
+      rule.flushedUntil = o["flushedUntil"] === null ? -Infinity : asNumber(o["flushedUntil"]);
+      rule.stale.restore(o["stale"] ?? []);
+      const outputs = asArray(o["outputs"]);
+      rule.outputs.forEach((out, i) => {
+        const d = outputs[i];
+        if (out.restore && d !== undefined && d !== null) out.restore(d);
+      });
+      for (const w of asArray(o["windows"])) {
+        const win = loadWindow(rule, w, interner);
+        rule.windows.set(win.start, win);
+        report.windows++;
+      }
+      report.rules++;
+    } catch (err) {
+      clearRule(rule, interner);
+      report.discarded.push(`aggregation[${rule.index}]: ${(err as Error).message}`);
+    }
+  }
+  return report;
+}
