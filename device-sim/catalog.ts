@@ -15,15 +15,19 @@ export interface FleetInfo {
   depot: Depot;
 }
 
+/** How the vehicle is driven: combustion engine, hybrid (engine off at low speed), or battery electric. */
+export type Powertrain = "ice" | "hybrid" | "electric";
+
 export interface ModelProfile {
   name: string;
+  powertrain: Powertrain;
   /** Top speed this model is driven at, km/h (always ≤ SPEED_CAP_KMH). */
   maxSpeedKmh: number;
   /** Fraction of a full tank used per km driven. */
   fuelPerKm: number;
   /** Fraction of a full tank used per second of idling. */
   idleFuelPerS: number;
-  /** Engine rpm per km/h in each gear, 1st first. */
+  /** Engine (or, electric: motor) rpm per km/h in each gear, 1st first. */
   gearRpmPerKmh: readonly number[];
 }
 
@@ -56,8 +60,10 @@ export function fleetAt(index: number): FleetInfo {
 // plausible manual/automatic box figures, so 50 km/h sits at 1500–2000 rpm.
 export const MODELS: readonly ModelProfile[] = [
   // Electric van: "fuel" is the state of charge and "rpm" the motor speed (single reduction).
-  { name: "ev-van", maxSpeedKmh: 110, fuelPerKm: 0.003, idleFuelPerS: 0.0000005, gearRpmPerKmh: [70] },
-  { name: "diesel-van", maxSpeedKmh: 125, fuelPerKm: 0.0013, idleFuelPerS: 0.000003, gearRpmPerKmh: [110, 62, 42, 32, 26, 21] },
-  { name: "box-truck", maxSpeedKmh: 90, fuelPerKm: 0.0011, idleFuelPerS: 0.000004, gearRpmPerKmh: [130, 80, 55, 40, 31, 25] },
-  { name: "sedan", maxSpeedKmh: 130, fuelPerKm: 0.0012, idleFuelPerS: 0.000002, gearRpmPerKmh: [120, 68, 46, 35, 28, 23] },
+  { name: "ev-van", powertrain: "electric", maxSpeedKmh: 110, fuelPerKm: 0.003, idleFuelPerS: 0.0000005, gearRpmPerKmh: [70] },
+  { name: "diesel-van", powertrain: "ice", maxSpeedKmh: 125, fuelPerKm: 0.0013, idleFuelPerS: 0.000003, gearRpmPerKmh: [110, 62, 42, 32, 26, 21] },
+  { name: "box-truck", powertrain: "ice", maxSpeedKmh: 90, fuelPerKm: 0.0011, idleFuelPerS: 0.000004, gearRpmPerKmh: [130, 80, 55, 40, 31, 25] },
+  { name: "sedan", powertrain: "ice", maxSpeedKmh: 130, fuelPerKm: 0.0012, idleFuelPerS: 0.000002, gearRpmPerKmh: [120, 68, 46, 35, 28, 23] },
+  // Full hybrid (e-CVT modelled as 6 fixed ratios): the engine only runs above town speeds.
+  { name: "hybrid-suv", powertrain: "hybrid", maxSpeedKmh: 125, fuelPerKm: 0.0009, idleFuelPerS: 0.000001, gearRpmPerKmh: [115, 66, 45, 34, 27, 22] },
 ];

@@ -1,19 +1,31 @@
 /**
- * The live fleet: one MQTT 3.1.1 client per vehicle (clientId = VIN), each
- * publishing its telemetry on its own timer. Values come from messages.ts, so
- * they match `generateMessages` for the same seed; only `ts` is the wall clock.
+ * The live fleet: one MQTT 3.1.1 client per vehicle (clientId = VIN, or the
+ * Flink demo's vehicle id), a store-and-forward backlog per vehicle, a link
+ * model that takes vehicles offline, and one scheduler for all of them.
+ *
+ * Telemetry values come from messages.ts, so they match `generateMessages`
+ * for the same seed; a reading's time is the nominal schedule time on the
+ * wall clock (start + offset + k·interval), kept through offline buffering.
  */
 import { performance } from "node:perf_hooks";
-import mqtt, { type MqttClient } from "mqtt";
-import { checkSimOptions, createSimVehicles, type SimVehicle } from "./messages.js";
+import { checkSimOptions, createSimVehicles, DEFAULT_TOPIC_PREFIX, type SimVehicle } from "./messages.js";
+import { createFlinkGenerator, flinkRegion, flinkTopic, flinkVehicleId, type FlinkGenerator } from "./flink-events.js";
+import { createLinkModel, DEFAULT_CONNECTIVITY, type ConnectivityOptions } from "./connectivity.js";
+import type { TlsOptions } from "./link.js";
+import { MODES, type PayloadMode } from "./payloads.js";
+import type { LedgerWriter } from "./ledger.js";
+import { VehicleLink } from "./vehicle-link.js";
+import { createStatsCounters, snapshot, type FleetStats, type StatsCounters } from "./fleet-stats.js";
 
 export { generateMessages, type GeneratedMessage } from "./messages.js";
+export type { FleetStats } from "./fleet-stats.js";
 
 export interface FleetOptions {
   url: string;
   vehicles: number;
+  /** Reading interval per vehicle (telemetry modes); in flink-events mode the default rate is vehicles / interval. */
   intervalMs: number;
-  /** Stop after this long; 0 or absent = run until stop(). */
+  /** Stop producing readings after this long; 0 or absent = run until stop(). */
   durationMs?: number;
   seed: number;
   qos?: 0 | 1;
@@ -21,206 +33,248 @@ export interface FleetOptions {
   fleets?: number;
   username?: string;
   password?: string;
-  /** Clock for the payload `ts` (default Date.now); scheduling always uses the monotonic clock. */
+  /** Wall clock for reading times (default Date.now); scheduling always uses the monotonic clock. */
   now?: () => number;
   /** How long a batch of vehicles may take to connect before startFleet rejects (default 10 s). */
   connectTimeoutMs?: number;
-}
-
-export interface FleetStats {
-  vehicles: number;
-  connected: number;
-  sent: number;
-  errors: number;
-  elapsedMs: number;
+  /** Payload mode (default "telemetry"). */
+  mode?: PayloadMode;
+  /** batch mode: readings per message (default 10). */
+  batchSize?: number;
+  /** Most readings in one message when a backlog is replayed (default 100). */
+  replayBatch?: number;
+  /** flink-events: total events per second (default vehicles · 1000 / intervalMs). */
+  ratePerS?: number;
+  /** Per-vehicle backlog bound, in readings; the oldest is overwritten (default 3600). */
+  bufferSize?: number;
+  /** MQTT clean session (default true); false = persistent session. */
+  clean?: boolean;
+  connectivity?: Partial<ConnectivityOptions>;
+  tls?: TlsOptions;
+  /** Reconnect backoff bounds (default 500 ms … 30 s, full jitter). */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** At the end, how long to wait for backlogs to drain before disconnecting anyway (default 30 s). */
+  drainTimeoutMs?: number;
+  /** Records every delivered message (closed by the caller). */
+  ledger?: LedgerWriter;
+  /** Worker slice: drive only vehicles [first, first + count) of a fleet of `vehicles`. */
+  first?: number;
+  count?: number;
 }
 
 export interface Fleet {
   stats(): FleetStats;
-  /** Resolves when duration elapsed (or stop()) and all publishes are acknowledged (QoS 1) / flushed. Never rejects. */
+  /** Resolves once the run ended (duration or stop()) and backlogs drained (or the drain deadline passed). Never rejects. */
   done: Promise<FleetStats>;
   stop(): Promise<FleetStats>;
+  /** Resolves when nothing is buffered or in flight at this moment's end (e.g. after an outage). */
+  allSent(): Promise<FleetStats>;
+  /** Takes vehicle `index` (0-based in this process's slice) offline for durationMs, as an outage would. */
+  disconnect(index: number, durationMs: number): void;
+  /** Client ids, in slice order. */
+  vehicleIds(): string[];
 }
 
-/** Vehicles connected concurrently: 1000 vehicles start in 20 rounds instead of one SYN storm. */
-const CONNECT_BATCH = 50;
+/** Vehicles connected concurrently at start: 10,000 vehicles start in 50 rounds, not one SYN storm. */
+const CONNECT_BATCH = 200;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** Per-vehicle bound on unacknowledged publishes; beyond it a tick is skipped and counted as an error. */
-const MAX_INFLIGHT_PER_VEHICLE = 100;
-/** How long stop() waits for outstanding PUBACKs before disconnecting anyway. */
-const DRAIN_DEADLINE_MS = 5_000;
-/** MQTT's own CONNACK refusal codes (1–5, [MQTT-3.2.2-5]) mean retrying will not help. */
-const isConnackRefusal = (err: Error & { code?: unknown }): boolean => typeof err.code === "number";
-
-interface Running {
-  sim: SimVehicle;
-  client: MqttClient;
-  k: number;
-  inflight: number;
-  timer: NodeJS.Timeout | undefined;
-}
+const MAX_INFLIGHT_PER_VEHICLE = 20;
+/** The scheduler wakes at most this often; readings due in between go out together. */
+const TICK_MS = 5;
 
 export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   checkSimOptions(opts);
   if (!URL.canParse(opts.url)) throw new RangeError(`url is not a broker URL (e.g. mqtt://127.0.0.1:1883): ${JSON.stringify(opts.url)}`);
   const qos = opts.qos ?? 1;
   if (qos !== 0 && qos !== 1) throw new RangeError(`qos must be 0 or 1, got ${String(qos)}`);
+  const mode = opts.mode ?? "telemetry";
+  if (!MODES.includes(mode)) throw new RangeError(`mode must be one of ${MODES.join(", ")}, got ${JSON.stringify(mode)}`);
   const durationMs = opts.durationMs ?? 0;
   if (!Number.isFinite(durationMs) || durationMs < 0) throw new RangeError(`durationMs must be ≥ 0, got ${durationMs}`);
+  const first = opts.first ?? 0;
+  const count = opts.count ?? opts.vehicles - first;
   const now = opts.now ?? Date.now;
-  const sims = createSimVehicles(opts);
+  const batchSize = opts.batchSize ?? 10;
+  const replayBatch = Math.max(opts.replayBatch ?? 100, mode === "batch" ? batchSize : 1);
+  const connectivity: ConnectivityOptions = { ...DEFAULT_CONNECTIVITY, ...opts.connectivity };
+  const c: StatsCounters = createStatsCounters(count);
+  const wallStart = now();
 
-  let connected = 0;
-  let sent = 0;
-  let errors = 0;
-  let inflight = 0;
-  let lastError: Error | undefined;
-  const running: Running[] = [];
-
-  const connectOne = (sim: SimVehicle): Running => {
-    const client = mqtt.connect(opts.url, {
-      clientId: sim.vin,
-      protocolVersion: 4, // aedes speaks MQTT 3.1.1 only
-      clean: true,
-      reconnectPeriod: 1_000,
-      connectTimeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      ...(opts.username !== undefined ? { username: opts.username } : {}),
-      ...(opts.password !== undefined ? { password: opts.password } : {}),
-    });
-    let up = false;
-    client.on("connect", () => {
-      if (!up) connected++;
-      up = true;
-    });
-    client.on("close", () => {
-      if (up) connected--;
-      up = false;
-    });
-    client.on("error", (err) => {
-      errors++;
-      lastError = err;
-    });
-    return { sim, client, k: 0, inflight: 0, timer: undefined };
+  const sims: SimVehicle[] = mode === "flink-events" ? [] : createSimVehicles(opts, first, count);
+  let settledWaiters: (() => void)[] = [];
+  let settleCheck: NodeJS.Timeout | undefined;
+  const checkSettled = (): void => {
+    settleCheck = undefined;
+    if (settledWaiters.length === 0 || !vehicles.every((v) => v.idle)) return;
+    const waiters = settledWaiters;
+    settledWaiters = [];
+    for (const w of waiters) w();
   };
+  const vehicles: VehicleLink[] = Array.from({ length: count }, (_, i) => {
+    const index = first + i;
+    const flinkId = flinkVehicleId(index);
+    const id = mode === "flink-events" ? flinkId : sims[i]!.vin;
+    const topic = mode === "flink-events" ? flinkTopic(flinkRegion(opts.seed, index), flinkId) : sims[i]!.topic;
+    return new VehicleLink({
+      id,
+      topic,
+      mode,
+      qos,
+      batchSize,
+      replayBatch,
+      bufferSize: opts.bufferSize ?? 3600,
+      maxInflight: MAX_INFLIGHT_PER_VEHICLE,
+      model: createLinkModel(connectivity, opts.seed, index, wallStart),
+      link: {
+        url: opts.url,
+        clean: opts.clean ?? true,
+        connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        minBackoffMs: opts.minBackoffMs ?? 500,
+        maxBackoffMs: opts.maxBackoffMs ?? 30_000,
+        ...(opts.username !== undefined ? { username: opts.username } : {}),
+        ...(opts.password !== undefined ? { password: opts.password } : {}),
+        ...(opts.tls ? { tls: opts.tls } : {}),
+      },
+      onDelivered: (d) => {
+        c.sent++;
+        c.readings += d.readings.length;
+        opts.ledger?.record(d.vehicle, d.topic, now(), d.payload, d.readings);
+      },
+      onError: (err) => {
+        c.errors++;
+        c.lastError = err;
+      },
+      onSettled: () => {
+        // Checking 10,000 vehicles on every ack would be quadratic while draining: check at most every 20 ms.
+        if (settledWaiters.length === 0 || settleCheck !== undefined) return;
+        settleCheck = setTimeout(checkSettled, 20);
+      },
+    });
+  });
+  const stats = (): FleetStats => snapshot(c, vehicles, performance.now());
 
-  const waitConnected = (r: Running, deadline: Promise<never>): Promise<void> =>
-    Promise.race([
-      deadline,
-      new Promise<void>((resolve, reject) => {
-        if (r.client.connected) return resolve();
-        const onConnect = (): void => {
-          r.client.off("error", onError);
-          resolve();
-        };
-        const onError = (err: Error): void => {
-          if (!isConnackRefusal(err)) return; // network errors: reconnectPeriod retries until the deadline
-          r.client.off("connect", onConnect);
-          r.client.off("error", onError);
-          reject(new Error(`broker ${opts.url} refused vehicle ${r.sim.vin}: ${err.message}`));
-        };
-        r.client.once("connect", onConnect);
-        r.client.on("error", onError);
-      }),
-    ]);
-
+  // Connect in rounds; a refusal or the deadline fails the whole start (then nothing is left connected).
   try {
-    for (let i = 0; i < sims.length; i += CONNECT_BATCH) {
-      const batch = sims.slice(i, i + CONNECT_BATCH).map(connectOne);
-      running.push(...batch);
+    for (let i = 0; i < vehicles.length; i += CONNECT_BATCH) {
+      const batch = vehicles.slice(i, i + CONNECT_BATCH);
       const timeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          const waiting = batch.filter((r) => !r.client.connected).length;
-          const why = lastError ? `: ${lastError.message}` : "";
+          const waiting = batch.filter((v) => !v.link.connected).length;
+          const why = c.lastError ? `: ${c.lastError.message}` : "";
           reject(new Error(`could not connect ${waiting} vehicle(s) to ${opts.url} within ${timeoutMs} ms${why}`));
         }, timeoutMs);
       });
       try {
-        await Promise.all(batch.map((r) => waitConnected(r, deadline)));
+        await Promise.race([deadline, Promise.all(batch.map((v) => v.connect()))]);
       } finally {
         clearTimeout(timer);
       }
     }
   } catch (err) {
-    await Promise.all(running.map((r) => r.client.endAsync(true).catch(() => undefined)));
+    await Promise.all(vehicles.map((v) => v.link.close(true)));
     throw err;
   }
 
+  // ---- scheduling: one timer for the whole fleet, walking readings in due order.
   const t0 = performance.now();
+  c.t0 = t0;
+  const wallT0 = now();
   const endAt = durationMs > 0 ? t0 + durationMs : Infinity;
-  let stopping = false;
-  let finishedVehicles = 0;
-  let final: FleetStats | undefined;
-  let onDrained: (() => void) | undefined;
-  let resolveDone!: (s: FleetStats) => void;
-  const done = new Promise<FleetStats>((resolve) => (resolveDone = resolve));
+  const intervalMs = opts.intervalMs;
+  const rate = opts.ratePerS ?? (opts.vehicles * 1000) / intervalMs;
+  if (!(rate > 0)) throw new RangeError(`ratePerS must be > 0, got ${rate}`);
+  // flink: this slice's share of the fleet's rate.
+  const sliceRate = (rate * count) / opts.vehicles;
+  const gen: FlinkGenerator | undefined = mode === "flink-events" ? createFlinkGenerator({ seed: opts.seed, first, count }) : undefined;
+  let cursor = 0; // telemetry: next vehicle in this round
+  let round = 0; // telemetry: k
+  let emitted = 0; // flink: events so far
+  let timer: NodeJS.Timeout | undefined;
+  let producing = true;
 
-  // After the run, stats() keeps returning the final figures (connected = at the end of the run, before disconnecting).
-  const stats = (): FleetStats =>
-    final ?? { vehicles: sims.length, connected, sent, errors, elapsedMs: performance.now() - t0 };
+  const nextDue = (): number =>
+    gen ? t0 + (emitted * 1000) / sliceRate : t0 + sims[cursor]!.offsetMs + round * intervalMs;
 
-  const publish = (r: Running): void => {
-    if (r.inflight >= MAX_INFLIGHT_PER_VEHICLE) {
-      errors++;
-      return;
+  const produce = (): void => {
+    timer = undefined;
+    if (!producing) return;
+    const t = performance.now();
+    // Lag = how late the oldest reading still to be taken is: 0 while the schedule is kept.
+    c.lagMs = Math.max(0, t - nextDue());
+    for (let due = nextDue(); due <= t; due = nextDue()) {
+      if (due >= endAt) {
+        void finish(true);
+        return;
+      }
+      const wall = wallT0 + (due - t0);
+      if (gen) {
+        const { index, event } = gen.next(Math.round(wall));
+        emitted++;
+        vehicles[index - first]!.add(event, wall);
+      } else {
+        const sim = sims[cursor]!;
+        if (round > 0) sim.advance(intervalMs);
+        vehicles[cursor]!.add(sim.payload(Math.round(wall)), wall);
+        if (++cursor === sims.length) {
+          cursor = 0;
+          round++;
+        }
+      }
     }
-    r.inflight++;
-    inflight++;
-    const body = JSON.stringify(r.sim.payload(now()));
-    r.client.publish(r.sim.topic, body, { qos }, (err) => {
-      r.inflight--;
-      inflight--;
-      if (err) errors++;
-      else sent++;
-      if (inflight === 0) onDrained?.();
+    const wait = Math.max(TICK_MS, nextDue() - performance.now());
+    timer = setTimeout(produce, Math.min(wait, Math.max(0, endAt - performance.now())));
+  };
+
+  const allSent = (): Promise<FleetStats> =>
+    new Promise((resolve) => {
+      if (vehicles.every((v) => v.idle)) return resolve(stats());
+      settledWaiters.push(() => resolve(stats()));
     });
-  };
-
-  const schedule = (r: Running): void => {
-    const due = t0 + r.sim.offsetMs + r.k * opts.intervalMs;
-    if (due >= endAt) {
-      if (++finishedVehicles === running.length) void finish();
-      return;
-    }
-    // Timers are set from the nominal schedule, not from the previous tick, so they do not drift.
-    r.timer = setTimeout(tick, Math.max(0, due - performance.now()), r);
-  };
-
-  function tick(r: Running): void {
-    r.timer = undefined;
-    if (stopping) return;
-    if (r.k > 0) r.sim.advance(opts.intervalMs);
-    publish(r);
-    r.k++;
-    schedule(r);
-  }
 
   let finishing: Promise<FleetStats> | undefined;
-  const finish = (): Promise<FleetStats> =>
+  let resolveDone!: (s: FleetStats) => void;
+  const done = new Promise<FleetStats>((resolve) => (resolveDone = resolve));
+  const finish = (ranOut = false): Promise<FleetStats> =>
     (finishing ??= (async () => {
-      stopping = true;
-      for (const r of running) clearTimeout(r.timer);
-      // Elapsed is the publishing window (the whole duration when it ran out), not the drain and disconnect after it.
-      const elapsedMs = Math.max(performance.now() - t0, finishedVehicles === running.length ? durationMs : 0);
-      if (inflight > 0) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, DRAIN_DEADLINE_MS);
-          onDrained = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+      producing = false;
+      clearTimeout(timer);
+      // Elapsed is the producing window (the whole duration when it ran out), not the drain after it.
+      // A process that fell behind took longer than the duration: report the real time, not the nominal one.
+      c.frozenElapsedMs = ranOut ? Math.max(durationMs, performance.now() - t0) : performance.now() - t0;
+      // End of the run: every outage ends, partial batches go out, backlogs drain (bounded in time).
+      for (const v of vehicles) {
+        v.flushing = true;
+        v.setCoverage(true);
+        v.pump();
       }
-      const result = { ...stats(), elapsedMs };
-      final = result;
+      const drainMs = opts.drainTimeoutMs ?? 30_000;
+      let drainTimer: NodeJS.Timeout | undefined;
+      await Promise.race([allSent(), new Promise<void>((r) => (drainTimer = setTimeout(r, drainMs)))]);
+      clearTimeout(drainTimer);
+      clearTimeout(settleCheck);
+      const result = stats();
+      c.final = result;
       // Whatever is still unacknowledged after the deadline is abandoned (force), not waited on forever.
-      const force = inflight > 0;
-      await Promise.all(running.map((r) => r.client.endAsync(force).catch(() => undefined)));
+      const force = !vehicles.every((v) => v.idle);
+      await Promise.all(vehicles.map((v) => v.link.close(force)));
       resolveDone(result);
       return result;
     })());
 
-  for (const r of running) schedule(r);
-  return { stats, done, stop: finish };
+  timer = setTimeout(produce, 0);
+  return {
+    stats,
+    done,
+    stop: () => finish(),
+    allSent,
+    disconnect(index, ms) {
+      const v = vehicles[index];
+      if (!v) throw new RangeError(`no vehicle ${index} in this fleet (0..${vehicles.length - 1})`);
+      v.forceOffline(now(), ms);
+    },
+    vehicleIds: () => vehicles.map((v) => v.id),
+  };
 }

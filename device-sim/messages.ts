@@ -67,9 +67,13 @@ export function createSimVehicle(o: SimOptions, index: number): SimVehicle {
   };
 }
 
-export function createSimVehicles(o: SimOptions): SimVehicle[] {
+/** Vehicles [first, first + count) of the fleet (all of them by default); a worker process drives one such slice. */
+export function createSimVehicles(o: SimOptions, first = 0, count = o.vehicles - first): SimVehicle[] {
   checkSimOptions(o);
-  return Array.from({ length: o.vehicles }, (_, i) => createSimVehicle(o, i));
+  if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 0 || first + count > o.vehicles) {
+    throw new RangeError(`vehicle slice ${first}+${count} is outside 0..${o.vehicles}`);
+  }
+  return Array.from({ length: count }, (_, i) => createSimVehicle(o, first + i));
 }
 
 export interface GeneratedMessage {

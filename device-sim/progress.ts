@@ -2,8 +2,11 @@
  * The live status line and the final summary. On a terminal the line is
  * rewritten in place about 4×/s; otherwise (CI logs, pipes) a plain line is
  * appended every 5 s so a log does not fill with carriage returns.
+ * `offline` = vehicles without coverage, `buffered` = readings waiting in
+ * their backlogs, `lag` = how far the generator is behind its schedule (a
+ * lag that keeps growing means this process cannot sustain the rate).
  */
-import type { FleetStats } from "./fleet.js";
+import type { FleetStats } from "./fleet-stats.js";
 
 export interface ProgressOptions {
   stats: () => FleetStats;
@@ -38,14 +41,18 @@ export class RateMeter {
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 
 export function formatLive(s: FleetStats, ratePerS: number): string {
-  return `connected ${s.connected}/${s.vehicles}  sent ${s.sent}  rate ${ratePerS.toFixed(1)} msg/s  errors ${s.errors}  elapsed ${secs(s.elapsedMs)}`;
+  return (
+    `connected ${s.connected}/${s.vehicles}  offline ${s.offline}  buffered ${s.buffered}  sent ${s.sent}  rate ${ratePerS.toFixed(1)} msg/s` +
+    `  dropped ${s.dropped}  errors ${s.errors}  lag ${s.lagMs}ms  elapsed ${secs(s.elapsedMs)}`
+  );
 }
 
 export function formatSummary(s: FleetStats): string {
   const mean = s.elapsedMs > 0 ? (s.sent * 1000) / s.elapsedMs : 0;
   return (
     `summary: vehicles ${s.vehicles}  connected ${s.connected}  messages sent ${s.sent}  errors ${s.errors}` +
-    `  elapsed ${secs(s.elapsedMs)}  mean rate ${mean.toFixed(1)} msg/s`
+    `  elapsed ${secs(s.elapsedMs)}  mean rate ${mean.toFixed(1)} msg/s` +
+    `  readings ${s.readings}  buffered ${s.buffered}  dropped ${s.dropped}  reconnects ${s.reconnects}`
   );
 }
 

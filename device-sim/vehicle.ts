@@ -7,8 +7,14 @@
  * The vehicle cycles parked (engine off) → warm-up (idling) → driving (segments
  * with a target speed: city, arterial, highway, traffic-light stops) →
  * arriving (braking to a stop) → cool-down (idling) → parked.
+ *
+ * `engineOn` is the ignition. What turns follows the powertrain: a combustion
+ * engine idles at a standstill; a hybrid's engine only runs above town speeds
+ * (`iceOn`); an electric motor turns only while the wheels do.
  */
 import { MODELS, SPEED_CAP_KMH, type Depot, type ModelProfile } from "./catalog.js";
+import { clearDtcAtService, updateDtc } from "./dtc.js";
+import { IDLE_RPM, powertrain } from "./powertrain.js";
 import type { Rng } from "./rng.js";
 
 export type Phase = "parked" | "warmup" | "driving" | "arriving" | "cooldown";
@@ -25,6 +31,8 @@ export interface VehicleState {
   /** Time left at the current target speed while driving. */
   segmentLeftMs: number;
   engineOn: boolean;
+  /** The combustion engine is turning (ICE: = engineOn; hybrid: above town speeds; electric: never). */
+  iceOn: boolean;
   speedKmh: number;
   targetKmh: number;
   gear: number;
@@ -38,6 +46,9 @@ export interface VehicleState {
   lat: number;
   lon: number;
   headingDeg: number;
+  /** Stored diagnostic trouble codes (OBD-II DTCs) and the malfunction indicator lamp. */
+  dtcCount: number;
+  milOn: boolean;
 }
 
 /**
@@ -56,9 +67,14 @@ export type TelemetryPayload = {
   battery_voltage_v: number;
   odometer_km: number;
   position: { lat: number; lon: number };
+  /** Added after the first version (the gateway's defaults aggregate every numeric field, so these are extra series). */
+  ignition: boolean;
+  gear: number;
+  dtc_count: number;
+  mil_on: boolean;
 };
 
-export const IDLE_RPM = 800;
+export { IDLE_RPM } from "./powertrain.js";
 /** Bounds the model keeps to; tests assert them. */
 export const LIMITS = {
   runningVoltageV: [13.8, 14.4],
@@ -77,7 +93,6 @@ const MAX_SUBSTEP_MS = 1000;
 /** 2 m/s² acceleration, 3.5 m/s² braking: ordinary (not emergency) driving. */
 const ACCEL_KMH_PER_S = 7.2;
 const BRAKE_KMH_PER_S = 12.6;
-const SHIFT_UP_RPM = 2600;
 const REFUEL_BELOW = 0.3;
 const RESERVE = 0.05;
 const KM_PER_DEG_LAT = 111.32;
@@ -124,11 +139,14 @@ export function initialState(id: VehicleIdentity, rng: Rng): VehicleState {
     lat,
     lon,
     headingDeg: rng.range(0, 360),
+    dtcCount: 0,
+    milOn: false,
   };
   if (rng.chance(0.5)) {
-    return { ...base, phase: "parked", phaseLeftMs: rng.range(0, PARK_MS[1]), engineOn: false, rpm: 0, coolantTempC: ambientTempC + rng.range(0, 30), batteryVoltageV: restVoltageV };
+    return { ...base, phase: "parked", phaseLeftMs: rng.range(0, PARK_MS[1]), engineOn: false, iceOn: false, rpm: 0, coolantTempC: ambientTempC + rng.range(0, 30), batteryVoltageV: restVoltageV };
   }
-  return { ...base, phase: "warmup", phaseLeftMs: rng.range(0, WARMUP_MS[1]), engineOn: true, rpm: IDLE_RPM, coolantTempC: rng.range(60, 90), batteryVoltageV: 14.1 };
+  const ice = profileOf(id.model).powertrain === "ice";
+  return { ...base, phase: "warmup", phaseLeftMs: rng.range(0, WARMUP_MS[1]), engineOn: true, iceOn: ice, rpm: ice ? IDLE_RPM : 0, coolantTempC: rng.range(60, 90), batteryVoltageV: 14.1 };
 }
 
 /** Advances the vehicle by dtMs. Pure apart from consuming draws from rng; dtMs ≤ 0 returns the state unchanged. */
@@ -145,11 +163,15 @@ function advance(s: VehicleState, dMs: number, p: ModelProfile, rng: Rng): void 
   transition(s, dMs, p, rng);
   const distKm = s.phase === "driving" || s.phase === "arriving" ? drive(s, dt, p, rng) : 0;
   powertrain(s, p, rng);
+  updateDtc(s, dt, rng);
   if (s.engineOn) {
-    s.fuelLevelRatio = Math.max(0, s.fuelLevelRatio - distKm * p.fuelPerKm - p.idleFuelPerS * dt);
-    // Thermostat holds ~88 °C, a little more under load; time constant ~2.5 min.
-    const target = 88 + 6 * Math.min(1, s.rpm / 4000);
-    s.coolantTempC += (target - s.coolantTempC) * (1 - Math.exp(-dt / 150)) + 0.05 * rng.normal();
+    // A hybrid running electrically still spends fuel, later, to recharge: a third of the engine's rate.
+    const perKm = p.powertrain === "hybrid" && !s.iceOn ? p.fuelPerKm / 3 : p.fuelPerKm;
+    s.fuelLevelRatio = Math.max(0, s.fuelLevelRatio - distKm * perKm - p.idleFuelPerS * dt);
+    // Thermostat holds ~88 °C, a little more under load; time constant ~2.5 min. An electric drive's
+    // coolant loop (battery and motor) runs near 40 °C; a hybrid's engine loop sags while the engine is off.
+    const target = p.powertrain === "electric" ? 40 : s.iceOn ? 88 + 6 * Math.min(1, s.rpm / 4000) : Math.min(s.coolantTempC, 70);
+    s.coolantTempC += (target - s.coolantTempC) * (1 - Math.exp(-dt / (s.iceOn || p.powertrain === "electric" ? 150 : 900))) + 0.05 * rng.normal();
     const v = s.batteryVoltageV + 0.1 * (14.1 - s.batteryVoltageV) * dt + 0.03 * Math.sqrt(dt) * rng.normal();
     s.batteryVoltageV = clamp(v, LIMITS.runningVoltageV[0], LIMITS.runningVoltageV[1]);
   } else {
@@ -200,6 +222,7 @@ function transition(s: VehicleState, dMs: number, p: ModelProfile, rng: Rng): vo
         s.engineOn = false;
         s.batteryVoltageV = LIMITS.restingVoltageV[1];
         if (s.fuelLevelRatio < REFUEL_BELOW) s.fuelLevelRatio = rng.range(0.9, 1);
+        clearDtcAtService(s, rng);
       }
       return;
   }
@@ -247,30 +270,6 @@ function drive(s: VehicleState, dt: number, p: ModelProfile, rng: Rng): number {
   return distKm;
 }
 
-/** Gear and rpm from speed: the lowest gear that keeps rpm under the shift point, idle at a standstill. */
-function powertrain(s: VehicleState, p: ModelProfile, rng: Rng): void {
-  if (!s.engineOn) {
-    s.gear = 0;
-    s.rpm = 0;
-    return;
-  }
-  if (s.speedKmh < 3) {
-    s.gear = s.speedKmh > 0 ? 1 : 0;
-    s.rpm = IDLE_RPM + 15 * rng.normal();
-    return;
-  }
-  const ratios = p.gearRpmPerKmh;
-  let gear = ratios.length;
-  for (let g = 1; g <= ratios.length; g++) {
-    if (s.speedKmh * (ratios[g - 1] ?? 0) <= SHIFT_UP_RPM) {
-      gear = g;
-      break;
-    }
-  }
-  s.gear = gear;
-  s.rpm = Math.max(IDLE_RPM, s.speedKmh * (ratios[gear - 1] ?? 0)) + 20 * rng.normal();
-}
-
 const round = (x: number, digits: number): number => {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
@@ -289,5 +288,9 @@ export function toPayload(s: VehicleState, ts: number): TelemetryPayload {
     battery_voltage_v: round(s.batteryVoltageV, 2),
     odometer_km: round(s.odometerKm, 3),
     position: { lat: round(s.lat, 6), lon: round(s.lon, 6) },
+    ignition: s.engineOn,
+    gear: s.gear,
+    dtc_count: s.dtcCount,
+    mil_on: s.milOn,
   };
 }

@@ -8,7 +8,7 @@ import { generateMessages, startFleet } from "../../device-sim/fleet.js";
 import { makeVin } from "../../device-sim/vin.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const FIELDS = ["battery_voltage_v", "coolant_temp_c", "fleet", "fuel_level_ratio", "model", "odometer_km", "position", "rpm", "speed_kmh", "ts"];
+const FIELDS = ["battery_voltage_v", "coolant_temp_c", "dtc_count", "fleet", "fuel_level_ratio", "gear", "ignition", "mil_on", "model", "odometer_km", "position", "rpm", "speed_kmh", "ts"];
 
 interface Received {
   clientId: string;

@@ -6,7 +6,7 @@ import { createRng, deriveSeed } from "../../device-sim/rng.js";
 import { IDLE_RPM, LIMITS, step, toPayload, type VehicleState } from "../../device-sim/vehicle.js";
 import { isValidVin, makeVin, VIN_ALPHABET } from "../../device-sim/vin.js";
 
-const FIELDS = ["battery_voltage_v", "coolant_temp_c", "fleet", "fuel_level_ratio", "model", "odometer_km", "position", "rpm", "speed_kmh", "ts"];
+const FIELDS = ["battery_voltage_v", "coolant_temp_c", "dtc_count", "fleet", "fuel_level_ratio", "gear", "ignition", "mil_on", "model", "odometer_km", "position", "rpm", "speed_kmh", "ts"];
 const START = 1_700_000_000_000;
 
 describe("rng", () => {
@@ -142,7 +142,8 @@ describe("plausibility over 20 vehicles × 2 h", () => {
     list.push(m.payload);
     byVin.set(m.vin, list);
   }
-  const running = (p: GeneratedMessage["payload"]): boolean => p.rpm > 0;
+  const running = (p: GeneratedMessage["payload"]): boolean => p.ignition;
+  const powertrain = (p: GeneratedMessage["payload"]) => MODELS.find((m) => m.name === p.model)!.powertrain;
 
   it("has one series of 7200 messages per vehicle", () => {
     assert.equal(byVin.size, vehicles);
@@ -173,15 +174,24 @@ describe("plausibility over 20 vehicles × 2 h", () => {
         assert.ok(p.speed_kmh >= 0 && p.speed_kmh <= Math.min(SPEED_CAP_KMH, model.maxSpeedKmh), `${at} speed ${p.speed_kmh}`);
         assert.ok(p.fuel_level_ratio >= 0 && p.fuel_level_ratio <= 1, `${at} fuel ${p.fuel_level_ratio}`);
         assert.ok(p.coolant_temp_c >= 0 && p.coolant_temp_c <= LIMITS.maxCoolantC, `${at} coolant ${p.coolant_temp_c}`);
+        assert.ok(p.rpm >= 0 && p.rpm <= 8_000, `${at} rpm ${p.rpm}`);
+        assert.ok(p.dtc_count >= 0 && p.dtc_count <= 8 && Number.isInteger(p.dtc_count), `${at} dtc ${p.dtc_count}`);
+        if (p.mil_on) assert.ok(p.dtc_count > 0, `${at} lamp lit without a stored code`);
         if (running(p)) {
           assert.ok(p.battery_voltage_v >= 13.8 && p.battery_voltage_v <= 14.4, `${at} running battery ${p.battery_voltage_v}`);
-          assert.ok(p.rpm >= IDLE_RPM - 100 && p.rpm <= 8_000, `${at} rpm ${p.rpm}`);
+          // A combustion engine idles; an electric motor (and a hybrid below town speed) stands still with the wheels.
+          if (powertrain(p) === "ice") assert.ok(p.rpm >= IDLE_RPM - 100, `${at} rpm ${p.rpm}`);
+          if (powertrain(p) === "electric") assert.ok(p.speed_kmh > 0 || p.rpm === 0, `${at} motor turning at a standstill`);
+          if (powertrain(p) === "hybrid" && p.speed_kmh < 35) assert.equal(p.rpm, 0, `${at} hybrid engine on in town`);
         } else {
-          // Engine off: parked, no rpm, resting battery.
-          assert.equal(p.speed_kmh, 0, `${at} moving with the engine off`);
+          // Ignition off: parked, no rpm, resting battery, neutral.
+          assert.equal(p.speed_kmh, 0, `${at} moving with the ignition off`);
+          assert.equal(p.rpm, 0, `${at} rpm with the ignition off`);
+          assert.equal(p.gear, 0, `${at} in gear with the ignition off`);
           assert.ok(p.battery_voltage_v >= 12.4 && p.battery_voltage_v <= 12.7, `${at} resting battery ${p.battery_voltage_v}`);
         }
-        if (p.speed_kmh > 10) assert.ok(p.rpm > IDLE_RPM - 100, `${at} moving at idle-less rpm ${p.rpm}`);
+        if (p.speed_kmh > 10 && powertrain(p) === "ice") assert.ok(p.rpm > IDLE_RPM - 100, `${at} moving at idle-less rpm ${p.rpm}`);
+        if (p.speed_kmh > 10 && powertrain(p) !== "hybrid") assert.ok(p.gear >= 1, `${at} moving in neutral`);
         if (i > 0) {
           const prev = list[i - 1]!;
           // Fuel only goes up at a refuel, which happens parked with the engine off.
@@ -208,12 +218,25 @@ describe("plausibility over 20 vehicles × 2 h", () => {
         }
         runFor = running(p) ? runFor + 1 : 0;
         offFor = running(p) ? 0 : offFor + 1;
-        if (runFor === 15 * 60) assert.ok(p.coolant_temp_c > 80, `${vin}@${i} still cold after 15 min running: ${p.coolant_temp_c}`);
-        if (offFor === 5 * 60 && parks > 0) assert.ok(p.coolant_temp_c < offStartTemp - 3, `${vin}@${i} not cooling while parked`);
+        // Only a combustion engine warms its coolant to the thermostat's ~88 °C.
+        if (runFor === 15 * 60 && powertrain(p) === "ice") assert.ok(p.coolant_temp_c > 80, `${vin}@${i} still cold after 15 min running: ${p.coolant_temp_c}`);
+        if (offFor === 5 * 60 && parks > 0 && powertrain(p) === "ice") assert.ok(p.coolant_temp_c < offStartTemp - 3, `${vin}@${i} not cooling while parked`);
       }
       assert.ok(trips >= 1 && parks >= 1, `${vin}: ${trips} trip starts, ${parks} parkings`);
       assert.ok(list.some((p) => p.speed_kmh > 30), `${vin} never drove faster than 30 km/h`);
     }
+  });
+
+  it("has every powertrain, hybrids switch their engine on and off, and some trouble codes appear", () => {
+    const all = [...byVin.values()];
+    const kinds = new Set(all.map((l) => powertrain(l[0]!)));
+    assert.deepEqual([...kinds].sort(), ["electric", "hybrid", "ice"]);
+    for (const list of all.filter((l) => powertrain(l[0]!) === "hybrid")) {
+      assert.ok(list.some((p) => p.ignition && p.speed_kmh > 0 && p.rpm === 0), "hybrid never drove electrically");
+      assert.ok(list.some((p) => p.rpm > IDLE_RPM), "hybrid engine never ran");
+    }
+    const codes = all.reduce((n, l) => n + l.filter((p, i) => i > 0 && p.dtc_count > l[i - 1]!.dtc_count).length, 0);
+    assert.ok(codes >= 1 && codes < 100, `${codes} new trouble codes in 40 vehicle-hours`);
   });
 
   it("positions move consistently with the odometer and stay around the depot", () => {
