@@ -9,6 +9,7 @@ import { buildGateway } from "./app.js";
 import { ConfigError, defaultConfig, loadConfigFile } from "./config/load.js";
 import { DEFAULT_CONFIG_YAML } from "./config/defaults.js";
 import { startDebugReceiver } from "./remote-write/receiver.js";
+import { outboxCommand } from "./outbox/cli.js";
 import { VERSION } from "./version.js";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
@@ -97,5 +98,9 @@ program
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
   });
+
+// Options after a subcommand name belong to it (`edgegate outbox status --config F`).
+program.enablePositionalOptions();
+program.addCommand(outboxCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => fail(`edgegate: ${(err as Error).message}`));

@@ -1,7 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import { migrate } from "./schema.js";
+import { migrate, readAdminGeneration, readTotals, type Totals } from "./schema.js";
+import { OutboxWriteError, sqliteCode } from "./errors.js";
+import { Evictor, type Eviction } from "./eviction.js";
+import { markRunning, markStopped, type StartInfo } from "./run-marker.js";
+
+export type { Eviction } from "./eviction.js";
+export type { StartInfo } from "./run-marker.js";
 
 /** One stored Remote-Write request: snappy-compressed `prometheus.WriteRequest` bytes. */
 export interface OutboxBatch {
@@ -14,57 +20,65 @@ export interface OutboxBatch {
   payload: Uint8Array;
 }
 
-interface Totals {
-  rows: number;
-  bytes: number;
-  samples: number;
-}
-interface BatchRow {
-  id: number;
-  target: string;
-  created_ms: number;
-  samples: number;
-  bytes: number;
-  attempts: number;
-  payload: Uint8Array;
-}
-interface Removed {
-  target: string;
-  samples: number;
-  bytes: number;
+export interface OutboxOptions {
+  /** storage.max_bytes: bound on waiting + dead-letter payload bytes; 0 or absent = none. */
+  maxBytes?: number;
+  /** storage.max_age: rows committed longer ago are evicted; 0 or absent = none. */
+  maxAgeMs?: number;
+  /** Called after each committed eviction (to count it). */
+  onEvict?: (e: Eviction) => void;
+  /** Called when background maintenance fails (e.g. SQLITE_BUSY); it is retried on the next tick. */
+  onError?: (err: Error) => void;
+  /** Period of the age check and of noticing other connections' commits (`edgegate outbox requeue`). Default 1 s. */
+  maintenanceIntervalMs?: number;
 }
 
+type BatchRow = { id: number; target: string; created_ms: number; samples: number; bytes: number; attempts: number; payload: Uint8Array };
+type Removed = { target: string; samples: number; bytes: number };
+type NewBatch = { payload: Uint8Array; samples: number };
+
 /**
- * The store-and-forward buffer: a FIFO of already-encoded batches per target,
- * in one SQLite file. A batch is deleted only when the receiver acknowledged it
- * (`ack`) or it was moved to `dead_letters`, so whatever `append` returned from
- * survives `kill -9` and power loss.
+ * The store-and-forward buffer: one FIFO queue of already-encoded batches per
+ * target (a row per target and batch, not one shared log with cursors: a
+ * target is then just a key, its rows are deleted on its own ack, and a
+ * removed target's rows are evicted like any other). A batch is deleted only
+ * when the receiver acknowledged it (`ack`), it was moved to `dead_letters`,
+ * or a storage bound evicted it (counted), so whatever `append` returned from
+ * survives `kill -9` and power loss (WAL, synchronous=FULL; docs/delivery.md).
  *
- * Depth figures are kept in memory (loaded at open, updated on every change), so
- * gauges and the status API cost nothing even with a large backlog. That holds
- * while this object is the only writer of the file: open one Outbox per file.
+ * Depth figures are kept in memory and reloaded when the `edgegate outbox`
+ * CLI changed the queues from its own connection (schema.ts bumpAdminGeneration).
  */
 export class Outbox {
+  readonly startInfo: StartInfo;
   private readonly db: Database.Database;
+  private readonly opts: OutboxOptions;
+  private readonly evictor: Evictor;
   private readonly insertStmt: Database.Statement<[string, number, number, number, Uint8Array]>;
   private readonly oldestStmt: Database.Statement<[string], BatchRow>;
   private readonly oldestCreatedStmt: Database.Statement<[string], { created_ms: number }>;
   private readonly attemptStmt: Database.Statement<[number]>;
   private readonly deleteStmt: Database.Statement<[number], Removed>;
   private readonly deadInsertStmt: Database.Statement<[string, number, number, number, number, number, number, string, string, Uint8Array]>;
-  private readonly appendTx: (target: string, batches: { payload: Uint8Array; samples: number }[], nowMs: number) => Totals;
+  private readonly appendTx: (target: string, batches: NewBatch[], nowMs: number) => Totals;
   private readonly deadTx: (batch: OutboxBatch, status: string, error: string, nowMs: number) => Removed | undefined;
-  private readonly pending = new Map<string, Totals>();
-  private readonly dead = new Map<string, { rows: number; samples: number }>();
+  private pending = new Map<string, Totals>();
+  private dead = new Map<string, Totals>();
+  /** Per target, the id its sender holds (read by `oldest`, not yet acked or dead-lettered). */
+  private readonly leased = new Map<string, number>();
   private readonly listeners = new Set<(target: string) => void>();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private dataVersion: number;
+  private adminGeneration: string;
   private closed = false;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, opts: OutboxOptions, startInfo: StartInfo) {
     this.db = db;
+    this.opts = opts;
+    this.startInfo = startInfo;
+    this.evictor = new Evictor(db);
     this.insertStmt = db.prepare("INSERT INTO batches (target, created_ms, samples, bytes, payload) VALUES (?, ?, ?, ?, ?)");
-    this.oldestStmt = db.prepare(
-      "SELECT id, target, created_ms, samples, bytes, attempts, payload FROM batches WHERE target = ? ORDER BY id LIMIT 1",
-    );
+    this.oldestStmt = db.prepare("SELECT id, target, created_ms, samples, bytes, attempts, payload FROM batches WHERE target = ? ORDER BY id LIMIT 1");
     // Without the payload: depth() runs on every gauge update and must not read a blob.
     this.oldestCreatedStmt = db.prepare("SELECT created_ms FROM batches WHERE target = ? ORDER BY id LIMIT 1");
     this.attemptStmt = db.prepare("UPDATE batches SET attempts = attempts + 1 WHERE id = ?");
@@ -72,62 +86,210 @@ export class Outbox {
     this.deadInsertStmt = db.prepare(
       "INSERT INTO dead_letters (target, batch_id, created_ms, dead_ms, samples, bytes, attempts, status, error, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
-
-    this.appendTx = db.transaction((target: string, batches: { payload: Uint8Array; samples: number }[], nowMs: number) => {
-      let bytes = 0;
-      let samples = 0;
+    this.appendTx = db.transaction((target: string, batches: NewBatch[], nowMs: number) => {
+      const t = { rows: batches.length, bytes: 0, samples: 0 };
       for (const b of batches) {
         this.insertStmt.run(target, nowMs, b.samples, b.payload.byteLength, b.payload);
-        bytes += b.payload.byteLength;
-        samples += b.samples;
+        t.bytes += b.payload.byteLength;
+        t.samples += b.samples;
       }
-      return { rows: batches.length, bytes, samples };
+      return t;
     });
     this.deadTx = db.transaction((batch: OutboxBatch, status: string, error: string, nowMs: number) => {
       const removed = this.deleteStmt.get(batch.id);
-      // Already gone (acknowledged or moved before): nothing to move, never a duplicate.
+      // Already gone (acknowledged, moved or evicted before): nothing to move, never a duplicate.
       if (removed === undefined) return undefined;
-      this.deadInsertStmt.run(
-        batch.target, batch.id, batch.createdMs, nowMs, batch.samples, batch.bytes, batch.attempts, status, error, batch.payload,
-      );
+      this.deadInsertStmt.run(batch.target, batch.id, batch.createdMs, nowMs, batch.samples, batch.bytes, batch.attempts, status, error, batch.payload);
       return removed;
     });
-
-    type Sum = { target: string; rows: number; bytes: number | null; samples: number | null };
-    for (const r of db.prepare("SELECT target, count(*) AS rows, sum(bytes) AS bytes, sum(samples) AS samples FROM batches GROUP BY target").all() as Sum[]) {
-      this.pending.set(r.target, { rows: r.rows, bytes: r.bytes ?? 0, samples: r.samples ?? 0 });
-    }
-    for (const r of db.prepare("SELECT target, count(*) AS rows, sum(samples) AS samples FROM dead_letters GROUP BY target").all() as Sum[]) {
-      this.dead.set(r.target, { rows: r.rows, samples: r.samples ?? 0 });
+    this.loadTotals();
+    this.dataVersion = this.readDataVersion();
+    this.adminGeneration = readAdminGeneration(db);
+    const every = opts.maintenanceIntervalMs ?? 1000;
+    if (every > 0) {
+      this.timer = setInterval(() => this.maintain(), every);
+      this.timer.unref();
     }
   }
 
-  /** Opens (creating the file and its folder if missing) and checks the schema version. */
-  static open(path: string): Outbox {
+  /** Opens (creating the file and its folder if missing), checks the schema, and records an unclean previous run. */
+  static open(path: string, opts: OutboxOptions = {}): Outbox {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     const db = new Database(path);
     try {
       db.pragma("journal_mode = WAL");
-      // FULL: a commit that returned is on disk even after a power cut (NORMAL in WAL
-      // mode may lose the last commits). Commits are batched, ~1 per flush_interval,
-      // so the extra fsync per commit costs little.
+      // FULL: in WAL mode every commit fsyncs the WAL, so a commit that returned
+      // survives a power cut. NORMAL would fsync only at checkpoints and may lose
+      // the last commits (never corrupt). Commits are batched, ~1 per
+      // storage.flush_interval, so the fsync costs little (docs/delivery.md).
       db.pragma("synchronous = FULL");
-      // Readers (e.g. the sqlite3 CLI inspecting the file) must not make a commit fail at once.
+      // The CLI (or sqlite3) may hold the write lock briefly: wait instead of failing a commit.
       db.pragma("busy_timeout = 5000");
       migrate(db, path);
-      return new Outbox(db);
+      const info = markRunning(db);
+      return new Outbox(db, opts, info);
     } catch (err) {
       db.close();
       throw err;
     }
   }
 
-  /** Stores all batches in one transaction; returns after the commit, then notifies `onAppend` listeners. */
-  append(target: string, batches: { payload: Uint8Array; samples: number }[], nowMs: number = Date.now()): void {
+  /**
+   * Stores all batches in one transaction; returns after the commit, then
+   * enforces storage.max_bytes and notifies `onAppend` listeners. On SQLITE_FULL
+   * the oldest rows are evicted to make room and the commit is tried once more;
+   * a commit that still fails throws OutboxWriteError (nothing was stored).
+   */
+  append(target: string, batches: NewBatch[], nowMs: number = Date.now()): void {
     if (batches.length === 0) return;
-    const added = this.appendTx(target, batches, nowMs);
-    // Counted after the commit: a failed commit leaves the figures as they were.
-    this.add(target, added.rows, added.bytes, added.samples);
+    let added: Totals;
+    try {
+      added = this.appendTx(target, batches, nowMs);
+    } catch (err) {
+      const code = sqliteCode(err);
+      let retried: Totals | undefined;
+      if (code === "SQLITE_FULL") {
+        try {
+          let need = 0;
+          for (const b of batches) need += b.payload.byteLength;
+          this.applyEvictions(this.evictor.bySize(need, this.leasedIds()));
+          retried = this.appendTx(target, batches, nowMs);
+        } catch {
+          retried = undefined;
+        }
+      }
+      if (retried === undefined) throw new OutboxWriteError(code, target, batches.reduce((n, b) => n + b.samples, 0), err);
+      added = retried;
+    }
+    this.add(this.pending, target, added.rows, added.bytes, added.samples);
+    this.enforceSize();
+    this.notify(target);
+  }
+
+  /** The oldest batch of `target` (FIFO), or undefined when its queue is empty. The row is leased (not evicted) until ack/deadLetter. */
+  oldest(target: string): OutboxBatch | undefined {
+    const r = this.oldestStmt.get(target);
+    if (r === undefined) {
+      this.leased.delete(target);
+      return undefined;
+    }
+    this.leased.set(target, r.id);
+    return { id: r.id, target: r.target, createdMs: r.created_ms, samples: r.samples, bytes: r.bytes, attempts: r.attempts, payload: r.payload };
+  }
+
+  recordAttempt(id: number): void {
+    this.attemptStmt.run(id);
+  }
+
+  /** Deletes a batch the receiver acknowledged (2xx). Returns false for an unknown id. */
+  ack(id: number): boolean {
+    const removed = this.deleteStmt.get(id);
+    if (removed === undefined) return false;
+    if (this.leased.get(removed.target) === id) this.leased.delete(removed.target);
+    this.add(this.pending, removed.target, -1, -removed.bytes, -removed.samples);
+    return true;
+  }
+
+  /** Moves a batch that can never be delivered to `dead_letters`, in one transaction. */
+  deadLetter(batch: OutboxBatch, status: string, error: string, nowMs: number = Date.now()): void {
+    const removed = this.deadTx(batch, status, error, nowMs);
+    if (this.leased.get(batch.target) === batch.id) this.leased.delete(batch.target);
+    if (removed === undefined) return;
+    this.add(this.pending, removed.target, -1, -removed.bytes, -removed.samples);
+    this.add(this.dead, removed.target, 1, removed.bytes, removed.samples);
+  }
+
+  /** Waiting batches of one target, or of all targets. `oldestMs` is the creation time of the oldest. */
+  depth(target?: string): { rows: number; bytes: number; samples: number; oldestMs: number | null } {
+    if (target !== undefined) {
+      const t = this.pending.get(target);
+      if (t === undefined || t.rows <= 0) return { rows: 0, bytes: 0, samples: 0, oldestMs: null };
+      return { rows: t.rows, bytes: t.bytes, samples: t.samples, oldestMs: this.oldestCreatedStmt.get(target)?.created_ms ?? null };
+    }
+    const sum = { rows: 0, bytes: 0, samples: 0, oldestMs: null as number | null };
+    for (const name of this.pending.keys()) {
+      const d = this.depth(name);
+      sum.rows += d.rows;
+      sum.bytes += d.bytes;
+      sum.samples += d.samples;
+      if (d.oldestMs !== null && (sum.oldestMs === null || d.oldestMs < sum.oldestMs)) sum.oldestMs = d.oldestMs;
+    }
+    return sum;
+  }
+
+  deadLetterDepth(target?: string): { rows: number; samples: number; bytes: number } {
+    const sum = { rows: 0, samples: 0, bytes: 0 };
+    for (const [name, d] of this.dead) {
+      if (target !== undefined && name !== target) continue;
+      sum.rows += d.rows;
+      sum.samples += d.samples;
+      sum.bytes += d.bytes;
+    }
+    return sum;
+  }
+
+  /** `listener(target)` runs after each append commit (the sender's wake-up), and for every target when another connection changed the file. */
+  onAppend(listener: (target: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Age eviction and noticing other connections' commits; runs on a timer, callable from tests. */
+  maintain(nowMs: number = Date.now()): void {
+    if (this.closed) return;
+    try {
+      const v = this.readDataVersion();
+      if (v !== this.dataVersion) {
+        this.dataVersion = v;
+        const generation = readAdminGeneration(this.db);
+        if (generation !== this.adminGeneration) {
+          this.adminGeneration = generation;
+          this.loadTotals();
+          for (const target of this.pending.keys()) this.notify(target);
+        }
+      }
+      const maxAge = this.opts.maxAgeMs ?? 0;
+      if (maxAge > 0) this.applyEvictions(this.evictor.byAge(nowMs - maxAge, this.leasedIds()));
+      this.enforceSize();
+    } catch (err) {
+      this.opts.onError?.(err as Error);
+    }
+  }
+
+  /** Idempotent: marks the run as cleanly stopped, checkpoints the WAL, closes. Later calls to other methods throw. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.listeners.clear();
+    try {
+      markStopped(this.db);
+    } catch (err) {
+      // e.g. SQLITE_FULL: the next start will report an unclean stop, which is the safe side.
+      this.opts.onError?.(err as Error);
+    } finally {
+      this.db.close();
+    }
+  }
+
+  private enforceSize(): void {
+    const max = this.opts.maxBytes ?? 0;
+    if (max <= 0) return;
+    const total = this.depth().bytes + this.deadLetterDepth().bytes;
+    if (total > max) this.applyEvictions(this.evictor.bySize(total - max, this.leasedIds()));
+  }
+
+  private applyEvictions(evictions: Eviction[]): void {
+    for (const e of evictions) {
+      this.add(e.table === "batches" ? this.pending : this.dead, e.target, -e.rows, -e.bytes, -e.samples);
+      this.opts.onEvict?.(e);
+      if (e.table === "batches") this.notify(e.target); // the sender refreshes its depth gauges
+    }
+  }
+
+  private notify(target: string): void {
     for (const listener of this.listeners) {
       try {
         listener(target);
@@ -138,90 +300,27 @@ export class Outbox {
     }
   }
 
-  /** The oldest batch of `target` (FIFO), or undefined when its queue is empty. */
-  oldest(target: string): OutboxBatch | undefined {
-    const r = this.oldestStmt.get(target);
-    if (r === undefined) return undefined;
-    return { id: r.id, target: r.target, createdMs: r.created_ms, samples: r.samples, bytes: r.bytes, attempts: r.attempts, payload: r.payload };
+  private loadTotals(): void {
+    // Targets keep their entries (at zero) so listeners are told about emptied queues too.
+    const pending = readTotals(this.db, "batches");
+    for (const name of this.pending.keys()) if (!pending.has(name)) pending.set(name, { rows: 0, bytes: 0, samples: 0 });
+    this.pending = pending;
+    this.dead = readTotals(this.db, "dead_letters");
   }
 
-  recordAttempt(id: number): void {
-    this.attemptStmt.run(id);
+  private readDataVersion(): number {
+    return this.db.pragma("data_version", { simple: true }) as number;
   }
 
-  /** Deletes a batch the receiver acknowledged (2xx). Unknown ids are ignored. */
-  ack(id: number): void {
-    const removed = this.deleteStmt.get(id);
-    if (removed !== undefined) this.add(removed.target, -1, -removed.bytes, -removed.samples);
+  private leasedIds(): Set<number> {
+    return new Set(this.leased.values());
   }
 
-  /** Moves a batch that can never be delivered to `dead_letters`, in one transaction. */
-  deadLetter(batch: OutboxBatch, status: string, error: string, nowMs: number = Date.now()): void {
-    const removed = this.deadTx(batch, status, error, nowMs);
-    if (removed === undefined) return;
-    this.add(removed.target, -1, -removed.bytes, -removed.samples);
-    const d = this.dead.get(removed.target) ?? { rows: 0, samples: 0 };
-    d.rows += 1;
-    d.samples += removed.samples;
-    this.dead.set(removed.target, d);
-  }
-
-  /** Waiting batches of one target, or of all targets. `oldestMs` is the creation time of the oldest. */
-  depth(target?: string): { rows: number; bytes: number; samples: number; oldestMs: number | null } {
-    if (target !== undefined) {
-      const t = this.pending.get(target);
-      if (t === undefined || t.rows === 0) return { rows: 0, bytes: 0, samples: 0, oldestMs: null };
-      return { rows: t.rows, bytes: t.bytes, samples: t.samples, oldestMs: this.oldestCreatedStmt.get(target)?.created_ms ?? null };
-    }
-    let rows = 0;
-    let bytes = 0;
-    let samples = 0;
-    let oldestMs: number | null = null;
-    for (const name of this.pending.keys()) {
-      const d = this.depth(name);
-      rows += d.rows;
-      bytes += d.bytes;
-      samples += d.samples;
-      if (d.oldestMs !== null && (oldestMs === null || d.oldestMs < oldestMs)) oldestMs = d.oldestMs;
-    }
-    return { rows, bytes, samples, oldestMs };
-  }
-
-  deadLetterDepth(target?: string): { rows: number; samples: number } {
-    if (target !== undefined) {
-      const d = this.dead.get(target);
-      return { rows: d?.rows ?? 0, samples: d?.samples ?? 0 };
-    }
-    let rows = 0;
-    let samples = 0;
-    for (const d of this.dead.values()) {
-      rows += d.rows;
-      samples += d.samples;
-    }
-    return { rows, samples };
-  }
-
-  /** `listener(target)` runs after each append commit (the sender's wake-up). Returns an unsubscribe function. */
-  onAppend(listener: (target: string) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
-  }
-
-  /** Idempotent. Later calls to other methods throw. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.listeners.clear();
-    this.db.close();
-  }
-
-  private add(target: string, rows: number, bytes: number, samples: number): void {
-    const t = this.pending.get(target) ?? { rows: 0, bytes: 0, samples: 0 };
+  private add(map: Map<string, Totals>, target: string, rows: number, bytes: number, samples: number): void {
+    const t = map.get(target) ?? { rows: 0, bytes: 0, samples: 0 };
     t.rows += rows;
     t.bytes += bytes;
     t.samples += samples;
-    this.pending.set(target, t);
+    map.set(target, t);
   }
 }

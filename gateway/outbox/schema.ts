@@ -53,3 +53,29 @@ export function migrate(db: Database, path: string): void {
     }
   }).immediate();
 }
+
+export type Totals = { rows: number; bytes: number; samples: number };
+
+/** Rows, payload bytes and samples per target of one table (a scan without reading payloads). */
+export function readTotals(db: Database, table: "batches" | "dead_letters"): Map<string, Totals> {
+  type Sum = { target: string; rows: number; bytes: number | null; samples: number | null };
+  const m = new Map<string, Totals>();
+  for (const r of db.prepare(`SELECT target, count(*) AS rows, sum(bytes) AS bytes, sum(samples) AS samples FROM ${table} GROUP BY target`).all() as Sum[]) {
+    m.set(r.target, { rows: r.rows, bytes: r.bytes ?? 0, samples: r.samples ?? 0 });
+  }
+  return m;
+}
+
+/**
+ * Other connections write this file too (the pipeline's checkpoints every few
+ * seconds), so `PRAGMA data_version` alone would make the outbox rescan its
+ * tables on every checkpoint. Changes to the queues from outside (the
+ * `edgegate outbox` CLI) bump this counter in the same transaction instead.
+ */
+export function bumpAdminGeneration(db: Database): void {
+  db.prepare("INSERT INTO meta (key, value) VALUES ('admin_generation', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1").run();
+}
+
+export function readAdminGeneration(db: Database): string {
+  return (db.prepare("SELECT value FROM meta WHERE key = 'admin_generation'").get() as { value: string } | undefined)?.value ?? "0";
+}

@@ -1,53 +1,88 @@
+import { readFileSync } from "node:fs";
 import type { RemoteWriteConfig } from "../config/schema.js";
+import { SigV4Signer } from "./sigv4.js";
 
 /** Lower-cased names of the headers the spec fixes (Remote-Write 1.0, "Protocol": users MUST NOT be able to override them). */
 const PROTOCOL_HEADERS = new Set(["content-encoding", "content-type", "x-prometheus-remote-write-version", "user-agent"]);
+/** Set by the transport or meaningless per request (hop-by-hop, RFC 9110 §7.6.1); Prometheus refuses them in `headers` too. */
+const TRANSPORT_HEADERS = new Set(["host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-authorization", "expect"]);
+/** Written by the SigV4 signer. */
+const SIGV4_HEADERS = new Set(["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"]);
 
 export interface BuiltRequest {
-  /** The endpoint without user info (fetch refuses URLs with credentials; status and logs must not show them). */
+  /** The endpoint without user info (status and logs must not show credentials). */
   url: string;
+  /** Headers that do not change between requests. */
   headers: Record<string, string>;
+  /** Adds per-request authorization (a token or password read from its file, a SigV4 signature); returns the headers to send. */
+  authorize: (body: Uint8Array) => Promise<Record<string, string>>;
   /** Config headers that were not sent, with why (to be logged once). */
   refused: { name: string; reason: string }[];
 }
 
 /**
- * Headers of every request to one target, built once: the four protocol headers,
- * then the user's `headers` (never replacing a protocol header), then
- * `Authorization` from `basic_auth`, `bearer_token`, or user info in the URL.
+ * Headers of every request to one target: the four protocol headers, the
+ * user's `headers` (never replacing a protocol, transport or authorization
+ * header), then `Authorization` from `basic_auth` (password or password_file),
+ * `bearer_token` / `bearer_token_file`, user info in the URL, or a SigV4
+ * signature. Files are read at every request, as Prometheus does, so a rotated
+ * secret is picked up without a restart.
  */
-export function buildRequest(config: RemoteWriteConfig, userAgent: string): BuiltRequest {
+export function buildRequest(config: RemoteWriteConfig, userAgent: string, env: NodeJS.ProcessEnv = process.env): BuiltRequest {
   const headers: Record<string, string> = {};
   const refused: { name: string; reason: string }[] = [];
+  const hasAuth = config.basic_auth !== undefined || config.bearer_token !== undefined || config.bearer_token_file !== undefined || config.sigv4 !== undefined;
   for (const [name, value] of Object.entries(config.headers)) {
     const lower = name.toLowerCase();
-    if (PROTOCOL_HEADERS.has(lower)) {
-      refused.push({ name, reason: "a Remote-Write protocol header cannot be overridden" });
-      continue;
-    }
-    if (lower === "authorization" && (config.basic_auth !== undefined || config.bearer_token !== undefined)) {
-      refused.push({ name, reason: "basic_auth / bearer_token is set and wins" });
-      continue;
-    }
-    headers[lower] = value;
+    let reason: string | undefined;
+    if (PROTOCOL_HEADERS.has(lower)) reason = "a Remote-Write protocol header cannot be overridden";
+    else if (TRANSPORT_HEADERS.has(lower)) reason = "set by the HTTP transport";
+    else if (lower === "authorization" && hasAuth) reason = "basic_auth / bearer_token / sigv4 is set and wins";
+    else if (config.sigv4 !== undefined && SIGV4_HEADERS.has(lower)) reason = "written by the sigv4 signer";
+    if (reason !== undefined) refused.push({ name, reason });
+    else headers[lower] = value;
   }
 
   const url = new URL(config.url);
-  let basic = config.basic_auth;
+  let basic: { username: string; password?: string | undefined; password_file?: string | undefined } | undefined = config.basic_auth;
   if (url.username !== "" || url.password !== "") {
     basic ??= { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
     url.username = "";
     url.password = "";
   }
+  let dynamic: (() => string) | undefined;
   if (basic !== undefined) {
-    headers.authorization = "Basic " + Buffer.from(`${basic.username}:${basic.password}`).toString("base64");
+    const user = basic.username;
+    const file = basic.password_file;
+    if (file !== undefined) dynamic = () => "Basic " + Buffer.from(`${user}:${readSecret(file, "basic_auth.password_file")}`).toString("base64");
+    else headers.authorization = "Basic " + Buffer.from(`${user}:${basic.password ?? ""}`).toString("base64");
   } else if (config.bearer_token !== undefined) {
     headers.authorization = "Bearer " + config.bearer_token;
+  } else if (config.bearer_token_file !== undefined) {
+    const file = config.bearer_token_file;
+    dynamic = () => "Bearer " + readSecret(file, "bearer_token_file");
   }
 
   headers["content-encoding"] = "snappy";
   headers["content-type"] = "application/x-protobuf";
   headers["x-prometheus-remote-write-version"] = "0.1.0";
   headers["user-agent"] = userAgent;
-  return { url: url.toString(), headers, refused };
+
+  const signer = config.sigv4 !== undefined ? new SigV4Signer(config.sigv4, env) : undefined;
+  let authorize: BuiltRequest["authorize"];
+  if (signer !== undefined) authorize = (body) => signer.sign(url, headers, body);
+  else if (dynamic !== undefined) {
+    const get = dynamic;
+    authorize = () => Promise.resolve({ ...headers, authorization: get() });
+  } else authorize = () => Promise.resolve(headers);
+  return { url: url.toString(), headers, authorize, refused };
+}
+
+/** A secret file's content without the trailing newline an editor adds. */
+function readSecret(file: string, key: string): string {
+  try {
+    return readFileSync(file, "utf8").replace(/\r?\n$/, "");
+  } catch (err) {
+    throw new Error(`${key}: cannot read ${file}: ${(err as Error).message}`);
+  }
 }

@@ -4,8 +4,12 @@ import { parseDuration } from "../config/duration.js";
 import type { Metrics } from "../metrics/catalogue.js";
 import type { Outbox, OutboxBatch } from "../outbox/outbox.js";
 import { postBatch, type Outcome } from "./attempt.js";
-import { RETRY_AFTER_CAP_MS, Sleep, backoffDelay } from "./backoff.js";
+import { Sleep } from "./backoff.js";
+import { pendingRows, updateOutboxGauges } from "./gauges.js";
 import { buildRequest } from "./headers.js";
+import { refusedAsAlreadyStored, unanswered } from "./resend.js";
+import { ReplayPacer, RetryBudget } from "./retry-budget.js";
+import { Transport } from "./transport.js";
 
 export interface SenderStatus {
   name: string;
@@ -20,8 +24,10 @@ export interface SenderStatus {
 /**
  * Ships one target's outbox rows, oldest first, one request in flight, so every
  * series arrives in time order (Remote-Write 1.0, "Ordering"). A row leaves the
- * outbox only on a 2xx (ack) or a non-retryable 4xx (dead letter); anything else
- * is retried, so a row is delivered at least once.
+ * outbox only on a 2xx (ack), a non-retryable 4xx or an exhausted
+ * max_retry_duration (dead letter), or a storage bound (evicted); anything else
+ * is retried, so a row is delivered at least once. A backlog is replayed at
+ * most `replay_speed` × real time (ReplayPacer); newer batches queue behind it.
  */
 export class Sender {
   private readonly name: string;
@@ -29,10 +35,12 @@ export class Sender {
   private readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly url: string;
-  private readonly headers: Record<string, string>;
+  private readonly transport: Transport;
+  private readonly authorize: (body: Uint8Array) => Promise<Record<string, string>>;
   private readonly timeoutMs: number;
-  private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
+  private readonly budget: RetryBudget;
+  private readonly pacer: ReplayPacer;
   private readonly sleep = new Sleep();
 
   private loop: Promise<void> | undefined;
@@ -43,27 +51,36 @@ export class Sender {
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private drainWaiters: (() => void)[] = [];
-  private failures = 0;
+  /** Id of the batch whose first attempt was paced already (retries are not paced again). */
+  private pacedId = -1;
+  /** The batch attempted last, and whether the receiver may already hold it (see resend.ts). */
+  private attemptedId = -1;
+  private maybeStored = false;
   private lastSuccessMs: number | null = null;
   private lastError: SenderStatus["lastError"] = null;
 
-  constructor(opts: { name: string; config: RemoteWriteConfig; outbox: Outbox; metrics: Metrics; log: Logger; userAgent: string }) {
+  constructor(opts: { name: string; config: RemoteWriteConfig; outbox: Outbox; metrics: Metrics; log: Logger; userAgent: string; env?: NodeJS.ProcessEnv }) {
     this.name = opts.name;
     this.outbox = opts.outbox;
     this.metrics = opts.metrics;
-    const built = buildRequest(opts.config, opts.userAgent);
-    this.url = built.url;
-    this.headers = built.headers;
     this.log = opts.log.child({ target: this.name });
-    for (const r of built.refused) this.log.warn({ header: r.name }, `remote_write.headers.${r.name} not sent: ${r.reason}`);
+    let built: ReturnType<typeof buildRequest>;
     try {
-      new Headers(this.headers); // fails here, naming the target, rather than on every request
+      built = buildRequest(opts.config, opts.userAgent, opts.env);
+      new Headers(built.headers); // fails here, naming the target, rather than on every request
+      this.transport = new Transport(new URL(built.url), opts.config.tls_config);
     } catch (err) {
-      throw new Error(`remote_write ${this.name}: invalid header in headers/basic_auth/bearer_token: ${(err as Error).message}`);
+      throw new Error(`remote_write ${this.name}: ${(err as Error).message}`);
     }
+    this.url = built.url;
+    this.authorize = built.authorize;
+    for (const r of built.refused) this.log.warn({ header: r.name }, `remote_write.headers.${r.name} not sent: ${r.reason}`);
+    const q = opts.config.queue_config;
     this.timeoutMs = parseDuration(opts.config.remote_timeout);
-    this.minBackoffMs = parseDuration(opts.config.queue_config.min_backoff);
-    this.maxBackoffMs = Math.max(this.minBackoffMs, parseDuration(opts.config.queue_config.max_backoff));
+    const minBackoffMs = parseDuration(q.min_backoff);
+    this.maxBackoffMs = Math.max(minBackoffMs, parseDuration(q.max_backoff));
+    this.budget = new RetryBudget(minBackoffMs, this.maxBackoffMs, parseDuration(q.max_retry_duration));
+    this.pacer = new ReplayPacer(q.replay_speed);
   }
 
   /** Begins the loop; it sleeps until `outbox.onAppend` fires for this target. Idempotent. */
@@ -106,7 +123,7 @@ export class Sender {
 
   /** Resolves when this target's outbox is empty and nothing is in flight, or when the sender is closed. */
   drained(): Promise<void> {
-    if (this.closing || (this.controller === undefined && this.pendingRows() === 0)) return Promise.resolve();
+    if (this.closing || (this.controller === undefined && pendingRows(this.outbox, this.name) === 0)) return Promise.resolve();
     return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -127,6 +144,7 @@ export class Sender {
         await this.loop;
       } finally {
         clearTimeout(deadline);
+        this.transport.close();
         this.resolveDrained();
       }
     })();
@@ -145,14 +163,42 @@ export class Sender {
         continue;
       }
       if (batch === undefined) {
+        this.metrics.rwReplayLag.set({ target: this.name }, 0);
         this.resolveDrained();
         await this.waitForAppend();
         continue;
       }
-      const outcome = await this.send(batch);
-      if (outcome.kind === "aborted") break;
+      if (batch.id !== this.pacedId) {
+        const wait = this.pacer.waitMs(batch.createdMs, Date.now());
+        if (wait > 0) {
+          await this.sleep.wait(wait);
+          continue; // re-read: the batch may have been evicted meanwhile, or close() called
+        }
+        this.pacedId = batch.id;
+        this.pacer.sent(batch.createdMs, Date.now());
+      }
+      // Sticky per batch: once an attempt went unanswered the receiver may hold the batch, whatever
+      // later attempts are answered (a 503 from a proxy proves nothing about the earlier one). A batch
+      // first seen with attempts > 0 was tried by a previous run, maybe cut off mid-request (kill -9).
+      if (batch.id !== this.attemptedId) {
+        this.attemptedId = batch.id;
+        this.maybeStored = batch.attempts > 0;
+      }
+      const possiblyDelivered = this.maybeStored;
+      let outcome: Outcome;
       try {
-        await this.settle(batch, outcome);
+        this.outbox.recordAttempt(batch.id); // before sending: a crash mid-request leaves the mark
+        outcome = await this.send(batch);
+      } catch (err) {
+        this.noteError({ atMs: Date.now(), message: `outbox write failed: ${(err as Error).message}` });
+        await this.sleep.wait(this.maxBackoffMs);
+        continue;
+      }
+      if (unanswered(outcome)) this.maybeStored = true;
+      if (outcome.kind === "aborted") break;
+      const settled: Exclude<Outcome, { kind: "aborted" }> = refusedAsAlreadyStored(outcome, possiblyDelivered) ? { kind: "ok", status: outcome.status } : outcome;
+      try {
+        await this.settle(batch, settled, possiblyDelivered);
       } catch (err) {
         // SQLite failed (disk full, closed): keep the row, try again later.
         this.noteError({ atMs: Date.now(), message: `outbox write failed: ${(err as Error).message}` });
@@ -162,46 +208,58 @@ export class Sender {
   }
 
   /** Applies an outcome to the outbox and the metrics; sleeps the backoff on a retry. */
-  private async settle(batch: OutboxBatch, outcome: Exclude<Outcome, { kind: "aborted" }>): Promise<void> {
+  private async settle(batch: OutboxBatch, outcome: Exclude<Outcome, { kind: "aborted" }>, resend: boolean): Promise<void> {
     const m = this.metrics;
     const target = this.name;
     if (outcome.kind === "ok") {
-      this.outbox.ack(batch.id);
+      if (outcome.status >= 400) {
+        m.rwResends.inc({ target, result: "refused_as_stored" });
+        this.log.info({ batchId: batch.id, samples: batch.samples, status: outcome.status }, "resend refused as already stored after an unanswered attempt; taken as delivered");
+      } else if (resend) {
+        m.rwResends.inc({ target, result: "accepted" });
+      }
       const now = Date.now();
-      m.rwSamplesSent.inc({ target }, batch.samples);
-      m.rwBytesSent.inc({ target }, batch.bytes);
+      // A row evicted while in flight is impossible (leased), but never count a sample twice.
+      if (this.outbox.ack(batch.id)) {
+        m.rwSamplesSent.inc({ target }, batch.samples);
+        m.rwBytesSent.inc({ target }, batch.bytes);
+      }
       m.rwLastSuccess.set({ target }, now / 1000);
+      m.rwReplayLag.set({ target }, Math.max(0, (now - batch.createdMs) / 1000));
       this.lastSuccessMs = now;
-      if (this.failures > 0) this.log.info({ failures: this.failures }, "remote-write target is accepting again");
-      this.failures = 0;
+      if (this.budget.consecutiveFailures > 0) this.log.info({ failures: this.budget.consecutiveFailures }, "remote-write target is accepting again");
+      this.budget.succeed();
       this.updateGauges();
       return;
     }
     if (outcome.kind === "dead") {
-      this.outbox.deadLetter(batch, String(outcome.status), outcome.message);
-      m.rwDeadLettered.inc({ target, reason: "status_4xx" }, batch.samples);
       // Spec: a 4xx other than 429 MUST NOT be retried; log the body as is.
-      this.log.error(
-        { status: outcome.status, batchId: batch.id, samples: batch.samples, body: outcome.message },
-        "remote-write batch refused; moved to dead letters",
-      );
+      this.moveToDeadLetters(batch, "status_4xx", String(outcome.status), outcome.message);
       this.noteError({ atMs: Date.now(), message: `HTTP ${outcome.status}: ${outcome.message}`, status: outcome.status }, false);
-      this.updateGauges();
       return;
     }
-    this.outbox.recordAttempt(batch.id);
     m.rwRetries.inc({ target, reason: outcome.reason });
-    this.failures++;
-    let delay = backoffDelay(this.failures, this.minBackoffMs, this.maxBackoffMs);
-    if (outcome.retryAfterMs !== undefined) {
-      delay = Math.max(delay, Math.min(outcome.retryAfterMs, Math.max(this.maxBackoffMs, RETRY_AFTER_CAP_MS)));
-    }
+    const { exhausted, delayMs } = this.budget.fail(batch.id, outcome, Date.now());
     const err: NonNullable<SenderStatus["lastError"]> = { atMs: Date.now(), message: outcome.message };
     if (outcome.status !== undefined) err.status = outcome.status;
+    if (exhausted) {
+      // One poison batch (e.g. Prometheus 2.42's 500 for a sample older than its OOO window) must not block the backlog.
+      this.moveToDeadLetters(batch, "max_retry_duration", String(outcome.status), outcome.message);
+      this.noteError(err, false);
+      return;
+    }
     // Warn on the first failure of an outage only: later ones would repeat every backoff.
-    this.noteError(err, this.failures === 1, { reason: outcome.reason, retryInMs: delay, batchId: batch.id });
+    this.noteError(err, this.budget.consecutiveFailures === 1, { reason: outcome.reason, retryInMs: delayMs, batchId: batch.id });
     this.updateGauges(); // the oldest row's age grows while it is retried
-    if (!this.closing) await this.sleep.wait(delay);
+    if (!this.closing) await this.sleep.wait(delayMs);
+  }
+
+  private moveToDeadLetters(batch: OutboxBatch, reason: "status_4xx" | "max_retry_duration", status: string, message: string): void {
+    this.outbox.deadLetter(batch, status, message);
+    this.budget.forget();
+    this.metrics.rwDeadLettered.inc({ target: this.name, reason }, batch.samples);
+    this.log.error({ reason, status, batchId: batch.id, samples: batch.samples, body: message }, "remote-write batch refused; moved to dead letters");
+    this.updateGauges();
   }
 
   /** One POST of the stored payload, timed and counted; never throws. */
@@ -210,7 +268,7 @@ export class Sender {
     this.controller = controller;
     const stopTimer = this.metrics.rwDuration.startTimer({ target: this.name });
     try {
-      const outcome = await postBatch(this.url, this.headers, batch.payload, this.timeoutMs, controller);
+      const outcome = await postBatch(this.transport, this.authorize, batch.payload, this.timeoutMs, controller);
       if (outcome.kind !== "aborted") {
         const code = outcome.kind !== "retry" || outcome.status !== undefined ? String(outcome.status) : "error";
         this.metrics.rwRequests.inc({ target: this.name, code });
@@ -250,25 +308,7 @@ export class Sender {
     for (const w of waiters) w();
   }
 
-  private pendingRows(): number {
-    try {
-      return this.outbox.depth(this.name).rows;
-    } catch {
-      return 0;
-    }
-  }
-
-  /** Keeps this target's outbox gauges current (cheap: the outbox keeps its figures in memory). */
   private updateGauges(): void {
-    const target = this.name;
-    try {
-      const d = this.outbox.depth(target);
-      this.metrics.outboxRows.set({ target }, d.rows);
-      this.metrics.outboxBytes.set({ target }, d.bytes);
-      this.metrics.outboxOldestAge.set({ target }, d.oldestMs === null ? 0 : Math.max(0, (Date.now() - d.oldestMs) / 1000));
-      this.metrics.outboxDeadLetters.set({ target }, this.outbox.deadLetterDepth(target).rows);
-    } catch {
-      // outbox closed during shutdown: the gauges keep their last values
-    }
+    updateOutboxGauges(this.outbox, this.metrics, this.name);
   }
 }

@@ -111,13 +111,13 @@ test("deadLetter moves the batch in one go and survives a reopen", (t) => {
   ob.deadLetter(bad, "400", "again"); // already moved: no second dead letter
   assert.equal(ob.oldest("t1")!.payload[0], 2);
   assert.deepEqual(ob.depth("t1"), { rows: 1, bytes: 10, samples: 6, oldestMs: 1000 });
-  assert.deepEqual(ob.deadLetterDepth("t1"), { rows: 1, samples: 4 });
-  assert.deepEqual(ob.deadLetterDepth("t2"), { rows: 0, samples: 0 });
-  assert.deepEqual(ob.deadLetterDepth(), { rows: 1, samples: 4 });
+  assert.deepEqual(ob.deadLetterDepth("t1"), { rows: 1, samples: 4, bytes: 10 });
+  assert.deepEqual(ob.deadLetterDepth("t2"), { rows: 0, samples: 0, bytes: 0 });
+  assert.deepEqual(ob.deadLetterDepth(), { rows: 1, samples: 4, bytes: 10 });
   ob.close();
 
   const again = Outbox.open(path);
-  assert.deepEqual(again.deadLetterDepth("t1"), { rows: 1, samples: 4 });
+  assert.deepEqual(again.deadLetterDepth("t1"), { rows: 1, samples: 4, bytes: 10 });
   again.close();
   const db = new Database(path, { readonly: true });
   t.after(() => db.close());

@@ -1,0 +1,144 @@
+import { statSync } from "node:fs";
+import Database from "better-sqlite3";
+import { SCHEMA_VERSION, bumpAdminGeneration } from "./schema.js";
+import { readRunState } from "./run-marker.js";
+
+export interface QueueStatus {
+  target: string;
+  rows: number;
+  samples: number;
+  bytes: number;
+  oldestMs: number;
+  newestMs: number;
+}
+export interface DeadLetter {
+  id: number;
+  target: string;
+  batchId: number;
+  createdMs: number;
+  deadMs: number;
+  samples: number;
+  bytes: number;
+  attempts: number;
+  status: string;
+  error: string;
+}
+export interface OutboxStatus {
+  path: string;
+  fileBytes: number;
+  walBytes: number;
+  /** The marker of the process that has the file open now, or of one that died without closing it. */
+  runState: ReturnType<typeof readRunState>;
+  queues: QueueStatus[];
+  deadLetters: { target: string; rows: number; samples: number; bytes: number }[];
+}
+export interface Selection {
+  target?: string | undefined;
+  /** A dead-letter id (as listed by `deadLetters`). */
+  id?: number | undefined;
+}
+
+/**
+ * `edgegate outbox`: inspect and repair an outbox file through its own SQLite
+ * connection, with or without a gateway running on it. WAL lets it read while
+ * the gateway writes; `busy_timeout` makes a write wait for the gateway's
+ * commit instead of failing. Each change bumps `meta.admin_generation` in the
+ * same transaction; a running gateway notices it within a second
+ * (Outbox.maintain: `PRAGMA data_version`, then that one row) and reloads its
+ * figures and wakes its senders.
+ * It never touches the run marker, so it does not hide an unclean stop.
+ */
+export class OutboxAdmin {
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly path: string,
+  ) {}
+
+  static open(path: string): OutboxAdmin {
+    let db: Database.Database;
+    try {
+      db = new Database(path, { fileMustExist: true });
+    } catch (err) {
+      throw new Error(`cannot open outbox ${path} (storage.path): ${(err as Error).message}`);
+    }
+    db.pragma("busy_timeout = 5000");
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+    if (row === undefined || Number(row.value) !== SCHEMA_VERSION) {
+      db.close();
+      throw new Error(`outbox ${path} has schema version ${row?.value ?? "none"}; this edgegate understands version ${SCHEMA_VERSION}`);
+    }
+    return new OutboxAdmin(db, path);
+  }
+
+  status(): OutboxStatus {
+    const size = (p: string) => {
+      try {
+        return statSync(p).size;
+      } catch {
+        return 0;
+      }
+    };
+    const queues = this.db
+      .prepare("SELECT target, count(*) AS rows, sum(samples) AS samples, sum(bytes) AS bytes, min(created_ms) AS oldestMs, max(created_ms) AS newestMs FROM batches GROUP BY target ORDER BY target")
+      .all() as QueueStatus[];
+    const deadLetters = this.db
+      .prepare("SELECT target, count(*) AS rows, sum(samples) AS samples, sum(bytes) AS bytes FROM dead_letters GROUP BY target ORDER BY target")
+      .all() as OutboxStatus["deadLetters"];
+    return { path: this.path, fileBytes: size(this.path), walBytes: size(this.path + "-wal"), runState: readRunState(this.db), queues, deadLetters };
+  }
+
+  deadLetters(sel: Selection & { limit?: number } = {}): DeadLetter[] {
+    const { where, args } = filter(sel);
+    return this.db
+      .prepare(
+        `SELECT id, target, batch_id AS batchId, created_ms AS createdMs, dead_ms AS deadMs, samples, bytes, attempts, status, error FROM dead_letters ${where} ORDER BY id LIMIT ?`,
+      )
+      .all(...args, sel.limit ?? -1) as DeadLetter[];
+  }
+
+  /**
+   * Moves dead letters back into their target's queue under their original
+   * batch id, so each goes back to its place in the FIFO (ahead of anything
+   * committed after it), not behind newer data of the same series.
+   */
+  requeue(sel: Selection = {}): { rows: number; samples: number } {
+    const { where, args } = filter(sel);
+    return this.db.transaction(() => {
+      const moved = this.db
+        .prepare(`INSERT INTO batches (id, target, created_ms, samples, bytes, attempts, payload) SELECT batch_id, target, created_ms, samples, bytes, 0, payload FROM dead_letters ${where} RETURNING samples`)
+        .all(...args) as { samples: number }[];
+      this.db.prepare(`DELETE FROM dead_letters ${where}`).run(...args);
+      if (moved.length > 0) bumpAdminGeneration(this.db);
+      return { rows: moved.length, samples: moved.reduce((n, r) => n + r.samples, 0) };
+    }).immediate();
+  }
+
+  /** Deletes dead letters, or with `pending` a target's waiting batches (e.g. of a target removed from the config). */
+  purge(sel: Selection & { pending?: boolean } = {}): { rows: number; samples: number } {
+    const table = sel.pending ? "batches" : "dead_letters";
+    const { where, args } = filter(sel);
+    return this.db.transaction(() => {
+      const gone = this.db.prepare(`DELETE FROM ${table} ${where} RETURNING samples`).all(...args) as { samples: number }[];
+      if (gone.length > 0) bumpAdminGeneration(this.db);
+      return { rows: gone.length, samples: gone.reduce((n, r) => n + r.samples, 0) };
+    }).immediate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function filter(sel: Selection): { where: string; args: (string | number)[] } {
+  const parts: string[] = [];
+  const args: (string | number)[] = [];
+  if (sel.target !== undefined) {
+    parts.push("target = ?");
+    args.push(sel.target);
+  }
+  if (sel.id !== undefined) {
+    parts.push("id = ?");
+    args.push(sel.id);
+  }
+  return { where: parts.length > 0 ? `WHERE ${parts.join(" AND ")}` : "", args };
+}
