@@ -8,8 +8,10 @@ import { formatListen } from "./ingest/listen-address.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { buildStages } from "./pipeline/build.js";
 import { OutboxSink } from "./pipeline/outbox-sink.js";
+import { CheckpointStore } from "./pipeline/checkpoint.js";
 import type { Sample } from "./pipeline/sample.js";
-import { Outbox } from "./outbox/outbox.js";
+import type { Outbox } from "./outbox/outbox.js";
+import { openOutbox } from "./outbox/open.js";
 import { Sender } from "./remote-write/sender.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
 import { USER_AGENT, VERSION } from "./version.js";
@@ -72,8 +74,25 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   const names = targetNames(config);
   const router = new TopicRouter(config.topics);
   const onDrop = (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n);
-  const { stages, aggregate } = buildStages(config, { onDrop });
+  const { stages, aggregate, registries, limits } = buildStages(config, {
+    onDrop,
+    onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
+    registryEvents: {
+      // A failed reload keeps the previous data: logged and counted, never fatal.
+      onReload(registry, err, entries) {
+        metrics.enrichReloads.inc({ registry, result: err ? "failure" : "success" });
+        metrics.enrichEntries.set({ registry }, entries);
+        if (err) log.warn({ err: err.message, registry }, "device registry reload failed; keeping the previous data");
+        else log.info({ registry, entries }, "device registry loaded");
+      },
+    },
+  });
   const flushIntervalMs = parseDuration(config.storage.flush_interval);
+  const checkpointIntervalMs = parseDuration(config.storage.checkpoint_interval);
+  let checkpoints: CheckpointStore | null = null;
+  let checkpointedAt = 0;
+  let checkpointedWindows = 0;
+  let staleMarkersCounted = 0;
 
   let outbox: Outbox | null = null;
   let sink: OutboxSink | null = null;
@@ -91,7 +110,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     if (!pipeline) return;
     const t = now();
     batch.length = 0;
-    if (!router.route(topic, payload.toString("utf8"), t, batch, onDrop)) {
+    if (!router.route(topic, payload, t, batch, onDrop)) {
       metrics.messagesDropped.inc({ reason: "no_topic_rule" });
       return;
     }
@@ -104,9 +123,54 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     if (!pipeline || !sink) return;
     pipeline.tick(now(), final);
     sink.flush();
+    // After the outbox commit, never before: see gateway/pipeline/checkpoint.ts.
+    checkpoint(final);
+    metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);
+    staleMarkersCounted = aggregate.staleMarkers;
     const st = aggregate.stats();
     metrics.windowsOpen.set(st.windowsOpen);
     metrics.seriesActive.set(st.seriesActive + sink.trackedSeries());
+    if (limits) metrics.limitsSeriesActive.set({ scope: "global" }, limits.activeSeries());
+    for (const l of router.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
+  }
+
+  /** Writes a checkpoint when a window was flushed since the last one, when checkpoint_interval elapsed, or when forced (shutdown). */
+  function checkpoint(force: boolean): void {
+    if (!checkpoints) return;
+    const t = now();
+    if (!force && aggregate.flushedWindows === checkpointedWindows && t - checkpointedAt < checkpointIntervalMs) return;
+    const t0 = performance.now();
+    try {
+      const bytes = checkpoints.save("aggregate", JSON.stringify(aggregate.snapshot()), t);
+      metrics.checkpoints.inc({ result: "success" });
+      metrics.checkpointBytes.set(bytes);
+    } catch (err) {
+      metrics.checkpoints.inc({ result: "failure" });
+      log.error({ err }, "could not write the aggregation checkpoint");
+    }
+    metrics.checkpointDuration.set((performance.now() - t0) / 1000);
+    checkpointedAt = t;
+    checkpointedWindows = aggregate.flushedWindows;
+  }
+
+  /** Restores the aggregation state of the previous run (before any sample can arrive). */
+  function restoreCheckpoint(): void {
+    if (config.aggregation.length === 0 || checkpointIntervalMs <= 0) return;
+    checkpoints = CheckpointStore.open(config.storage.path);
+    const saved = checkpoints.load("aggregate");
+    if (saved === undefined) return;
+    let data;
+    try {
+      data = JSON.parse(saved.data) as Parameters<typeof aggregate.restore>[0];
+    } catch (err) {
+      log.warn({ err }, "aggregation checkpoint is not valid JSON; starting with empty windows");
+      return;
+    }
+    const report = aggregate.restore(data);
+    for (const line of report.discarded) log.warn({ checkpoint_ms: saved.savedMs }, line);
+    log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - saved.savedMs }, "aggregation state restored from checkpoint");
+    checkpointedAt = now();
+    checkpointedWindows = aggregate.flushedWindows;
   }
 
   function status(): GatewayStatus {
@@ -133,21 +197,21 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     metrics,
     async start() {
       const t0 = Date.now();
-      outbox = Outbox.open(config.storage.path);
-      const leftover = outbox.depth();
-      if (leftover.rows > 0) log.info({ rows: leftover.rows, samples: leftover.samples }, "outbox holds batches from a previous run; sending them first");
+      outbox = openOutbox(config.storage, metrics, log);
+      restoreCheckpoint();
       senders = config.remote_write.map(
         (rw, i) => new Sender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
       );
       for (const s of senders) s.start();
       sink = new OutboxSink(
         outbox,
-        config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send })),
+        config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, writeRelabelConfigs: rw.write_relabel_configs })),
         metrics,
         log,
       );
       const s = sink;
       pipeline = new Pipeline(stages, (samples) => s.write(samples));
+      for (const r of registries) r.start();
       timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
       timer.unref();
       http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });
@@ -173,6 +237,8 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         const left = outbox?.depth();
         log.info({ ms: Date.now() - t0, unsent_rows: left?.rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
         await http?.close();
+        for (const r of registries) r.close();
+        checkpoints?.close();
         outbox?.close();
         pipeline = null;
         log.info({ ms: Date.now() - t0 }, "edgegate stopped");

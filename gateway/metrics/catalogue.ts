@@ -26,6 +26,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     outboxBytes: new Gauge({ name: "edgegate_outbox_bytes", help: "Encoded bytes waiting in the outbox, per target.", labelNames: ["target"], registers: r }),
     outboxOldestAge: new Gauge({ name: "edgegate_outbox_oldest_age_seconds", help: "Age of the oldest batch waiting in the outbox, per target.", labelNames: ["target"], registers: r }),
     outboxDeadLetters: new Gauge({ name: "edgegate_outbox_dead_letter_rows", help: "Batches set aside in the dead-letter table, per target.", labelNames: ["target"], registers: r }),
+    outboxEvicted: new Counter({ name: "edgegate_outbox_evicted_samples_total", help: "Samples evicted from the outbox by storage.max_bytes / storage.max_age before delivery, by target and reason (evicted_size, evicted_age).", labelNames: ["target", "reason"], registers: r }),
+    outboxUncleanStart: new Gauge({ name: "edgegate_outbox_unclean_shutdown_detected", help: "1 when this run found that the previous one did not close the outbox (kill -9, crash, power cut).", registers: r }),
     rwRequests: new Counter({ name: "edgegate_remote_write_requests_total", help: "Remote-Write requests by target and HTTP status code (`code=\"error\"` for network errors).", labelNames: ["target", "code"], registers: r }),
     rwSamplesSent: new Counter({ name: "edgegate_remote_write_samples_sent_total", help: "Samples acknowledged (2xx) by the receiver, per target.", labelNames: ["target"], registers: r }),
     rwBytesSent: new Counter({ name: "edgegate_remote_write_sent_bytes_total", help: "Compressed request bytes acknowledged by the receiver, per target.", labelNames: ["target"], registers: r }),
@@ -33,6 +35,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     rwDeadLettered: new Counter({ name: "edgegate_remote_write_dead_lettered_samples_total", help: "Samples moved to the dead-letter table instead of being delivered, by target and reason.", labelNames: ["target", "reason"], registers: r }),
     rwDuration: new Histogram({ name: "edgegate_remote_write_request_duration_seconds", help: "Remote-Write request latency, per target.", labelNames: ["target"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r }),
     rwLastSuccess: new Gauge({ name: "edgegate_remote_write_last_success_timestamp_seconds", help: "Unix time of the last 2xx from the target.", labelNames: ["target"], registers: r }),
+    rwReplayLag: new Gauge({ name: "edgegate_remote_write_replay_lag_seconds", help: "How far behind real time delivery is: age of the batch acknowledged last (0 when the queue is empty), per target.", labelNames: ["target"], registers: r }),
+    rwResends: new Counter({ name: "edgegate_remote_write_resends_total", help: "Batches sent again after an unanswered attempt (reset, timeout, kill -9) that may have been stored: result=\"accepted\" (exact duplicates) or \"refused_as_stored\" (400 out of order, taken as delivered).", labelNames: ["target", "result"], registers: r }),
+    enrichMisses: new Counter({ name: "edgegate_enrich_misses_total", help: "Samples whose key label value is not in the device registry (they get the registry's defaults), per registry.", labelNames: ["registry"], registers: r }),
+    enrichReloads: new Counter({ name: "edgegate_enrich_reloads_total", help: "Device registry loads, per registry and result (success, failure; a failure keeps the previous data).", labelNames: ["registry", "result"], registers: r }),
+    enrichEntries: new Gauge({ name: "edgegate_enrich_registry_entries", help: "Keys currently loaded in the device registry, per registry.", labelNames: ["registry"], registers: r }),
+    limitsSeriesActive: new Gauge({ name: "edgegate_limits_series_active", help: "Series counted towards a cardinality limit (limits.max_series), per scope (global, topics[i]).", labelNames: ["scope"], registers: r }),
+    staleMarkers: new Counter({ name: "edgegate_aggregation_stale_markers_total", help: "Stale markers sent for aggregated output series that stopped (staleness_interval).", registers: r }),
+    checkpoints: new Counter({ name: "edgegate_aggregation_checkpoints_total", help: "Checkpoints of the aggregation state written to the outbox file, by result (success, failure).", labelNames: ["result"], registers: r }),
+    checkpointBytes: new Gauge({ name: "edgegate_aggregation_checkpoint_bytes", help: "Size of the last aggregation checkpoint (JSON bytes).", registers: r }),
+    checkpointDuration: new Gauge({ name: "edgegate_aggregation_checkpoint_duration_seconds", help: "Time the last aggregation checkpoint took (serialise + commit).", registers: r }),
   };
 }
 
