@@ -46,7 +46,30 @@ export interface GatewayStatus {
   uptime_seconds: number;
   mqtt: { listen: string; connected_clients: number };
   outbox: { path: string; rows: number; bytes: number; samples: number; oldest_age_seconds: number | null; dead_letter_rows: number };
-  targets: ReturnType<Sender["status"]>[];
+  targets: TargetStatus[];
+}
+
+/** One remote-write target in /api/v1/status (snake_case like the rest of the document). */
+export interface TargetStatus {
+  name: string;
+  url: string;
+  last_success: string | null;
+  last_error: { at: string; message: string; status?: number } | null;
+  pending_rows: number;
+  pending_samples: number;
+  dead_letter_rows: number;
+}
+
+function targetStatus(s: ReturnType<Sender["status"]>): TargetStatus {
+  return {
+    name: s.name,
+    url: s.url,
+    last_success: s.lastSuccessMs === null ? null : new Date(s.lastSuccessMs).toISOString(),
+    last_error: s.lastError === null ? null : { at: new Date(s.lastError.atMs).toISOString(), message: s.lastError.message, status: s.lastError.status },
+    pending_rows: s.pendingRows,
+    pending_samples: s.pendingSamples,
+    dead_letter_rows: s.deadLetterRows,
+  };
 }
 
 /** Target name for self-metrics: the configured `name`, else the URL's host (made unique). */
@@ -188,7 +211,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         oldest_age_seconds: depth.oldestMs === null ? null : Math.max(0, (now() - depth.oldestMs) / 1000),
         dead_letter_rows: outbox?.deadLetterDepth().rows ?? 0,
       },
-      targets: senders.map((s) => s.status()),
+      targets: senders.map((s) => targetStatus(s.status())),
     };
   }
 

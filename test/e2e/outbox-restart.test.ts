@@ -51,8 +51,8 @@ test("batches left in the outbox by a previous run are sent after a restart", { 
   await mosquittoPub(gw.mqttPort, "line7", "plant/7/press", lines);
   const httpUrl = gw.httpUrl;
   await waitFor("5 samples committed to the outbox", async () => {
-    const st = (await (await fetch(`${httpUrl}/api/v1/status`)).json()) as { outbox: { samples: number }; targets: { lastError: unknown }[] };
-    return st.outbox.samples === 5 && st.targets[0]?.lastError ? st : undefined;
+    const st = (await (await fetch(`${httpUrl}/api/v1/status`)).json()) as { outbox: { samples: number }; targets: { last_error: unknown }[] };
+    return st.outbox.samples === 5 && st.targets[0]?.last_error ? st : undefined;
   });
   assert.equal(await gw.stop(), 0, gw.output());
   gw = undefined;

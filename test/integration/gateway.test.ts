@@ -88,8 +88,8 @@ test("400: not retried, set aside as a dead letter, and the next batch still goe
   const st = gw.status();
   assert.equal(st.outbox.dead_letter_rows, 1);
   assert.equal(st.outbox.rows, 0);
-  assert.equal(st.targets[0]?.lastError?.status, 400);
-  assert.match(st.targets[0]?.lastError?.message ?? "", /out of order sample/);
+  assert.equal(st.targets[0]?.last_error?.status, 400);
+  assert.match(st.targets[0]?.last_error?.message ?? "", /out of order sample/);
   const m = await gw.metrics.registry.metrics();
   assert.match(m, /edgegate_remote_write_dead_lettered_samples_total\{target="fake",reason="[a-z_0-9]+"\} 1/);
 });
@@ -164,7 +164,7 @@ test("HTTP: health, readiness, self-metrics and status", async (t) => {
     ready: boolean;
     mqtt: { connected_clients: number };
     outbox: { rows: number; bytes: number };
-    targets: { name: string; url: string; lastSuccessMs: number | null; lastError: unknown }[];
+    targets: { name: string; url: string; last_success: string | null; last_error: unknown }[];
   };
   assert.equal(status.ready, true);
   assert.equal(status.mqtt.connected_clients, 1);
