@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { median } from "./stats.js";
+import { BENCH_RULES_YAML } from "./config.js";
 
 /** Publishes all messages with QoS 0 from one MQTT.js client and waits until `received()` reaches the count. */
 async function drive(port: number, messages: { topic: string; payload: string }[], received: () => number): Promise<number> {
@@ -45,18 +46,7 @@ async function gateway(messages: { topic: string; payload: string }[]): Promise<
     `mqtt: {listen: "127.0.0.1:0", max_payload_bytes: 1048576}
 http: {listen: "127.0.0.1:0"}
 storage: {path: "${join(dir, "outbox.db")}"}
-topics:
-  - topic: "vehicles/{vin}/telemetry"
-    metric_prefix: "vehicle_"
-    timestamp_field: "ts"
-    label_fields: [fleet, model]
-aggregation:
-  - match: '{__name__=~"vehicle_.*"}'
-    interval: 10s
-    by: [fleet]
-    outputs: [avg, min, max, count_series]
-remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
-`,
+${BENCH_RULES_YAML}`,
     "bench",
   );
   const gw = buildGateway(config, { shutdownSendTimeoutMs: 100 });

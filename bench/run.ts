@@ -18,22 +18,9 @@ import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries } from "
 import { makePayloads } from "./payloads.js";
 import { fmt, medianOf, printTable, type Row } from "./stats.js";
 import { benchMqtt } from "./mqtt.js";
+import { BENCH_RULES_YAML } from "./config.js";
 
-const CONFIG = parseConfig(
-  `topics:
-  - topic: "vehicles/{vin}/telemetry"
-    metric_prefix: "vehicle_"
-    timestamp_field: "ts"
-    label_fields: [fleet, model]
-aggregation:
-  - match: '{__name__=~"vehicle_.*"}'
-    interval: 10s
-    by: [fleet]
-    outputs: [avg, min, max, count_series]
-remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
-`,
-  "bench",
-);
+const CONFIG = parseConfig(BENCH_RULES_YAML, "bench");
 
 function pipelineRate(messages: { topic: string; payload: string }[], now: number): number {
   const router = new TopicRouter(CONFIG.topics);
