@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { configSchema, type Config } from "./schema.js";
@@ -78,7 +79,31 @@ export function loadConfigFile(path: string): Config {
   } catch (err) {
     throw new ConfigError(path, [`cannot read file: ${(err as Error).message}`]);
   }
-  return parseConfig(text, path);
+  return resolveConfigPaths(parseConfig(text, path), dirname(path));
+}
+
+/**
+ * Files a config refers to (registries, TLS material, secrets) are relative to
+ * the config file's folder, as in Prometheus's own config, so a config and its
+ * reference data can be moved together. `storage.path` is the exception: like
+ * Prometheus's --storage.tsdb.path it is relative to the working directory.
+ */
+export function resolveConfigPaths(config: Config, baseDir: string): Config {
+  const abs = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : resolve(baseDir, p));
+  for (const e of config.enrich) {
+    e.file = abs(e.file);
+    if (e.sqlite) e.sqlite.path = abs(e.sqlite.path)!;
+  }
+  for (const rw of config.remote_write) {
+    if (rw.tls_config) {
+      rw.tls_config.ca_file = abs(rw.tls_config.ca_file);
+      rw.tls_config.cert_file = abs(rw.tls_config.cert_file);
+      rw.tls_config.key_file = abs(rw.tls_config.key_file);
+    }
+    if (rw.basic_auth) rw.basic_auth.password_file = abs(rw.basic_auth.password_file);
+    rw.bearer_token_file = abs(rw.bearer_token_file);
+  }
+  return config;
 }
 
 export function defaultConfig(): Config {

@@ -51,7 +51,7 @@ before(async () => {
     .replace('listen: "0.0.0.0:1883"', 'listen: "127.0.0.1:0"')
     .replace('listen: "0.0.0.0:9480"', 'listen: "127.0.0.1:0"')
     .replace('path: "./data/flink-demo.db"', 'path: "./outbox.db"\n  flush_interval: 200ms')
-    .replace("file: deploy/examples/vehicles.csv", `file: ${join(REPO, "deploy", "examples", "vehicles.csv")}`)
+    .replace("file: vehicles.csv", `file: ${join(REPO, "deploy", "examples", "vehicles.csv")}`)
     .replace('url: "http://127.0.0.1:9090/api/v1/write"', `url: "${prom.writeUrl}"`);
   assert.notEqual(yaml, shipped);
   assert.match(yaml, new RegExp(prom.writeUrl.replace(/[.]/g, "\\.")));

@@ -18,7 +18,7 @@ const REPO = join(import.meta.dirname, "..", "..");
 
 test("deploy/examples/flink-demo.yaml computes the Flink demo's vehicles_in_motion and warnings", () => {
   const yaml = readFileSync(join(REPO, "deploy", "examples", "flink-demo.yaml"), "utf8").replace(
-    "file: deploy/examples/vehicles.csv",
+    "file: vehicles.csv",
     `file: ${join(REPO, "deploy", "examples", "vehicles.csv")}`,
   );
   const config = parseConfig(yaml, "flink-demo.yaml");

@@ -70,3 +70,25 @@ test("Prometheus durations", () => {
   assert.throws(() => parseDuration(""), /not a valid duration/);
   assert.equal(formatDuration(5_400_000), "1h30m");
 });
+
+test("files a config refers to are relative to the config file's folder; storage.path to the working directory", async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const { loadConfigFile } = await import("../../gateway/config/load.js");
+  const dir = mkdtempSync(join(tmpdir(), "edgegate-cfg-"));
+  try {
+    writeFileSync(
+      join(dir, "e.yaml"),
+      MIN.replace('remote_write: [{url: "http://127.0.0.1:9090/api/v1/write"}]', 'remote_write: [{url: "https://r.example/api/v1/write", tls_config: {ca_file: ca.pem}, bearer_token_file: /etc/token}]') +
+        `enrich: [{name: reg, key_label: id, file: reg/vehicles.csv}]\nstorage: {path: ./data/x.db}\n`,
+    );
+    const c = loadConfigFile(join(dir, "e.yaml"));
+    assert.equal(c.enrich[0]?.file, join(dir, "reg", "vehicles.csv"));
+    assert.equal(c.remote_write[0]?.tls_config?.ca_file, join(dir, "ca.pem"));
+    assert.equal(c.remote_write[0]?.bearer_token_file, "/etc/token");
+    assert.equal(c.storage.path, "./data/x.db");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
