@@ -12,7 +12,8 @@ import { CheckpointStore } from "./pipeline/checkpoint.js";
 import type { Sample } from "./pipeline/sample.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { openOutbox } from "./outbox/open.js";
-import { Sender } from "./remote-write/sender.js";
+import type { Sender } from "./remote-write/sender.js";
+import { TargetSender } from "./remote-write/target-sender.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
 import { USER_AGENT, VERSION } from "./version.js";
 
@@ -120,7 +121,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   let outbox: Outbox | null = null;
   let sink: OutboxSink | null = null;
   let pipeline: Pipeline | null = null;
-  let senders: Sender[] = [];
+  let senders: TargetSender[] = [];
   let http: HttpServer | null = null;
   let broker: Broker | null = null;
   let timer: NodeJS.Timeout | null = null;
@@ -223,12 +224,12 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       outbox = openOutbox(config.storage, metrics, log);
       restoreCheckpoint();
       senders = config.remote_write.map(
-        (rw, i) => new Sender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
+        (rw, i) => new TargetSender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
       );
       for (const s of senders) s.start();
       sink = new OutboxSink(
         outbox,
-        config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, writeRelabelConfigs: rw.write_relabel_configs })),
+        config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs })),
         metrics,
         log,
       );

@@ -55,6 +55,15 @@ export const remoteWriteSchema = z
           .nonnegative()
           .default(20)
           .describe("Backlog replay rate limit, as a multiple of real time: batches committed t seconds apart are sent at least t/replay_speed seconds apart (each wait capped at 5 s). 0 = no limit."),
+        shards: z
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .default(1)
+          .describe(
+            "Parallel requests to this target: one request in flight per shard, each shard with its own outbox queue. Each series always goes to the same shard, chosen by a hash of its sorted labels, so per-series order is kept. 1 (one request in flight) suits a vanilla Prometheus; raise it for receivers that take parallel writes (Mimir, Thanos, VictoriaMetrics). After a change, batches queued under the previous value are sent first, one at a time.",
+          ),
       })
       .prefault({})
       .describe("Batching, retry and replay settings."),

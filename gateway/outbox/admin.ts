@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import Database from "better-sqlite3";
 import { SCHEMA_VERSION, bumpAdminGeneration } from "./schema.js";
 import { readRunState } from "./run-marker.js";
+import { queueTarget, targetCondition } from "./queues.js";
 
 export interface QueueStatus {
   target: string;
@@ -14,6 +15,8 @@ export interface QueueStatus {
 export interface DeadLetter {
   id: number;
   target: string;
+  /** The outbox queue it came from and is requeued to: the target, or one of its shards (`<target>#<k>/<n>`). */
+  queue: string;
   batchId: number;
   createdMs: number;
   deadMs: number;
@@ -33,6 +36,7 @@ export interface OutboxStatus {
   deadLetters: { target: string; rows: number; samples: number; bytes: number }[];
 }
 export interface Selection {
+  /** A target: all its queues (shards included). */
   target?: string | undefined;
   /** A dead-letter id (as listed by `deadLetters`). */
   id?: number | undefined;
@@ -78,26 +82,53 @@ export class OutboxAdmin {
         return 0;
       }
     };
-    const queues = this.db
-      .prepare("SELECT target, count(*) AS rows, sum(samples) AS samples, sum(bytes) AS bytes, min(created_ms) AS oldestMs, max(created_ms) AS newestMs FROM batches GROUP BY target ORDER BY target")
+    // Per queue in SQL, then per target (a sharded target has one queue per shard).
+    const perQueue = this.db
+      .prepare("SELECT target, count(*) AS rows, sum(samples) AS samples, sum(bytes) AS bytes, min(created_ms) AS oldestMs, max(created_ms) AS newestMs FROM batches GROUP BY target")
       .all() as QueueStatus[];
-    const deadLetters = this.db
-      .prepare("SELECT target, count(*) AS rows, sum(samples) AS samples, sum(bytes) AS bytes FROM dead_letters GROUP BY target ORDER BY target")
+    const queues = new Map<string, QueueStatus>();
+    for (const q of perQueue) {
+      const target = queueTarget(q.target);
+      const t = queues.get(target);
+      if (t === undefined) queues.set(target, { ...q, target });
+      else {
+        t.rows += q.rows;
+        t.samples += q.samples;
+        t.bytes += q.bytes;
+        t.oldestMs = Math.min(t.oldestMs, q.oldestMs);
+        t.newestMs = Math.max(t.newestMs, q.newestMs);
+      }
+    }
+    const deadPerQueue = this.db
+      .prepare("SELECT target, count(*) AS rows, sum(samples) AS samples, sum(bytes) AS bytes FROM dead_letters GROUP BY target")
       .all() as OutboxStatus["deadLetters"];
-    return { path: this.path, fileBytes: size(this.path), walBytes: size(this.path + "-wal"), runState: readRunState(this.db), queues, deadLetters };
+    const dead = new Map<string, OutboxStatus["deadLetters"][number]>();
+    for (const d of deadPerQueue) {
+      const target = queueTarget(d.target);
+      const t = dead.get(target);
+      if (t === undefined) dead.set(target, { ...d, target });
+      else {
+        t.rows += d.rows;
+        t.samples += d.samples;
+        t.bytes += d.bytes;
+      }
+    }
+    const byTarget = <T extends { target: string }>(m: Map<string, T>): T[] => [...m.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+    return { path: this.path, fileBytes: size(this.path), walBytes: size(this.path + "-wal"), runState: readRunState(this.db), queues: byTarget(queues), deadLetters: byTarget(dead) };
   }
 
   deadLetters(sel: Selection & { limit?: number } = {}): DeadLetter[] {
     const { where, args } = filter(sel);
-    return this.db
+    const rows = this.db
       .prepare(
-        `SELECT id, target, batch_id AS batchId, created_ms AS createdMs, dead_ms AS deadMs, samples, bytes, attempts, status, error FROM dead_letters ${where} ORDER BY id LIMIT ?`,
+        `SELECT id, target AS queue, batch_id AS batchId, created_ms AS createdMs, dead_ms AS deadMs, samples, bytes, attempts, status, error FROM dead_letters ${where} ORDER BY id LIMIT ?`,
       )
-      .all(...args, sel.limit ?? -1) as DeadLetter[];
+      .all(...args, sel.limit ?? -1) as Omit<DeadLetter, "target">[];
+    return rows.map((r) => ({ ...r, target: queueTarget(r.queue) }));
   }
 
   /**
-   * Moves dead letters back into their target's queue under their original
+   * Moves dead letters back into their queue (their target's, or shard's) under their original
    * batch id, so each goes back to its place in the FIFO (ahead of anything
    * committed after it), not behind newer data of the same series.
    */
@@ -133,8 +164,9 @@ function filter(sel: Selection): { where: string; args: (string | number)[] } {
   const parts: string[] = [];
   const args: (string | number)[] = [];
   if (sel.target !== undefined) {
-    parts.push("target = ?");
-    args.push(sel.target);
+    const t = targetCondition(sel.target);
+    parts.push(t.sql);
+    args.push(...t.args);
   }
   if (sel.id !== undefined) {
     parts.push("id = ?");

@@ -26,7 +26,7 @@ export function outboxCommand(): Command {
         print(o, admin.deadLetters({ target: o.target, ...(o.limit !== undefined ? { limit: o.limit } : {}) }), (rows) =>
           rows.length === 0
             ? "no dead letters\n"
-            : rows.map((d) => `#${d.id} target=${d.target} samples=${d.samples} status=${d.status} attempts=${d.attempts} created=${iso(d.createdMs)} dead=${iso(d.deadMs)}\n    ${d.error.replace(/\s+/g, " ").trim()}\n`).join(""),
+            : rows.map((d) => `#${d.id} target=${d.target}${d.queue !== d.target ? ` queue=${d.queue}` : ""} samples=${d.samples} status=${d.status} attempts=${d.attempts} created=${iso(d.createdMs)} dead=${iso(d.deadMs)}\n    ${d.error.replace(/\s+/g, " ").trim()}\n`).join(""),
         ),
       ),
     );

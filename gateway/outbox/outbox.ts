@@ -5,6 +5,7 @@ import { migrate, readAdminGeneration, readTotals, type Totals } from "./schema.
 import { OutboxWriteError, sqliteCode } from "./errors.js";
 import { Evictor, type Eviction } from "./eviction.js";
 import { markRunning, markStopped, type StartInfo } from "./run-marker.js";
+import { queueTarget } from "./queues.js";
 
 export type { Eviction } from "./eviction.js";
 export type { StartInfo } from "./run-marker.js";
@@ -36,6 +37,8 @@ export interface OutboxOptions {
 type BatchRow = { id: number; target: string; created_ms: number; samples: number; bytes: number; attempts: number; payload: Uint8Array };
 type Removed = { target: string; samples: number; bytes: number };
 type NewBatch = { payload: Uint8Array; samples: number };
+/** Batches for one queue (a target's, or one of its shards': queues.ts). */
+export type QueueBatches = { queue: string; batches: NewBatch[] };
 
 /**
  * The store-and-forward buffer: one FIFO queue of already-encoded batches per
@@ -60,7 +63,7 @@ export class Outbox {
   private readonly attemptStmt: Database.Statement<[number]>;
   private readonly deleteStmt: Database.Statement<[number], Removed>;
   private readonly deadInsertStmt: Database.Statement<[string, number, number, number, number, number, number, string, string, Uint8Array]>;
-  private readonly appendTx: (target: string, batches: NewBatch[], nowMs: number) => Totals;
+  private readonly appendTx: (parts: QueueBatches[], nowMs: number) => Map<string, Totals>;
   private readonly deadTx: (batch: OutboxBatch, status: string, error: string, nowMs: number) => Removed | undefined;
   private pending = new Map<string, Totals>();
   private dead = new Map<string, Totals>();
@@ -86,14 +89,19 @@ export class Outbox {
     this.deadInsertStmt = db.prepare(
       "INSERT INTO dead_letters (target, batch_id, created_ms, dead_ms, samples, bytes, attempts, status, error, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
-    this.appendTx = db.transaction((target: string, batches: NewBatch[], nowMs: number) => {
-      const t = { rows: batches.length, bytes: 0, samples: 0 };
-      for (const b of batches) {
-        this.insertStmt.run(target, nowMs, b.samples, b.payload.byteLength, b.payload);
-        t.bytes += b.payload.byteLength;
-        t.samples += b.samples;
+    this.appendTx = db.transaction((parts: QueueBatches[], nowMs: number) => {
+      const added = new Map<string, Totals>();
+      for (const { queue, batches } of parts) {
+        const t = added.get(queue) ?? { rows: 0, bytes: 0, samples: 0 };
+        for (const b of batches) {
+          this.insertStmt.run(queue, nowMs, b.samples, b.payload.byteLength, b.payload);
+          t.rows++;
+          t.bytes += b.payload.byteLength;
+          t.samples += b.samples;
+        }
+        added.set(queue, t);
       }
-      return t;
+      return added;
     });
     this.deadTx = db.transaction((batch: OutboxBatch, status: string, error: string, nowMs: number) => {
       const removed = this.deleteStmt.get(batch.id);
@@ -141,32 +149,46 @@ export class Outbox {
    * a commit that still fails throws OutboxWriteError (nothing was stored).
    */
   append(target: string, batches: NewBatch[], nowMs: number = Date.now()): void {
-    if (batches.length === 0) return;
-    let added: Totals;
+    this.appendQueues(target, [{ queue: target, batches }], nowMs);
+  }
+
+  /**
+   * `append` for a sharded target: the batches of several queues of `target`
+   * (queues.ts) in one transaction, so a flush costs one fsync whatever the
+   * number of shards.
+   */
+  appendQueues(target: string, parts: QueueBatches[], nowMs: number = Date.now()): void {
+    const all = parts.filter((p) => p.batches.length > 0);
+    if (all.length === 0) return;
+    let added: Map<string, Totals>;
     try {
-      added = this.appendTx(target, batches, nowMs);
+      added = this.appendTx(all, nowMs);
     } catch (err) {
       const code = sqliteCode(err);
-      let retried: Totals | undefined;
+      let retried: Map<string, Totals> | undefined;
       if (code === "SQLITE_FULL") {
         try {
           let need = 0;
-          for (const b of batches) need += b.payload.byteLength;
+          for (const p of all) for (const b of p.batches) need += b.payload.byteLength;
           this.applyEvictions(this.evictor.bySize(need, this.leasedIds()));
-          retried = this.appendTx(target, batches, nowMs);
+          retried = this.appendTx(all, nowMs);
         } catch {
           retried = undefined;
         }
       }
-      if (retried === undefined) throw new OutboxWriteError(code, target, batches.reduce((n, b) => n + b.samples, 0), err);
+      if (retried === undefined) {
+        let samples = 0;
+        for (const p of all) for (const b of p.batches) samples += b.samples;
+        throw new OutboxWriteError(code, target, samples, err);
+      }
       added = retried;
     }
-    this.add(this.pending, target, added.rows, added.bytes, added.samples);
+    for (const [queue, t] of added) this.add(this.pending, queue, t.rows, t.bytes, t.samples);
     this.enforceSize();
-    this.notify(target);
+    for (const queue of added.keys()) this.notify(queue);
   }
 
-  /** The oldest batch of `target` (FIFO), or undefined when its queue is empty. The row is leased (not evicted) until ack/deadLetter. */
+  /** The oldest batch of queue `target` (FIFO), or undefined when it is empty. The row is leased (not evicted) until ack/deadLetter. */
   oldest(target: string): OutboxBatch | undefined {
     const r = this.oldestStmt.get(target);
     if (r === undefined) {
@@ -199,16 +221,12 @@ export class Outbox {
     this.add(this.dead, removed.target, 1, removed.bytes, removed.samples);
   }
 
-  /** Waiting batches of one target, or of all targets. `oldestMs` is the creation time of the oldest. */
+  /** Waiting batches of one target (all its shard queues), or of all targets. `oldestMs` is the creation time of the oldest. */
   depth(target?: string): { rows: number; bytes: number; samples: number; oldestMs: number | null } {
-    if (target !== undefined) {
-      const t = this.pending.get(target);
-      if (t === undefined || t.rows <= 0) return { rows: 0, bytes: 0, samples: 0, oldestMs: null };
-      return { rows: t.rows, bytes: t.bytes, samples: t.samples, oldestMs: this.oldestCreatedStmt.get(target)?.created_ms ?? null };
-    }
     const sum = { rows: 0, bytes: 0, samples: 0, oldestMs: null as number | null };
     for (const name of this.pending.keys()) {
-      const d = this.depth(name);
+      if (target !== undefined && queueTarget(name) !== target) continue;
+      const d = this.queueDepth(name);
       sum.rows += d.rows;
       sum.bytes += d.bytes;
       sum.samples += d.samples;
@@ -217,10 +235,27 @@ export class Outbox {
     return sum;
   }
 
+  /** Waiting batches of one queue (a target's, or one shard's: queues.ts). */
+  queueDepth(queue: string): { rows: number; bytes: number; samples: number; oldestMs: number | null } {
+    const t = this.pending.get(queue);
+    if (t === undefined || t.rows <= 0) return { rows: 0, bytes: 0, samples: 0, oldestMs: null };
+    return { rows: t.rows, bytes: t.bytes, samples: t.samples, oldestMs: this.oldestCreatedStmt.get(queue)?.created_ms ?? null };
+  }
+
+  /** The queues of `target` that hold waiting batches, oldest first (a sharded target has several). */
+  queues(target: string): string[] {
+    const found: { queue: string; oldestMs: number }[] = [];
+    for (const [name, t] of this.pending) {
+      if (queueTarget(name) !== target || t.rows <= 0) continue;
+      found.push({ queue: name, oldestMs: this.queueDepth(name).oldestMs ?? 0 });
+    }
+    return found.sort((a, b) => a.oldestMs - b.oldestMs).map((q) => q.queue);
+  }
+
   deadLetterDepth(target?: string): { rows: number; samples: number; bytes: number } {
     const sum = { rows: 0, samples: 0, bytes: 0 };
     for (const [name, d] of this.dead) {
-      if (target !== undefined && name !== target) continue;
+      if (target !== undefined && queueTarget(name) !== target) continue;
       sum.rows += d.rows;
       sum.samples += d.samples;
       sum.bytes += d.bytes;
@@ -228,7 +263,7 @@ export class Outbox {
     return sum;
   }
 
-  /** `listener(target)` runs after each append commit (the sender's wake-up), and for every target when another connection changed the file. */
+  /** `listener(queue)` runs after each append commit (the sender's wake-up), and for every queue when another connection changed the file. */
   onAppend(listener: (target: string) => void): () => void {
     this.listeners.add(listener);
     return () => {
@@ -284,7 +319,7 @@ export class Outbox {
   private applyEvictions(evictions: Eviction[]): void {
     for (const e of evictions) {
       this.add(e.table === "batches" ? this.pending : this.dead, e.target, -e.rows, -e.bytes, -e.samples);
-      this.opts.onEvict?.(e);
+      this.opts.onEvict?.({ ...e, target: queueTarget(e.target) }); // counted per target, not per shard queue
       if (e.table === "batches") this.notify(e.target); // the sender refreshes its depth gauges
     }
   }

@@ -1,7 +1,9 @@
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics/catalogue.js";
-import type { Outbox } from "../outbox/outbox.js";
+import type { Outbox, QueueBatches } from "../outbox/outbox.js";
+import { queueName } from "../outbox/queues.js";
 import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries, type TimeSeries } from "../remote-write/codec.js";
+import { splitByShard } from "../remote-write/shard.js";
 import type { RelabelConfig } from "../config/schema-relabel.js";
 import { RelabelStage } from "./relabel/relabel-stage.js";
 import type { Sample } from "./sample.js";
@@ -9,6 +11,8 @@ import type { Sample } from "./sample.js";
 export interface SinkTarget {
   name: string;
   maxSamplesPerSend: number;
+  /** remote_write[].queue_config.shards (default 1): each series goes to the queue of its shard (shard.ts). */
+  shards?: number;
   /** remote_write[].write_relabel_configs: relabelling for this target only, before encoding. */
   writeRelabelConfigs?: readonly RelabelConfig[];
 }
@@ -93,18 +97,24 @@ export class OutboxSink {
     let total = 0;
     for (const s of ordered) total += s.samples.length;
 
-    const encodedBySize = new Map<number, { payload: Uint8Array; samples: number }[]>();
+    // Encoded once per (max_samples_per_send, shards): per shard, its batches.
+    const encoded = new Map<string, QueueBatches["batches"][]>();
     for (const target of view.targets) {
-      let batches = encodedBySize.get(target.maxSamplesPerSend);
-      if (!batches) {
-        batches = splitBatches(ordered, target.maxSamplesPerSend).map((b) => ({
-          payload: snappyCompress(encodeWriteRequest(b)),
-          samples: b.reduce((n, s) => n + s.samples.length, 0),
-        }));
-        encodedBySize.set(target.maxSamplesPerSend, batches);
+      const shards = target.shards ?? 1;
+      const key = `${target.maxSamplesPerSend}/${shards}`;
+      let perShard = encoded.get(key);
+      if (!perShard) {
+        perShard = (shards > 1 ? splitByShard(ordered, shards) : [ordered]).map((part) =>
+          splitBatches(part, target.maxSamplesPerSend).map((b) => ({
+            payload: snappyCompress(encodeWriteRequest(b)),
+            samples: b.reduce((n, s) => n + s.samples.length, 0),
+          })),
+        );
+        encoded.set(key, perShard);
       }
       try {
-        this.outbox.append(target.name, batches);
+        // One transaction for all shards of the target.
+        this.outbox.appendQueues(target.name, perShard.map((batches, k) => ({ queue: queueName(target.name, k, shards), batches })));
         this.metrics.samplesOut.inc({ target: target.name }, total);
       } catch (err) {
         // e.g. SQLITE_FULL: ingest keeps running; the loss is counted, never silent.

@@ -1,7 +1,7 @@
 import type { Metrics } from "../metrics/catalogue.js";
 import type { Outbox } from "../outbox/outbox.js";
 
-/** Sets one target's outbox gauges (cheap: the outbox keeps its figures in memory). Never throws. */
+/** Sets one target's outbox gauges (summed over its shard queues) (cheap: the outbox keeps its figures in memory). Never throws. */
 export function updateOutboxGauges(outbox: Outbox, metrics: Metrics, target: string): void {
   try {
     const d = outbox.depth(target);
@@ -18,6 +18,15 @@ export function updateOutboxGauges(outbox: Outbox, metrics: Metrics, target: str
 export function pendingRows(outbox: Outbox, target: string): number {
   try {
     return outbox.depth(target).rows;
+  } catch {
+    return 0;
+  }
+}
+
+/** Waiting rows of one queue (a target's, or one shard's), 0 once the outbox is closed. */
+export function queueRows(outbox: Outbox, queue: string): number {
+  try {
+    return outbox.queueDepth(queue).rows;
   } catch {
     return 0;
   }

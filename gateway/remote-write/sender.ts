@@ -5,7 +5,7 @@ import type { Metrics } from "../metrics/catalogue.js";
 import type { Outbox, OutboxBatch } from "../outbox/outbox.js";
 import { postBatch, type Outcome } from "./attempt.js";
 import { Sleep } from "./backoff.js";
-import { pendingRows, updateOutboxGauges } from "./gauges.js";
+import { pendingRows, queueRows, updateOutboxGauges } from "./gauges.js";
 import { buildRequest } from "./headers.js";
 import { refusedAsAlreadyStored, unanswered } from "./resend.js";
 import { ReplayPacer, RetryBudget } from "./retry-budget.js";
@@ -28,9 +28,13 @@ export interface SenderStatus {
  * max_retry_duration (dead letter), or a storage bound (evicted); anything else
  * is retried, so a row is delivered at least once. A backlog is replayed at
  * most `replay_speed` × real time (ReplayPacer); newer batches queue behind it.
+ * A sharded target runs one Sender per shard queue (`queue`), all reporting
+ * under the target's name (target-sender.ts).
  */
 export class Sender {
   private readonly name: string;
+  /** The outbox queue this sender ships: the target's name, or one shard's queue (outbox/queues.ts). */
+  private readonly queue: string;
   private readonly outbox: Outbox;
   private readonly metrics: Metrics;
   private readonly log: Logger;
@@ -59,11 +63,12 @@ export class Sender {
   private lastSuccessMs: number | null = null;
   private lastError: SenderStatus["lastError"] = null;
 
-  constructor(opts: { name: string; config: RemoteWriteConfig; outbox: Outbox; metrics: Metrics; log: Logger; userAgent: string; env?: NodeJS.ProcessEnv }) {
+  constructor(opts: { name: string; queue?: string; config: RemoteWriteConfig; outbox: Outbox; metrics: Metrics; log: Logger; userAgent: string; env?: NodeJS.ProcessEnv }) {
     this.name = opts.name;
+    this.queue = opts.queue ?? opts.name;
     this.outbox = opts.outbox;
     this.metrics = opts.metrics;
-    this.log = opts.log.child({ target: this.name });
+    this.log = opts.log.child(this.queue === this.name ? { target: this.name } : { target: this.name, queue: this.queue });
     let built: ReturnType<typeof buildRequest>;
     try {
       built = buildRequest(opts.config, opts.userAgent, opts.env);
@@ -83,11 +88,11 @@ export class Sender {
     this.pacer = new ReplayPacer(q.replay_speed);
   }
 
-  /** Begins the loop; it sleeps until `outbox.onAppend` fires for this target. Idempotent. */
+  /** Begins the loop; it sleeps until `outbox.onAppend` fires for this queue. Idempotent. */
   start(): void {
     if (this.loop !== undefined || this.closing) return;
-    this.unsubscribe = this.outbox.onAppend((target) => {
-      if (target !== this.name) return;
+    this.unsubscribe = this.outbox.onAppend((queue) => {
+      if (queue !== this.queue) return;
       this.updateGauges();
       const wake = this.wake;
       this.wake = undefined;
@@ -121,9 +126,9 @@ export class Sender {
     };
   }
 
-  /** Resolves when this target's outbox is empty and nothing is in flight, or when the sender is closed. */
+  /** Resolves when this sender's queue is empty and nothing is in flight, or when the sender is closed. */
   drained(): Promise<void> {
-    if (this.closing || (this.controller === undefined && pendingRows(this.outbox, this.name) === 0)) return Promise.resolve();
+    if (this.closing || (this.controller === undefined && queueRows(this.outbox, this.queue) === 0)) return Promise.resolve();
     return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -156,14 +161,15 @@ export class Sender {
       let batch: OutboxBatch | undefined;
       try {
         this.appended = false;
-        batch = this.outbox.oldest(this.name);
+        batch = this.outbox.oldest(this.queue);
       } catch (err) {
         this.noteError({ atMs: Date.now(), message: `outbox read failed: ${(err as Error).message}` });
         await this.sleep.wait(this.maxBackoffMs);
         continue;
       }
       if (batch === undefined) {
-        this.metrics.rwReplayLag.set({ target: this.name }, 0);
+        // Per target: another shard may still be replaying.
+        if (pendingRows(this.outbox, this.name) === 0) this.metrics.rwReplayLag.set({ target: this.name }, 0);
         this.resolveDrained();
         await this.waitForAppend();
         continue;

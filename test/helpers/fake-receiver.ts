@@ -30,6 +30,8 @@ export interface FakeReceiver {
   requests: FakeRequest[];
   /** All samples of requests answered 2xx, in arrival order. */
   samples(): FakeSample[];
+  /** Most requests that were open at once (received, not yet answered). */
+  maxInFlight(): number;
   close(): Promise<void>;
 }
 
@@ -40,9 +42,14 @@ export async function startFakeReceiver(opts?: {
   const requests: FakeRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let count = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
 
   const server = createServer((req, res) => {
     const i = count++;
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.once("close", () => inFlight--);
     readBody(req, 64 * 1024 * 1024)
       .then((body) => {
         let series: TimeSeries[] = [];
@@ -95,6 +102,7 @@ export async function startFakeReceiver(opts?: {
       }
       return out;
     },
+    maxInFlight: () => maxInFlight,
     close() {
       closed ??= new Promise<void>((resolve) => {
         for (const t of timers) clearTimeout(t);

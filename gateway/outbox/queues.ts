@@ -1,0 +1,32 @@
+/**
+ * Outbox queue keys. A target with `queue_config.shards: 1` has one queue named
+ * after the target; with `shards: N > 1`, queue `<target>#<k>/<N>` holds shard
+ * k of N. `#` cannot occur in a target name (a configured name is
+ * `[a-zA-Z0-9_.-]+`, a default one is a URL host), so a key's target is what
+ * precedes the first `#`. N is part of the key so that a queue written under
+ * another layout is recognised as such (its series may map to other shards now)
+ * and drained before the new layout sends (remote-write/target-sender.ts).
+ */
+export const SHARD_SEPARATOR = "#";
+
+export function queueName(target: string, shard: number, shards: number): string {
+  return shards <= 1 ? target : `${target}${SHARD_SEPARATOR}${shard}/${shards}`;
+}
+
+/** The queue keys of one layout, shard 0 first. */
+export function queueNames(target: string, shards: number): string[] {
+  const n = Math.max(1, shards);
+  return Array.from({ length: n }, (_, k) => queueName(target, k, n));
+}
+
+/** The target a queue key belongs to. */
+export function queueTarget(queue: string): string {
+  const i = queue.indexOf(SHARD_SEPARATOR);
+  return i < 0 ? queue : queue.slice(0, i);
+}
+
+/** SQL condition (on column `target`) selecting every queue of one target, and its arguments. */
+export function targetCondition(target: string): { sql: string; args: string[] } {
+  const prefix = target + SHARD_SEPARATOR;
+  return { sql: "(target = ? OR substr(target, 1, length(?)) = ?)", args: [target, prefix, prefix] };
+}
