@@ -15,6 +15,7 @@ import { STALE_NAN, encodeWriteRequest, snappyCompress, toTimeSeries } from "../
 import { startDebugReceiver } from "../../gateway/remote-write/receiver.js";
 import { Sender } from "../../gateway/remote-write/sender.js";
 import { startFakeReceiver, type FakeReceiver } from "../helpers/fake-receiver.js";
+import { metricValue, within } from "../helpers/sender-rig.js";
 
 const USER_AGENT = "edgegate/0.0.0-test";
 const TARGET = "test";
@@ -62,23 +63,6 @@ function batch(tag: string, timestamps: number[]): { payload: Uint8Array; sample
   return { payload: snappyCompress(encodeWriteRequest(series)), samples: timestamps.length };
 }
 
-async function counter(c: { get(): Promise<{ values: { labels: Record<string, string | number>; value: number }[] }> }, labels: Record<string, string>): Promise<number> {
-  const { values } = await c.get();
-  const hit = values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val));
-  return hit?.value ?? 0;
-}
-
-async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
@@ -112,9 +96,9 @@ test("exact protocol headers on every request; a custom header cannot override t
   assert.deepEqual(rx.samples().map((s) => s.timestamp), [1000, 2000, 3000, 4000]);
   const warnings = logs.filter((l) => l.level === 40 && l.msg.includes("content-TYPE"));
   assert.equal(warnings.length, 1, "the refused header is logged once");
-  assert.equal(await counter(metrics.rwSamplesSent, { target: TARGET }), 4);
-  assert.equal(await counter(metrics.rwRequests, { target: TARGET, code: "204" }), 3);
-  assert.equal(await counter(metrics.outboxRows, { target: TARGET }), 0);
+  assert.equal(await metricValue(metrics.rwSamplesSent, { target: TARGET }), 4);
+  assert.equal(await metricValue(metrics.rwRequests, { target: TARGET, code: "204" }), 3);
+  assert.equal(await metricValue(metrics.outboxRows, { target: TARGET }), 0);
   const st = sender.status();
   assert.equal(st.pendingRows, 0);
   assert.ok(st.lastSuccessMs !== null);
@@ -131,9 +115,9 @@ test("500 then 204: the same batch is retried and every sample arrives exactly o
   assert.deepEqual(rx.requests.map((r) => r.status), [500, 204, 204]);
   assert.deepEqual(rx.samples().map((s) => s.timestamp), [1000, 2000, 3000, 4000]);
   assert.equal(outbox.depth(TARGET).rows, 0);
-  assert.equal(await counter(metrics.rwRetries, { target: TARGET, reason: "status_5xx" }), 1);
-  assert.equal(await counter(metrics.rwRequests, { target: TARGET, code: "500" }), 1);
-  assert.equal(await counter(metrics.rwSamplesSent, { target: TARGET }), 4);
+  assert.equal(await metricValue(metrics.rwRetries, { target: TARGET, reason: "status_5xx" }), 1);
+  assert.equal(await metricValue(metrics.rwRequests, { target: TARGET, code: "500" }), 1);
+  assert.equal(await metricValue(metrics.rwSamplesSent, { target: TARGET }), 4);
   assert.equal(sender.status().lastError?.status, 500);
 });
 
@@ -149,9 +133,9 @@ test("400: not retried, moved to dead letters with the error text; the next batc
   assert.deepEqual(rx.samples().map((s) => s.labels.batch), ["good"]);
   assert.equal(outbox.deadLetterDepth(TARGET).rows, 1);
   assert.equal(outbox.deadLetterDepth(TARGET).samples, 2);
-  assert.equal(await counter(metrics.rwDeadLettered, { target: TARGET, reason: "status_4xx" }), 2);
-  assert.equal(await counter(metrics.rwRetries, { target: TARGET, reason: "status_5xx" }), 0);
-  assert.equal(await counter(metrics.outboxDeadLetters, { target: TARGET }), 1);
+  assert.equal(await metricValue(metrics.rwDeadLettered, { target: TARGET, reason: "status_4xx" }), 2);
+  assert.equal(await metricValue(metrics.rwRetries, { target: TARGET, reason: "status_5xx" }), 0);
+  assert.equal(await metricValue(metrics.outboxDeadLetters, { target: TARGET }), 1);
   const db = new Database(path, { readonly: true });
   t.after(() => db.close());
   const row = db.prepare("SELECT status, error, samples FROM dead_letters").get() as { status: string; error: string; samples: number };
@@ -174,7 +158,7 @@ test("503 with Retry-After: 1 waits about a second before the retry", async (t) 
   const gap = arrivals[1]! - arrivals[0]!;
   assert.ok(gap >= 950, `retry after ${gap} ms; max_backoff alone would allow 50 ms`);
   assert.equal(rx.samples().length, 1);
-  assert.equal(await counter(metrics.rwRetries, { target: TARGET, reason: "status_5xx" }), 1);
+  assert.equal(await metricValue(metrics.rwRetries, { target: TARGET, reason: "status_5xx" }), 1);
 });
 
 test("connection refused is retried as a network error", async (t) => {
@@ -187,8 +171,8 @@ test("connection refused is retried as a network error", async (t) => {
   const { outbox, metrics, sender } = rig(t, `http://127.0.0.1:${port}/api/v1/write`);
   outbox.append(TARGET, [batch("a", [1000])]);
   sender.start();
-  await until(async () => (await counter(metrics.rwRetries, { target: TARGET, reason: "network_error" })) >= 2, 3000, "two network retries");
-  assert.ok((await counter(metrics.rwRequests, { target: TARGET, code: "error" })) >= 2);
+  await until(async () => (await metricValue(metrics.rwRetries, { target: TARGET, reason: "network_error" })) >= 2, 3000, "two network retries");
+  assert.ok((await metricValue(metrics.rwRequests, { target: TARGET, code: "error" })) >= 2);
   assert.match(sender.status().lastError?.message ?? "", /ECONNREFUSED/);
   await within(1000, sender.close(100), "close");
   assert.equal(outbox.depth(TARGET).rows, 1, "the row is kept");
@@ -201,7 +185,7 @@ test("close() while backing off returns promptly and keeps the row", async (t) =
   });
   outbox.append(TARGET, [batch("a", [1000])]);
   sender.start();
-  await until(async () => (await counter(metrics.rwRetries, { target: TARGET, reason: "status_5xx" })) === 1, 3000, "first retry");
+  await until(async () => (await metricValue(metrics.rwRetries, { target: TARGET, reason: "status_5xx" })) === 1, 3000, "first retry");
   const started = Date.now();
   await within(1000, sender.close(5000), "close");
   assert.ok(Date.now() - started < 500, `close took ${Date.now() - started} ms`);
@@ -232,7 +216,7 @@ test("remote_timeout: a receiver that does not answer in time is retried as a ti
   outbox.append(TARGET, [batch("a", [1000])]);
   sender.start();
   await within(3000, sender.drained(), "drained");
-  assert.equal(await counter(metrics.rwRetries, { target: TARGET, reason: "timeout" }), 1);
+  assert.equal(await metricValue(metrics.rwRetries, { target: TARGET, reason: "timeout" }), 1);
   assert.equal(rx.requests.length, 2);
 });
 

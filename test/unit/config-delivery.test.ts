@@ -2,16 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConfigError, parseConfig } from "../../gateway/config/load.js";
 import { parseByteSize } from "../../gateway/config/schema-storage.js";
+import { configProblems } from "../helpers/config-problems.js";
 
-function problems(yaml: string): string[] {
-  try {
-    parseConfig(yaml, "test.yaml");
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err.problems;
-  }
-  assert.fail("expected a ConfigError");
-}
+const problems = configProblems;
 
 const TOPICS = `topics: [{topic: "a/{id}"}]\n`;
 const rw = (extra: string, url = "https://aps.example/api/v1/write") => `${TOPICS}remote_write:\n  - url: "${url}"\n${extra}`;

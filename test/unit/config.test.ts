@@ -2,16 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, defaultConfig, parseConfig } from "../../gateway/config/load.js";
 import { formatDuration, parseDuration } from "../../gateway/config/duration.js";
+import { configProblems } from "../helpers/config-problems.js";
 
-function problems(yaml: string): string[] {
-  try {
-    parseConfig(yaml, "test.yaml");
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err.problems;
-  }
-  assert.fail("expected a ConfigError");
-}
+const problems = configProblems;
 
 const MIN = `topics: [{topic: "a/{id}"}]\nremote_write: [{url: "http://127.0.0.1:9090/api/v1/write"}]\n`;
 
