@@ -8,7 +8,7 @@
  * wall clock (start + offset + k·interval), kept through offline buffering.
  */
 import { performance } from "node:perf_hooks";
-import { checkSimOptions, createSimVehicles, DEFAULT_TOPIC_PREFIX, type SimVehicle } from "./messages.js";
+import { checkSimOptions, createSimVehicles, type SimVehicle } from "./messages.js";
 import { createFlinkGenerator, flinkRegion, flinkTopic, flinkVehicleId, type FlinkGenerator } from "./flink-events.js";
 import { createLinkModel, DEFAULT_CONNECTIVITY, type ConnectivityOptions } from "./connectivity.js";
 import type { TlsOptions } from "./link.js";

@@ -48,7 +48,7 @@ export class OutboxSink {
 
   constructor(
     private readonly outbox: Outbox,
-    private readonly targets: readonly SinkTarget[],
+    targets: readonly SinkTarget[],
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly maxBuffered = 100_000,

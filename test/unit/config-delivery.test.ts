@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ConfigError, parseConfig } from "../../gateway/config/load.js";
+import { parseConfig } from "../../gateway/config/load.js";
 import { parseByteSize } from "../../gateway/config/schema-storage.js";
 import { configProblems } from "../helpers/config-problems.js";
 

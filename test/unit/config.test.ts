@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, defaultConfig, parseConfig } from "../../gateway/config/load.js";
+import { defaultConfig, parseConfig } from "../../gateway/config/load.js";
 import { formatDuration, parseDuration } from "../../gateway/config/duration.js";
 import { configProblems } from "../helpers/config-problems.js";
 
