@@ -68,7 +68,7 @@ export function buildRequest(config: RemoteWriteConfig, userAgent: string, env: 
   headers["x-prometheus-remote-write-version"] = "0.1.0";
   headers["user-agent"] = userAgent;
 
-  const signer = config.sigv4 !== undefined ? new SigV4Signer(config.sigv4, env) : undefined;
+  const signer = config.sigv4 !== undefined ? sharedSigner(config.sigv4, env) : undefined;
   let authorize: BuiltRequest["authorize"];
   if (signer !== undefined) authorize = (body) => signer.sign(url, headers, body);
   else if (dynamic !== undefined) {
@@ -85,4 +85,18 @@ function readSecret(file: string, key: string): string {
   } catch (err) {
     throw new Error(`${key}: cannot read ${file}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * One signer per target's sigv4 config, shared by the target's shards (they get
+ * the same config object), so assumed-role credentials are fetched and cached
+ * once per target rather than once per shard.
+ */
+const signers = new WeakMap<object, { env: NodeJS.ProcessEnv; signer: SigV4Signer }>();
+function sharedSigner(cfg: NonNullable<RemoteWriteConfig["sigv4"]>, env: NodeJS.ProcessEnv): SigV4Signer {
+  const hit = signers.get(cfg);
+  if (hit !== undefined && hit.env === env) return hit.signer;
+  const signer = new SigV4Signer(cfg, env);
+  signers.set(cfg, { env, signer });
+  return signer;
 }

@@ -57,6 +57,12 @@ export async function signRequest(
 
 /** Refresh assumed-role credentials this long before they expire. */
 const REFRESH_BEFORE_MS = 5 * 60_000;
+/**
+ * Longest an AssumeRole call (SDK retries included) may take: signing runs
+ * before the request's remote_timeout starts, so an STS that never answers
+ * would otherwise stall the sender (and its shutdown) for good.
+ */
+export const STS_TIMEOUT_MS = 10_000;
 
 /**
  * Credentials for one target: `access_key`/`secret_key` from the config, else
@@ -70,6 +76,8 @@ export class SigV4Signer {
   private readonly base: AwsCredentials | undefined;
   private readonly roleArn: string | undefined;
   private assumed: AwsCredentials | undefined;
+  /** The AssumeRole call in flight, shared by concurrent signers (one STS call, not one per shard). */
+  private assuming: Promise<AwsCredentials> | undefined;
 
   constructor(cfg: NonNullable<RemoteWriteConfig["sigv4"]>, env: NodeJS.ProcessEnv = process.env) {
     const region = cfg.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
@@ -95,9 +103,19 @@ export class SigV4Signer {
     if (this.roleArn === undefined) return this.base!;
     const a = this.assumed;
     if (a !== undefined && (a.expiration === undefined || a.expiration.getTime() - Date.now() > REFRESH_BEFORE_MS)) return a;
+    this.assuming ??= this.assumeRole().finally(() => (this.assuming = undefined));
+    return this.assuming;
+  }
+
+  private async assumeRole(): Promise<AwsCredentials> {
     const sts = new STSClient({ region: this.region, ...(this.base !== undefined ? { credentials: this.base } : {}) });
     try {
-      const out = await sts.send(new AssumeRoleCommand({ RoleArn: this.roleArn, RoleSessionName: "edgegate" }));
+      let out;
+      try {
+        out = await sts.send(new AssumeRoleCommand({ RoleArn: this.roleArn, RoleSessionName: "edgegate" }), { abortSignal: AbortSignal.timeout(STS_TIMEOUT_MS) });
+      } catch (err) {
+        throw new Error(`sigv4.role_arn ${this.roleArn}: STS AssumeRole failed: ${(err as Error).message}`);
+      }
       const c = out.Credentials;
       if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error(`sigv4.role_arn ${this.roleArn}: STS returned no credentials`);
       this.assumed = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}), ...(c.Expiration ? { expiration: c.Expiration } : {}) };
