@@ -7,6 +7,7 @@ import mqtt from "mqtt";
 import { prometheusAvailable, startPrometheus, type PrometheusHandle } from "../helpers/prometheus.js";
 import { REPO, startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.js";
 import { sleep, waitFor } from "../helpers/wait.js";
+import { FLINK_EVENTS, FLINK_REGION } from "../fixtures/flink-script.js";
 
 /**
  * Acceptance (issue #3): the Flink connected-vehicles demo reproduced with
@@ -64,7 +65,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const REGION: Record<string, string> = { V0000000000: "UK", V0000000007: "UK", V0000000014: "UK", V0000000001: "UK", V0000000008: "DE" };
+const REGION = FLINK_REGION;
 
 test("flink demo: vehicles_in_motion and warnings per (model, region) match the hand computation", { skip, timeout: 60_000 }, async () => {
   const clients = new Map<string, mqtt.MqttClient>();
@@ -76,21 +77,7 @@ test("flink demo: vehicles_in_motion and warnings per (model, region) match the 
     let start = Math.floor(Date.now() / WINDOW) * WINDOW;
     if (start + WINDOW - Date.now() < 2_500) start += WINDOW;
     const end = start + WINDOW;
-    const events: Array<[string, string, number, number]> = [
-      ["V0000000000", "IC_RPM", 1200, 100],
-      ["V0000000000", "ELECTRIC_RPM", 0, 200],
-      ["V0000000007", "IC_RPM", 0, 300],
-      ["V0000000007", "ELECTRIC_RPM", 0, 400],
-      ["V0000000014", "ELECTRIC_RPM", -3500, 500],
-      ["V0000000001", "IC_RPM", 0, 600],
-      ["V0000000008", "ELECTRIC_RPM", 800, 700],
-      ["V0000000000", "WARNINGS", 3, 1000],
-      ["V0000000000", "WARNINGS", 4, 2000],
-      ["V0000000007", "WARNINGS", 2, 1500],
-      ["V0000000014", "WARNINGS", 1, 3000],
-      ["V0000000014", "WARNINGS", 5, 900],
-      ["V0000000008", "WARNINGS", 0, 800],
-    ];
+    const events = FLINK_EVENTS;
     for (const [id, eventType, measurement, t] of events) {
       const region = REGION[id]!;
       const payload = JSON.stringify({ eventType, vehicleId: id, region, timestamp: start + t, measurement });

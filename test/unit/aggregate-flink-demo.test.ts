@@ -7,6 +7,7 @@ import { TopicRouter } from "../../gateway/ingest/topic-router.js";
 import { buildStages } from "../../gateway/pipeline/build.js";
 import { Pipeline } from "../../gateway/pipeline/pipeline.js";
 import type { Sample } from "../../gateway/pipeline/sample.js";
+import { FLINK_EVENTS, FLINK_REGION } from "../fixtures/flink-script.js";
 
 /**
  * The shipped deploy/examples/flink-demo.yaml, in process (no sockets, no
@@ -29,22 +30,8 @@ test("deploy/examples/flink-demo.yaml computes the Flink demo's vehicles_in_moti
     const out: Sample[] = [];
     const pipeline = new Pipeline(stages, (s) => out.push(...s));
     const router = new TopicRouter(config.topics);
-    const region: Record<string, string> = { V0000000000: "UK", V0000000007: "UK", V0000000014: "UK", V0000000001: "UK", V0000000008: "DE" };
-    const events: Array<[string, string, number, number]> = [
-      ["V0000000000", "IC_RPM", 1200, 100],
-      ["V0000000000", "ELECTRIC_RPM", 0, 200],
-      ["V0000000007", "IC_RPM", 0, 300],
-      ["V0000000007", "ELECTRIC_RPM", 0, 400],
-      ["V0000000014", "ELECTRIC_RPM", -3500, 500],
-      ["V0000000001", "IC_RPM", 0, 600],
-      ["V0000000008", "ELECTRIC_RPM", 800, 700],
-      ["V0000000000", "WARNINGS", 3, 1000],
-      ["V0000000000", "WARNINGS", 4, 2000],
-      ["V0000000007", "WARNINGS", 2, 1500],
-      ["V0000000014", "WARNINGS", 1, 3000],
-      ["V0000000014", "WARNINGS", 5, 900],
-      ["V0000000008", "WARNINGS", 0, 800],
-    ];
+    const region = FLINK_REGION;
+    const events = FLINK_EVENTS;
     for (const [id, eventType, measurement, t] of events) {
       const batch: Sample[] = [];
       const payload = JSON.stringify({ eventType, vehicleId: id, region: region[id], timestamp: t, measurement });
