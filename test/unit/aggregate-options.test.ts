@@ -2,23 +2,15 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.js";
-import type { Labels, Sample } from "../../gateway/pipeline/sample.js";
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
 import { ConfigError, parseConfig } from "../../gateway/config/load.js";
+import { formatSamples, sample } from "../helpers/samples.js";
 
 /** Rule options: dedup_interval, staleness_interval, flush_on_shutdown, naming, output_relabel_configs, lateness. */
 
-function s(name: string, labels: Record<string, string>, value: number, timestamp: number): Sample {
-  return { labels: { __name__: name, ...labels }, value, timestamp };
-}
+const s = sample;
 
-function fmt(samples: Sample[]): string[] {
-  const text = (l: Labels) => {
-    const { __name__, ...rest } = l;
-    return `${__name__}{${Object.keys(rest).sort().map((k) => `${k}="${rest[k]}"`).join(",")}}`;
-  };
-  return samples.map((x) => `${text(x.labels)} ${isStaleNaN(x.value) ? "STALE" : x.value} @${x.timestamp}`).sort();
-}
+const fmt = formatSamples;
 
 function harness(rules: AggregationRuleInput[]) {
   const drops: Array<[string, number]> = [];

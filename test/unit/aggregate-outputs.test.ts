@@ -2,24 +2,17 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.js";
-import type { Labels, Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/pipeline/sample.js";
 import { bucketOf, vmrange } from "../../gateway/pipeline/aggregate/vmrange.js";
 import { formatPhi } from "../../gateway/pipeline/aggregate/quantiles.js";
 import { createOutput } from "../../gateway/pipeline/aggregate/outputs.js";
+import { formatSamples, sample } from "../helpers/samples.js";
 
 /** vmagent's outputs (and edgegate's distinct counts) on hand-computed data sets. */
 
-function s(name: string, labels: Record<string, string>, value: number, timestamp: number): Sample {
-  return { labels: { __name__: name, ...labels }, value, timestamp };
-}
+const s = sample;
 
-function fmt(samples: Sample[]): string[] {
-  const text = (l: Labels) => {
-    const { __name__, ...rest } = l;
-    return `${__name__}{${Object.keys(rest).sort().map((k) => `${k}="${rest[k]}"`).join(",")}}`;
-  };
-  return samples.map((x) => `${text(x.labels)} ${x.value} @${x.timestamp}`).sort();
-}
+const fmt = formatSamples;
 
 /** Runs the samples through one rule (interval 10s) and returns the final flush. */
 function run(outputs: string[], samples: Sample[], extra: Partial<AggregationRuleInput> = {}): string[] {

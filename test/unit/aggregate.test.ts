@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput as AggregationRuleConfig } from "../../gateway/config/schema-pipeline.js";
 import type { Labels, Sample } from "../../gateway/pipeline/sample.js";
+import { sample } from "../helpers/samples.js";
 
 // ---------------------------------------------------------------- fixtures
 
@@ -10,9 +11,7 @@ function rule(partial: Partial<AggregationRuleConfig> & Pick<AggregationRuleConf
   return { interval: "10s", allowed_lateness: "5s", ...partial };
 }
 
-function s(name: string, labels: Record<string, string>, value: number, timestamp: number): Sample {
-  return { labels: { __name__: name, ...labels }, value, timestamp };
-}
+const s = sample;
 
 function harness(rules: AggregationRuleConfig[], forwardUnmatched = false) {
   const drops: Array<[string, number]> = [];
