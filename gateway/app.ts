@@ -15,6 +15,8 @@ import { openOutbox } from "./outbox/open.js";
 import type { Sender } from "./remote-write/sender.js";
 import { TargetSender } from "./remote-write/target-sender.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
+import { redactUrl } from "./http/redact.js";
+import type { ListenerStatus } from "./ingest/listeners.js";
 import { USER_AGENT, VERSION } from "./version.js";
 
 export interface GatewayOptions {
@@ -45,7 +47,7 @@ export interface GatewayStatus {
   version: string;
   ready: boolean;
   uptime_seconds: number;
-  mqtt: { listen: string; connected_clients: number };
+  mqtt: { listen: string; connected_clients: number; listeners: ListenerStatus[]; auth: ReturnType<Broker["auth"]["describe"]> | null };
   outbox: { path: string; rows: number; bytes: number; samples: number; oldest_age_seconds: number | null; dead_letter_rows: number };
   targets: TargetStatus[];
 }
@@ -64,7 +66,7 @@ export interface TargetStatus {
 function targetStatus(s: ReturnType<Sender["status"]>): TargetStatus {
   return {
     name: s.name,
-    url: s.url,
+    url: redactUrl(s.url),
     last_success: s.lastSuccessMs === null ? null : new Date(s.lastSuccessMs).toISOString(),
     last_error: s.lastError === null ? null : { at: new Date(s.lastError.atMs).toISOString(), message: s.lastError.message, status: s.lastError.status },
     pending_rows: s.pendingRows,
@@ -130,17 +132,27 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   const startedAt = now();
   const batch: Sample[] = [];
 
-  function onMessage(topic: string, payload: Buffer): void {
-    if (!pipeline) return;
+  // The first drop reason of the message being routed, so the HTTP push can answer 400 with it.
+  let firstDrop: string | null = null;
+  const onMessageDrop = (reason: string, n: number) => {
+    firstDrop ??= reason;
+    onDrop(reason, n);
+  };
+
+  /** Routes one device message (MQTT or HTTP push); returns null when it gave samples, else why it gave none. */
+  function onMessage(topic: string, payload: Buffer): string | null {
+    if (!pipeline) return "not_ready";
     const t = now();
     batch.length = 0;
-    if (!router.route(topic, payload, t, batch, onDrop)) {
+    firstDrop = null;
+    if (!router.route(topic, payload, t, batch, onMessageDrop)) {
       metrics.messagesDropped.inc({ reason: "no_topic_rule" });
-      return;
+      return "no_topic_rule";
     }
-    if (batch.length === 0) return;
+    if (batch.length === 0) return firstDrop ?? "no_samples";
     metrics.samplesIn.inc(batch.length);
     pipeline.push(batch.slice(), t);
+    return null;
   }
 
   function tick(final: boolean): void {
@@ -203,7 +215,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       version: VERSION,
       ready: isReady,
       uptime_seconds: Math.round((now() - startedAt) / 1000),
-      mqtt: { listen: gateway.mqttAddress(), connected_clients: broker?.connectedClients() ?? 0 },
+      mqtt: { listen: gateway.mqttAddress(), connected_clients: broker?.connectedClients() ?? 0, listeners: broker?.listenerStatus() ?? [], auth: broker?.auth.describe() ?? null },
       outbox: {
         path: config.storage.path,
         rows: depth.rows,
@@ -238,11 +250,20 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       for (const r of registries) r.start();
       timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
       timer.unref();
-      http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });
-      broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
+      broker = new Broker({ mqtt: config.mqtt, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
+      const b = broker;
+      http = await startHttpServer({
+        listen: config.http.listen,
+        log,
+        registry: metrics.registry,
+        isReady: () => isReady,
+        status,
+        web: { tls: config.http.tls_server_config, basicAuthUsers: config.http.basic_auth_users, metrics },
+        push: { config: config.http.push, maxPayloadBytes: config.mqtt.max_payload_bytes, auth: b.auth, metrics, onMessage, log },
+      });
       await broker.start();
       isReady = true;
-      log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), targets: names, ms: Date.now() - t0 }, "edgegate started");
+      log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), listeners: broker.listenerStatus(), https: config.http.tls_server_config !== undefined, targets: names, ms: Date.now() - t0 }, "edgegate started");
     },
     close() {
       closing ??= (async () => {

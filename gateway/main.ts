@@ -10,6 +10,8 @@ import { ConfigError, defaultConfig, loadConfigFile } from "./config/load.js";
 import { DEFAULT_CONFIG_YAML } from "./config/defaults.js";
 import { startDebugReceiver } from "./remote-write/receiver.js";
 import { outboxCommand } from "./outbox/cli.js";
+import { passwdCommand } from "./passwd-cli.js";
+import { securityFileProblems } from "./ingest/auth/check-files.js";
 import { VERSION } from "./version.js";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
@@ -78,6 +80,8 @@ const program = new Command()
       try {
         const config = loadConfigFile(opts.checkConfig);
         buildGateway(config); // compiles topic templates and selectors: their errors are config errors too
+        const files = securityFileProblems(config); // password/ACL files and certificates as the gateway will load them
+        if (files.length > 0) throw new ConfigError(opts.checkConfig, files);
         process.stdout.write(`${opts.checkConfig}: configuration is valid\n`);
         return;
       } catch (err) {
@@ -102,5 +106,6 @@ program
 // Options after a subcommand name belong to it (`edgegate outbox status --config F`).
 program.enablePositionalOptions();
 program.addCommand(outboxCommand());
+program.addCommand(passwdCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => fail(`edgegate: ${(err as Error).message}`));

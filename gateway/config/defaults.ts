@@ -5,10 +5,14 @@
  * default (gateway/config/schema.ts).
  */
 export const DEFAULT_CONFIG_YAML = `# edgegate built-in defaults (printed by: edgegate --print-defaults)
+# Loopback only, like Mosquitto 2 without a listener: anonymous clients are
+# accepted because nothing but this machine can reach the ports.
 mqtt:
-  listen: "0.0.0.0:1883"
+  listen: "127.0.0.1:1883"
+  auth:
+    allow_anonymous: true
 http:
-  listen: "0.0.0.0:9480"
+  listen: "127.0.0.1:9480"
 storage:
   path: "./data/edgegate.db"
 topics:

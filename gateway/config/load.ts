@@ -103,6 +103,20 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
     if (rw.basic_auth) rw.basic_auth.password_file = abs(rw.basic_auth.password_file);
     rw.bearer_token_file = abs(rw.bearer_token_file);
   }
+  const { tls, auth } = config.mqtt;
+  if (tls) {
+    tls.cert_file = abs(tls.cert_file)!;
+    tls.key_file = abs(tls.key_file)!;
+    tls.client_ca_file = abs(tls.client_ca_file);
+  }
+  auth.password_file = abs(auth.password_file);
+  auth.acl_file = abs(auth.acl_file);
+  const web = config.http.tls_server_config;
+  if (web) {
+    web.cert_file = abs(web.cert_file)!;
+    web.key_file = abs(web.key_file)!;
+    web.client_ca_file = abs(web.client_ca_file);
+  }
   return config;
 }
 

@@ -2,17 +2,30 @@ import { z } from "zod";
 import { hostPort, labelName } from "./schema-common.js";
 import { relabelConfigsSchema } from "./schema-relabel.js";
 import { limitsSchema } from "./schema-limits.js";
+import { basicAuthUsersSchema, httpSecurityProblems, httpTlsSchema, mqttAuthSchema, mqttSecurityProblems, mqttTlsSchema, mqttWebsocketSchema, optionalListen, pushSchema } from "./schema-security.js";
 
 export const mqttSchema = z
   .strictObject({
-    listen: hostPort("Address of the embedded MQTT 3.1.1 broker (TCP).").default("0.0.0.0:1883"),
+    listen: optionalListen("Address of the embedded MQTT 3.1.1 broker (plain TCP); \"\" disables it. Default loopback only, as in Mosquitto 2.").default("127.0.0.1:1883"),
     max_payload_bytes: z.number().int().positive().default(262144).describe("Largest PUBLISH payload accepted; larger ones are dropped and counted (reason=\"payload_too_large\")."),
+    tls: mqttTlsSchema.optional(),
+    websocket: mqttWebsocketSchema.optional(),
+    auth: mqttAuthSchema.prefault({}),
+  })
+  .superRefine((m, ctx) => {
+    for (const p of mqttSecurityProblems(m)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
   })
   .describe("The embedded MQTT broker devices publish to.");
 
 export const httpSchema = z
   .strictObject({
-    listen: hostPort("Address of the HTTP server (/metrics, /-/healthy, /-/ready, /api/v1/status).").default("0.0.0.0:9480"),
+    listen: hostPort("Address of the HTTP server (/metrics, /-/healthy, /-/ready, /api/v1/status). Default loopback only.").default("127.0.0.1:9480"),
+    tls_server_config: httpTlsSchema.optional(),
+    basic_auth_users: basicAuthUsersSchema,
+    push: pushSchema.prefault({}),
+  })
+  .superRefine((h, ctx) => {
+    for (const p of httpSecurityProblems(h)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
   })
   .describe("edgegate's own HTTP endpoints.");
 

@@ -1,7 +1,9 @@
-import Fastify from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { parseListen } from "../ingest/listen-address.js";
+import { applyWebConfig, httpsOptions, type WebConfigOptions } from "./web-config.js";
+import { registerPush, type PushOptions } from "../ingest/push.js";
 
 export interface HttpServerOptions {
   listen: string;
@@ -9,6 +11,10 @@ export interface HttpServerOptions {
   registry: Registry;
   isReady: () => boolean;
   status: () => unknown;
+  /** tls_server_config and basic_auth_users (Prometheus web config). */
+  web?: WebConfigOptions;
+  /** POST /api/v1/push/<topic>. */
+  push?: PushOptions;
 }
 
 /**
@@ -23,7 +29,11 @@ export interface HttpServer {
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   // Request logs at info would drown the gateway's own log on a Pi: the HTTP logger starts at warn.
   const level = opts.log.levelVal > 40 ? opts.log.level : "warn";
-  const app = Fastify({ loggerInstance: opts.log.child({ component: "http" }, { level }) });
+  const loggerInstance = opts.log.child({ component: "http" }, { level });
+  // One FastifyInstance type for both: the HTTPS variant differs only in its raw server type.
+  const app = (opts.web?.tls ? Fastify({ loggerInstance, https: httpsOptions(opts.web.tls) }) : Fastify({ loggerInstance })) as unknown as FastifyInstance;
+  if (opts.web) applyWebConfig(app, opts.web);
+  if (opts.push) registerPush(app, opts.push);
   app.get("/-/healthy", async (_req, reply) => reply.type("text/plain").send("edgegate is Healthy.\n"));
   app.get("/-/ready", async (_req, reply) => {
     if (opts.isReady()) return reply.type("text/plain").send("edgegate is Ready.\n");

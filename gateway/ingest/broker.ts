@@ -1,11 +1,14 @@
-import { createServer, type Server, type Socket } from "node:net";
-import { Aedes } from "aedes";
+import { Aedes, type Client } from "aedes";
 import type { Logger } from "pino";
+import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics/catalogue.js";
 import { parseListen } from "./listen-address.js";
+import { DeviceAuth } from "./auth/device-auth.js";
+import { Listeners, type ListenerStatus } from "./listeners.js";
 
 export interface BrokerOptions {
-  listen: string;
+  /** mqtt.listen, mqtt.tls, mqtt.websocket and mqtt.auth. */
+  mqtt: Config["mqtt"];
   maxPayloadBytes: number;
   metrics: Metrics;
   log: Logger;
@@ -20,14 +23,34 @@ export interface BrokerOptions {
  */
 export class Broker {
   private aedes: Aedes | null = null;
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
+  private listeners: Listeners | null = null;
+  /** Authentication and ACLs (also used by the HTTP push endpoint). */
+  readonly auth: DeviceAuth;
 
-  constructor(private readonly opts: BrokerOptions) {}
+  constructor(private readonly opts: BrokerOptions) {
+    this.auth = new DeviceAuth(opts.mqtt, opts.metrics, opts.log);
+  }
 
   async start(): Promise<void> {
     const { metrics, log } = this.opts;
-    const aedes = await Aedes.createBroker({ heartbeatInterval: 60_000, drainTimeout: 30_000 });
+    const auth = this.auth;
+    // Files first: a missing or invalid password/ACL file fails the start before any port opens.
+    let clients: Record<string, Client | undefined> = {};
+    auth.start((id) => clients[id]);
+    const aedes = await Aedes.createBroker({
+      heartbeatInterval: 60_000,
+      drainTimeout: 30_000,
+      preConnect: (client, packet, done) => {
+        auth.preConnect(client, packet);
+        done(null, true);
+      },
+      authenticate: (client, username, password, done) => auth.authenticate(client, username, password, done),
+      // The ACL check is a separate synchronous function so other publish hooks can follow it.
+      authorizePublish: (client, packet, done) => done(client ? auth.checkPublish(client, packet) : null),
+      authorizeSubscribe: (client, sub, done) => auth.authorizeSubscribe(client, sub, done),
+      authorizeForward: (client, packet) => auth.authorizeForward(client, packet),
+    });
+    clients = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
     aedes.published = (packet, client, done) => {
       if (client) this.handle(packet.topic, packet.payload, client.id);
       done();
@@ -38,21 +61,9 @@ export class Broker {
     aedes.on("connectionError", (client, err) => log.debug({ client: client?.id, err: err.message }, "mqtt connection error"));
     this.aedes = aedes;
 
-    const server = createServer((socket) => {
-      this.sockets.add(socket);
-      socket.on("close", () => this.sockets.delete(socket));
-      aedes.handle(socket);
-    });
-    this.server = server;
-    const { host, port } = parseListen(this.opts.listen);
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    log.info({ listen: this.address() }, "mqtt broker listening");
+    this.listeners = new Listeners(this.opts.mqtt, (stream, info, req) => auth.noteConnection(aedes.handle(stream, req), info), log);
+    await this.listeners.start();
+    log.info({ listen: this.address(), listeners: this.listeners.status(), auth: auth.describe() }, "mqtt broker listening");
   }
 
   private handle(topic: string, payload: Buffer | string, clientId: string): void {
@@ -73,10 +84,14 @@ export class Broker {
     }
   }
 
+  /** The first listener's bound address (plain TCP when enabled). */
   address(): { host: string; port: number } {
-    const a = this.server?.address();
-    if (!a || typeof a === "string") return { host: "", port: 0 };
-    return { host: a.address, port: a.port };
+    const first = this.listeners?.status()[0];
+    return first ? parseListen(first.listen) : { host: "", port: 0 };
+  }
+
+  listenerStatus(): ListenerStatus[] {
+    return this.listeners?.status() ?? [];
   }
 
   connectedClients(): number {
@@ -85,15 +100,12 @@ export class Broker {
 
   /** Stops accepting connections and disconnects every client. Idempotent. */
   async close(): Promise<void> {
-    const server = this.server;
+    const listeners = this.listeners;
     const aedes = this.aedes;
-    this.server = null;
+    this.listeners = null;
     this.aedes = null;
-    if (server) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of this.sockets) s.destroy();
-      await closed;
-    }
+    this.auth.close();
+    await listeners?.close();
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     this.opts.metrics.mqttClientsConnected.set(0);
   }

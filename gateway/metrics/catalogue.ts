@@ -45,6 +45,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     checkpoints: new Counter({ name: "edgegate_aggregation_checkpoints_total", help: "Checkpoints of the aggregation state written to the outbox file, by result (success, failure).", labelNames: ["result"], registers: r }),
     checkpointBytes: new Gauge({ name: "edgegate_aggregation_checkpoint_bytes", help: "Size of the last aggregation checkpoint (JSON bytes).", registers: r }),
     checkpointDuration: new Gauge({ name: "edgegate_aggregation_checkpoint_duration_seconds", help: "Time the last aggregation checkpoint took (serialise + commit).", registers: r }),
+    mqttAuthRefusals: new Counter({ name: "edgegate_mqtt_auth_refusals_total", help: "MQTT CONNECTs refused, by reason (bad_credentials, anonymous_not_allowed, identifier_rejected, client_id_in_use).", labelNames: ["reason"], registers: r }),
+    mqttAclRefusals: new Counter({ name: "edgegate_mqtt_acl_refusals_total", help: "Publishes, subscriptions and deliveries refused by the ACL, by action (publish, subscribe, read) and reason (acl_deny, acl_no_match, dangerous_identity, reserved_topic).", labelNames: ["action", "reason"], registers: r }),
+    authFileReloads: new Counter({ name: "edgegate_auth_file_reloads_total", help: "Loads of mqtt.auth.password_file and acl_file, by file (password_file, acl_file) and result (success, failure; a failure keeps the previous data).", labelNames: ["file", "result"], registers: r }),
+    httpAuthRefusals: new Counter({ name: "edgegate_http_auth_refusals_total", help: "HTTP requests refused for lack of valid basic-auth credentials or client certificate, by reason.", labelNames: ["reason"], registers: r }),
+    pushRequests: new Counter({ name: "edgegate_http_push_requests_total", help: "POST /api/v1/push requests, by HTTP status code.", labelNames: ["code"], registers: r }),
   };
 }
 

@@ -10,8 +10,10 @@ const MIN = `topics: [{topic: "a/{id}"}]\nremote_write: [{url: "http://127.0.0.1
 
 test("the built-in defaults are valid and documented values", () => {
   const c = defaultConfig();
-  assert.equal(c.mqtt.listen, "0.0.0.0:1883");
-  assert.equal(c.http.listen, "0.0.0.0:9480");
+  // Loopback only, anonymous allowed: Mosquitto 2's safe default.
+  assert.equal(c.mqtt.listen, "127.0.0.1:1883");
+  assert.equal(c.http.listen, "127.0.0.1:9480");
+  assert.equal(c.mqtt.auth.allow_anonymous, true);
   assert.equal(c.storage.path, "./data/edgegate.db");
   assert.equal(c.remote_write[0]?.url, "http://127.0.0.1:9090/api/v1/write");
   assert.equal(c.topics[0]?.topic, "vehicles/{vin}/telemetry");
