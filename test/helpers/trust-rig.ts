@@ -42,9 +42,9 @@ export interface TrustGateway {
  */
 export async function startTrustGateway(t: { after: (fn: () => Promise<void> | void) => void }, dir: string, mqttYaml: string, httpYaml = "", extra = ""): Promise<TrustGateway> {
   const receiver = await startFakeReceiver();
+  const ownListen = /^ {2}listen:/m.test(mqttYaml);
   const yaml = `mqtt:
-  listen: "127.0.0.1:0"
-${mqttYaml}
+${ownListen ? "" : '  listen: "127.0.0.1:0"\n'}${mqttYaml}
 http:
   listen: "127.0.0.1:0"
 ${httpYaml}
