@@ -52,44 +52,58 @@ function writeAtomically(path: string, text: string): void {
 /** Reads a password twice like mosquitto_passwd: from the terminal with echo off, or two lines of a piped stdin. */
 async function promptTwice(): Promise<string> {
   const input = process.stdin;
-  const lines: string[] = [];
-  let buffered = "";
   const tty = input.isTTY === true;
-  const ask = (prompt: string) =>
-    new Promise<string>((resolve, reject) => {
-      process.stdout.write(prompt);
-      if (tty) input.setRawMode(true);
-      const onData = (d: Buffer) => {
-        buffered += d.toString("utf8");
-        if (tty && buffered.includes("\u0003")) {
-          input.setRawMode(false);
-          process.stdout.write("\n");
-          process.exit(130);
-        }
-        const nl = buffered.search(/[\r\n]/);
-        if (nl < 0) return;
+  let buffered = "";
+  let ended = false;
+  let wake: (() => void) | null = null;
+  const onData = (d: Buffer) => {
+    buffered += d.toString("utf8");
+    if (tty && buffered.includes("\u0003")) {
+      input.setRawMode(false);
+      process.stdout.write("\n");
+      process.exit(130);
+    }
+    wake?.();
+  };
+  const onEnd = () => {
+    ended = true;
+    wake?.();
+  };
+  input.on("data", onData);
+  input.on("end", onEnd);
+  if (tty) input.setRawMode(true); // no echo: the password is not shown on the terminal
+  const readLine = async (prompt: string): Promise<string> => {
+    process.stdout.write(prompt);
+    for (;;) {
+      const nl = buffered.search(/[\r\n]/);
+      if (nl >= 0) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + (buffered[nl] === "\r" && buffered[nl + 1] === "\n" ? 2 : 1));
-        input.off("data", onData);
-        input.off("end", onEnd);
-        if (tty) input.setRawMode(false);
-        input.pause();
         process.stdout.write("\n");
-        resolve(line);
-      };
-      const onEnd = () => {
-        input.off("data", onData);
-        reject(new PasswdError("Error: Empty password."));
-      };
-      input.on("data", onData);
-      input.once("end", onEnd);
-      input.resume();
-    });
-  lines.push(await ask("Password: "));
-  if (lines[0] === "") throw new PasswdError("Error: Empty password.");
-  lines.push(await ask("Reenter password: "));
-  if (lines[0] !== lines[1]) throw new PasswdError("Error: Passwords do not match.");
-  return lines[0]!;
+        return line;
+      }
+      if (ended) {
+        const line = buffered;
+        buffered = "";
+        process.stdout.write("\n");
+        return line;
+      }
+      await new Promise<void>((r) => (wake = r));
+      wake = null;
+    }
+  };
+  try {
+    const first = await readLine("Password: ");
+    if (first === "") throw new PasswdError("Error: Empty password.");
+    const second = await readLine("Reenter password: ");
+    if (first !== second) throw new PasswdError("Error: Passwords do not match.");
+    return first;
+  } finally {
+    if (tty) input.setRawMode(false);
+    input.off("data", onData);
+    input.off("end", onEnd);
+    input.pause();
+  }
 }
 
 export async function runPasswd(opts: PasswdOptions, file: string, user: string, password: string | undefined): Promise<string | null> {

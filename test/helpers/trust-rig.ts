@@ -97,6 +97,7 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    child.stdin.on("error", () => undefined); // the command may exit before reading stdin (EPIPE)
     child.stdin.end(opts.input ?? "");
   });
 }
