@@ -11,7 +11,12 @@ import { hostPort } from "./schema-common.js";
 export const TLS_VERSIONS = ["TLS10", "TLS11", "TLS12", "TLS13"] as const;
 
 /** An optional listen address: "" disables the listener. */
-export const optionalListen = (desc: string) => z.union([hostPort(desc), z.literal("")]).describe(desc);
+const hostPortCheck = hostPort("");
+export const optionalListen = (desc: string) =>
+  z
+    .string()
+    .refine((s) => s === "" || hostPortCheck.safeParse(s).success, { message: 'must be host:port, e.g. 0.0.0.0:1883 or [::1]:1883, or "" to disable the listener' })
+    .describe(desc);
 
 export const mqttTlsSchema = z
   .strictObject({
