@@ -5,6 +5,7 @@ import bcrypt from "bcryptjs";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics/catalogue.js";
+import { parseBasicAuth } from "../ingest/auth/basic-auth-header.js";
 
 /**
  * Prometheus's web config for edgegate's HTTP server (exporter-toolkit
@@ -53,15 +54,6 @@ export function clientCertProblem(t: TlsServerConfig, socket: TLSSocket): string
 export function isOpenPath(url: string): boolean {
   const path = url.split("?", 1)[0]!;
   return path === "/-/healthy" || path === "/-/ready" || path.startsWith("/api/v1/push/");
-}
-
-/** `Authorization: Basic …` → user and password, or null. */
-export function parseBasicAuth(header: string | undefined): { user: string; password: string } | null {
-  if (!header || !/^basic /i.test(header)) return null;
-  const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  if (colon < 0) return null;
-  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
 /** A bcrypt hash of nothing anyone knows: checked for unknown users so that user names cannot be probed by timing. */

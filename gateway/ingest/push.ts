@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics/catalogue.js";
 import type { DeviceAuth, Identity } from "./auth/device-auth.js";
-import { parseBasicAuth } from "../http/web-config.js";
+import { parseBasicAuth } from "./auth/basic-auth-header.js";
 import { RateLimitedLog } from "./auth/device-auth.js";
 
 /**

@@ -86,3 +86,10 @@ test("syntax errors name the line", () => {
   const rw = new Acl("topic a/b\n");
   assert.ok(ok(rw.check(id(null), "a/b", "read")) && ok(rw.check(id(null), "a/b", "write")));
 });
+
+test("revoking one identity: `user X` + `topic deny #` overrides every pattern", () => {
+  const revoked = new Acl("pattern readwrite vehicles/%u/#\nuser vin-9\ntopic deny #\n");
+  assert.deepEqual(revoked.check(id("vin-9"), "vehicles/vin-9/telemetry", "write"), { allowed: false, reason: "acl_deny" });
+  assert.ok(!ok(revoked.checkSubscribe(id("vin-9"), "vehicles/vin-9/#")));
+  assert.ok(ok(revoked.check(id("vin-8"), "vehicles/vin-8/telemetry", "write")));
+});
