@@ -2,9 +2,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadConfigFile } from "../../gateway/config/load.js";
 import { buildGateway } from "../../gateway/app.js";
+import { securityFileProblems } from "../../gateway/ingest/auth/check-files.js";
 
 test("deploy/edgegate.example.yaml is a valid config whose selectors and topics compile", () => {
   const config = loadConfigFile(new URL("../../deploy/edgegate.example.yaml", import.meta.url).pathname);
   assert.equal(config.topics.length, 2);
   assert.doesNotThrow(() => buildGateway(config));
+  // The shipped password and ACL files parse, so `--check-config` on the example passes as the README says.
+  assert.deepEqual(securityFileProblems(config), []);
 });

@@ -23,6 +23,8 @@ export interface Identity {
 const IDENTIFIER_REJECTED = 2;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
+/** Persistent sessions whose owner is remembered (an attacker cycling client ids must not grow memory without bound). */
+const MAX_SESSION_OWNERS = 100_000;
 
 function refusal(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -139,8 +141,11 @@ export class DeviceAuth {
       (r) => {
         if (r instanceof Error) return done(r, null);
         this.identities.set(client, r);
-        if (!client.clean) this.sessionOwners.set(client.id, r.username);
-        else this.sessionOwners.delete(client.id);
+        if (!client.clean) {
+          // Bounded like the broker's own session store should be: the oldest entry goes first.
+          if (this.sessionOwners.size >= MAX_SESSION_OWNERS && !this.sessionOwners.has(client.id)) this.sessionOwners.delete(this.sessionOwners.keys().next().value!);
+          this.sessionOwners.set(client.id, r.username);
+        } else this.sessionOwners.delete(client.id);
         done(null, true);
       },
       (err: unknown) => done(refusal(3, `authentication failed: ${(err as Error).message}`), null),
