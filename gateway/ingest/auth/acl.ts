@@ -54,12 +54,11 @@ export function checkFilter(filter: string): string | null {
 
 /**
  * True when the filter `levels` (with + and #, and %u/%c when `id` is given)
- * matches `topic`. A topic starting with `$` is matched only by a filter whose
+ * matches the topic split into levels `t`. A topic starting with `$` is matched only by a filter whose
  * first level is not a wildcard ([MQTT-4.7.2-1]).
  */
-function matches(levels: readonly string[], topic: string, id: AclIdentity | null): boolean {
-  const t = topic.split("/");
-  if (topic.startsWith("$") && (levels[0] === "+" || levels[0] === "#")) return false;
+function matches(levels: readonly string[], t: readonly string[], id: AclIdentity | null): boolean {
+  if (t[0]!.startsWith("$") && (levels[0] === "+" || levels[0] === "#")) return false;
   for (let i = 0; i < levels.length; i++) {
     const f = levels[i]!;
     if (f === "#") return true; // also matches the parent level ("a/#" matches "a")
@@ -154,15 +153,17 @@ export class Acl {
 
   /** May `id` publish to (`write`) or receive a message on (`read`) `topic`? */
   check(id: AclIdentity, topic: string, access: Access): AclDecision {
+    // Split once per check, not once per rule.
+    const levels = topic.split("/");
     const own = this.users.get(id.username) ?? [];
     for (const r of own) {
-      if (!matches(r.levels, topic, null)) continue;
+      if (!matches(r.levels, levels, null)) continue;
       if (r.grant === "deny") return { allowed: false, reason: "acl_deny" };
       if (grants(r.grant, access)) return { allowed: true };
     }
     if (this.patterns.length > 0 && (/[+#]/.test(id.username ?? "") || /[+#]/.test(id.clientId))) return { allowed: false, reason: "dangerous_identity" };
     for (const r of this.patterns) {
-      if (!matches(r.levels, topic, id)) continue;
+      if (!matches(r.levels, levels, id)) continue;
       if (r.grant === "deny") return { allowed: false, reason: "acl_deny" };
       if (grants(r.grant, access)) return { allowed: true };
     }
