@@ -67,10 +67,6 @@ export async function verifyHash(hash: PasswordHash, password: Buffer): Promise<
   return computed.length === hash.digest.length && timingSafeEqual(computed, hash.digest);
 }
 
-export interface PasswordEntries {
-  users: Map<string, PasswordHash>;
-}
-
 /** Parses a password file's text; throws an Error naming the line of the first bad entry. */
 export function parsePasswordFile(text: string, source: string): Map<string, PasswordHash> {
   const users = new Map<string, PasswordHash>();
