@@ -13,7 +13,7 @@ import { parseConfig } from "../gateway/config/load.js";
 import { TopicRouter } from "../gateway/ingest/topic-router.js";
 import { buildStages } from "../gateway/pipeline/build.js";
 import { Pipeline } from "../gateway/pipeline/pipeline.js";
-import type { Sample } from "../gateway/pipeline/sample.js";
+import type { Sample } from "../gateway/prom/sample.js";
 import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries } from "../gateway/remote-write/codec.js";
 import { makePayloads } from "./payloads.js";
 import { fmt, medianOf, printTable, type Row } from "./stats.js";

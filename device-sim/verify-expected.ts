@@ -17,7 +17,7 @@ import type { Config } from "../gateway/config/schema.js";
 import { TopicRouter } from "../gateway/ingest/topic-router.js";
 import { buildStages } from "../gateway/pipeline/build.js";
 import { Pipeline } from "../gateway/pipeline/pipeline.js";
-import { seriesKey, type Labels, type Sample } from "../gateway/pipeline/sample.js";
+import { seriesKey, type Labels, type Sample } from "../gateway/prom/sample.js";
 import { messagePayload, readLedger, type LedgerHeader, type LedgerMessage, type SignalSummary } from "./ledger.js";
 
 export type SeriesKind = "raw" | "aggregated";

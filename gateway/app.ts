@@ -9,7 +9,7 @@ import { Pipeline } from "./pipeline/pipeline.js";
 import { buildStages } from "./pipeline/build.js";
 import { OutboxSink } from "./pipeline/outbox-sink.js";
 import { CheckpointStore } from "./pipeline/checkpoint.js";
-import type { Sample } from "./pipeline/sample.js";
+import type { Sample } from "./prom/sample.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { openOutbox } from "./outbox/open.js";
 import type { Sender } from "./remote-write/sender.js";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { labelName } from "./schema-common.js";
-import { compileRe2 } from "../pipeline/relabel/re2.js";
+import { compileRe2 } from "../prom/regex.js";
 
 /** Prometheus relabel actions (model/relabel/relabel.go), lower case as Prometheus normalises them. */
 export const RELABEL_ACTIONS = [

@@ -1,5 +1,5 @@
-import type { Labels, Sample } from "../pipeline/sample.js";
-import { sanitizeLabelName, sanitizeMetricName, METRIC_NAME_RE } from "../pipeline/sample.js";
+import type { Labels, Sample } from "../prom/sample.js";
+import { sanitizeLabelName, sanitizeMetricName, METRIC_NAME_RE } from "../prom/sample.js";
 
 /**
  * Turns one JSON payload into samples. A payload is an object or an array of

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import protobuf from "protobufjs";
-import type { Labels, Sample } from "../pipeline/sample.js";
+import type { Labels, Sample } from "../prom/sample.js";
 import { protoFile } from "../proto-path.js";
 import { JsonDecoder, type DropFn, type JsonDecoderOptions } from "./json-decoder.js";
 

@@ -1,9 +1,9 @@
 import type { TopicRuleConfig } from "../config/schema.js";
-import type { Labels, Sample } from "../pipeline/sample.js";
+import type { Labels, Sample } from "../prom/sample.js";
 import { compileTopicTemplate, type TopicTemplate } from "./topic-template.js";
 import { JsonDecoder, type DropFn } from "./json-decoder.js";
 import { ProtobufDecoder } from "./protobuf-decoder.js";
-import { RelabelStage } from "../pipeline/relabel/relabel-stage.js";
+import { RelabelStage } from "../pipeline/relabel-stage.js";
 import { LimitsStage } from "../pipeline/limits.js";
 
 /** Per-rule stages right after decoding: `relabel_configs`, then `limits` (null when unused). */

@@ -5,7 +5,7 @@ import { DeriveStage } from "./derive/derive-stage.js";
 import { EnrichStage } from "./enrich.js";
 import { ExternalLabelsStage } from "./external-labels.js";
 import { LimitsStage } from "./limits.js";
-import { RelabelStage } from "./relabel/relabel-stage.js";
+import { RelabelStage } from "./relabel-stage.js";
 import type { Stage } from "./stage.js";
 
 export interface BuildDeps {

@@ -1,6 +1,6 @@
 import type { LimitsConfig } from "../config/schema-limits.js";
 import { parseDuration } from "../config/duration.js";
-import { seriesKey, type Sample } from "./sample.js";
+import { seriesKey, type Sample } from "../prom/sample.js";
 import type { Stage } from "./stage.js";
 
 export type DropFn = (reason: string, samples: number) => void;

@@ -5,8 +5,8 @@ import { queueName } from "../outbox/queues.js";
 import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries, type TimeSeries } from "../remote-write/codec.js";
 import { splitByShard } from "../remote-write/shard.js";
 import type { RelabelConfig } from "../config/schema-relabel.js";
-import { RelabelStage } from "./relabel/relabel-stage.js";
-import type { Sample } from "./sample.js";
+import { RelabelStage } from "./relabel-stage.js";
+import type { Sample } from "../prom/sample.js";
 
 export interface SinkTarget {
   name: string;

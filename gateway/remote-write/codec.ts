@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import protobuf from "protobufjs";
-import type { Sample } from "../pipeline/sample.js";
+import type { Sample } from "../prom/sample.js";
 import { protoFile } from "../proto-path.js";
 
 /**

@@ -9,7 +9,7 @@ import { createMetrics } from "../../gateway/metrics/catalogue.js";
 import { Outbox } from "../../gateway/outbox/outbox.js";
 import { OutboxAdmin } from "../../gateway/outbox/admin.js";
 import { OutboxSink } from "../../gateway/pipeline/outbox-sink.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { TargetSender } from "../../gateway/remote-write/target-sender.js";
 import { startFakeReceiver, type FakeReceiver } from "../helpers/fake-receiver.js";
 import { metricValue, rwBatch, within } from "../helpers/sender-rig.js";

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { bucketOf, vmrange } from "../../gateway/pipeline/aggregate/vmrange.js";
 import { formatPhi } from "../../gateway/pipeline/aggregate/quantiles.js";
 import { createOutput } from "../../gateway/pipeline/aggregate/outputs.js";

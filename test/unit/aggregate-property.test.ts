@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
 
 /**

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput as AggregationRuleConfig } from "../../gateway/config/schema-pipeline.js";
-import type { Labels, Sample } from "../../gateway/pipeline/sample.js";
+import type { Labels, Sample } from "../../gateway/prom/sample.js";
 import { sample } from "../helpers/samples.js";
 
 // ---------------------------------------------------------------- fixtures

@@ -8,7 +8,7 @@ import Database from "better-sqlite3";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.js";
 import type { Json } from "../../gateway/pipeline/aggregate/output.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
 import { CheckpointStore } from "../../gateway/pipeline/checkpoint.js";
 

@@ -4,7 +4,7 @@ import { encodeTelemetryBatch, ProtobufDecoder } from "../../gateway/ingest/prot
 import { JsonDecoder } from "../../gateway/ingest/json-decoder.js";
 import { TopicRouter } from "../../gateway/ingest/topic-router.js";
 import { parseConfig } from "../../gateway/config/load.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { generateMessages } from "../../device-sim/messages.js";
 
 const opts = { metricPrefix: "vehicle_", timestampField: "ts", labelFields: ["fleet", "model"] };

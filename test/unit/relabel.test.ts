@@ -1,9 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { relabelConfigSchema } from "../../gateway/config/schema-relabel.js";
-import { applyRules, compileRelabelConfigs, relabelLabels } from "../../gateway/pipeline/relabel/relabel.js";
-import { RelabelStage } from "../../gateway/pipeline/relabel/relabel-stage.js";
-import type { Labels, Sample } from "../../gateway/pipeline/sample.js";
+import { applyRules, compileRelabelConfigs, relabelLabels } from "../../gateway/prom/relabel.js";
+import { RelabelStage } from "../../gateway/pipeline/relabel-stage.js";
+import type { Labels, Sample } from "../../gateway/prom/sample.js";
 
 type Raw = Record<string, unknown>;
 
@@ -232,7 +232,7 @@ describe("RelabelStage", () => {
 });
 
 describe("RE2 → JavaScript regex translation", async () => {
-  const { compileRe2 } = await import("../../gateway/pipeline/relabel/re2.js");
+  const { compileRe2 } = await import("../../gateway/prom/regex.js");
   const cases: [string, string, boolean][] = [
     ["[]a]+", "]a", true], ["\\pL+", "äb", true], ["[[:digit:]]+", "123", true], ["[[:digit:]]+", "12a", false],
     ["(?m)a$", "a", true], ["(?m)a", "a\n", false], ["a\\z", "a", true], ["\\Aa", "a", true], ["a.b", "a\nb", true], ["f|o", "foo", false],

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { compileSelector, compileSelectors, SelectorError } from "../../gateway/pipeline/selector.js";
-import type { Labels } from "../../gateway/pipeline/sample.js";
+import { compileSelector, compileSelectors, SelectorError } from "../../gateway/prom/selector.js";
+import type { Labels } from "../../gateway/prom/sample.js";
 
 const speedA: Labels = { __name__: "vehicle_speed_kmh", fleet: "a", vin: "V1" };
 const speedX: Labels = { __name__: "vehicle_speed_kmh", fleet: "x", vin: "V2" };

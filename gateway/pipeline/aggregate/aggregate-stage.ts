@@ -1,5 +1,5 @@
 import type { AggregationRuleInput } from "../../config/schema-pipeline.js";
-import type { Sample } from "../sample.js";
+import type { Sample } from "../../prom/sample.js";
 import type { Stage } from "../stage.js";
 import type { Json } from "./output.js";
 import { compileRule, type Rule } from "./rule.js";

@@ -1,13 +1,13 @@
 import type { AggregationRuleInput } from "../../config/schema-pipeline.js";
 import { parseDuration } from "../../config/duration.js";
-import { compileSelector, type Matcher } from "../selector.js";
+import { compileSelector, type Matcher } from "../../prom/selector.js";
 import { Grouping } from "./grouping.js";
 import { outputSuffix } from "./naming.js";
 import type { AggregationOutput } from "./output.js";
 import { createOutput } from "./outputs.js";
 import type { Window } from "./window.js";
 import { StaleTracker } from "./staleness.js";
-import { compileRelabelConfigs, type CompiledRelabel } from "../relabel/relabel.js";
+import { compileRelabelConfigs, type CompiledRelabel } from "../../prom/relabel.js";
 import { relabelConfigSchema } from "../../config/schema-relabel.js";
 import { z } from "zod";
 

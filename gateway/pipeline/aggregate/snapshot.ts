@@ -1,4 +1,4 @@
-import type { Labels } from "../sample.js";
+import type { Labels } from "../../prom/sample.js";
 import { asArray, asNumber, asObject, asString, type Json, type SeriesCodec } from "./output.js";
 import type { Rule } from "./rule.js";
 import type { SeriesInterner, SeriesRef } from "./series.js";

@@ -1,4 +1,4 @@
-import type { Labels, Sample } from "../sample.js";
+import type { Labels, Sample } from "../../prom/sample.js";
 import { STALE_NAN } from "../../remote-write/codec.js";
 import { asArray, asNumber, asObject, asString, type Json } from "./output.js";
 

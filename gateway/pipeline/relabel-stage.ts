@@ -1,7 +1,7 @@
-import type { RelabelConfig } from "../../config/schema-relabel.js";
-import type { Sample } from "../sample.js";
-import type { Stage } from "../stage.js";
-import { compileRelabelConfigs, relabelLabels, type CompiledRelabel } from "./relabel.js";
+import type { RelabelConfig } from "../config/schema-relabel.js";
+import type { Sample } from "../prom/sample.js";
+import type { Stage } from "./stage.js";
+import { compileRelabelConfigs, relabelLabels, type CompiledRelabel } from "../prom/relabel.js";
 
 export type DropFn = (reason: string, samples: number) => void;
 

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import type { RelabelConfig } from "../../config/schema-relabel.js";
-import { RELABEL_DEFAULTS } from "../../config/schema-relabel.js";
-import { LABEL_NAME_RE, METRIC_NAME_RE, type Labels } from "../sample.js";
-import { compileRe2 } from "./re2.js";
-import { expandTemplate, parseTemplate, type Template } from "./template.js";
+import type { RelabelConfig } from "../config/schema-relabel.js";
+import { RELABEL_DEFAULTS } from "../config/schema-relabel.js";
+import { LABEL_NAME_RE, METRIC_NAME_RE, type Labels } from "./sample.js";
+import { compileRe2 } from "./regex.js";
+import { expandTemplate, parseTemplate, type Template } from "./relabel-template.js";
 
 /**
  * Prometheus relabelling (model/relabel/relabel.go `relabel`), compiled once
