@@ -7,6 +7,7 @@
  * 2. encode:   samples → WriteRequest → protobuf + snappy, vs protobuf alone.
  * 3. mqtt:     MQTT.js publishing into the gateway's broker and pipeline, vs bare aedes + JSON.parse.
  * 4. memory:   heap per aggregated input series.
+ * 5. regex:    the translated V8 RegExp vs re2js on typical relabel/selector patterns.
  */
 import { execSync } from "node:child_process";
 import { parseConfig } from "../gateway/config/load.js";
@@ -19,6 +20,7 @@ import { makePayloads } from "./payloads.js";
 import { fmt, medianOf, printTable, type Row } from "./stats.js";
 import { benchMqtt } from "./mqtt.js";
 import { BENCH_RULES_YAML } from "./config.js";
+import { regexRates } from "./regex.js";
 
 const CONFIG = parseConfig(BENCH_RULES_YAML, "bench");
 
@@ -121,6 +123,15 @@ rows.push({ bench: "mqtt → gateway pipeline", figure: `${fmt(mq.gateway)} msg/
 
 const perSeries = heapPerSeries(100_000, now);
 rows.push({ bench: "aggregation memory", figure: `${fmt(perSeries)} B/series (100k series)`, baseline: "—", ratio: "—" });
+
+const regex = regexRates().map((r) => ({ ...r, ratio: r.v8 / r.re2 })).sort((a, b) => a.ratio - b.ratio);
+const mid = regex[Math.floor(regex.length / 2)]!;
+rows.push({
+  bench: "regex (V8 translation)",
+  figure: `${fmt(mid.v8)} exec/s (median pattern)`,
+  baseline: `re2js ${fmt(mid.re2)} exec/s`,
+  ratio: `${fmt(mid.ratio, 1)}× (range ${fmt(regex[0]!.ratio, 1)}–${fmt(regex[regex.length - 1]!.ratio, 1)}×)`,
+});
 
 printTable(rows);
 process.exit(0);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
+import { LABEL_NAME_RE } from "../prom/sample.js";
 
 /** Building blocks shared by the config schema modules. */
 
@@ -25,4 +26,4 @@ export const hostPort = (desc: string) =>
     .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]*|[0-9a-fA-F:]+):\d{1,5}$/, "must be host:port, e.g. 0.0.0.0:1883 or [::1]:1883")
     .describe(desc);
 
-export const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "must be a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+export const labelName = z.string().regex(LABEL_NAME_RE, "must be a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)");
