@@ -85,7 +85,7 @@ function targetNames(config: Config): string[] {
 }
 
 /**
- * Builds the gateway from a validated config (STYLE.md: main.ts owns the process,
+ * Builds the gateway from a validated config (main.ts owns the process,
  * app.ts the gateway, so tests build it without signals). Lifecycle: start()
  * downstream first (outbox → senders → pipeline → http → broker), close()
  * upstream first (broker → final window flush → outbox commit → senders with a

@@ -13,8 +13,8 @@ import { deriveSchema } from "./schema-derive.js";
 export { AGGREGATION_OUTPUTS } from "./schema-pipeline.js";
 
 /**
- * The single source of truth for edgegate's configuration (STYLE.md practice 3):
- * every key, its default and its description. The TypeScript type is derived
+ * The single source of truth for edgegate's configuration, so that the
+ * type, the defaults, the docs and the checks cannot drift apart: every key, its default and its description. The TypeScript type is derived
  * from it, and docs/configuration.md is generated from it (scripts/config-reference.ts;
  * a test fails when the generated file is stale).
  *

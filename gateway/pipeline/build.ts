@@ -17,7 +17,7 @@ export interface BuildDeps {
 }
 
 export interface BuiltStages {
-  /** In pipeline order (DESIGN.md): enrich → relabel → derive → limits → aggregate → external labels. */
+  /** In pipeline order (labels are complete before filters see them, filters run before the costly stages): enrich → relabel → derive → limits → aggregate → external labels. */
   stages: Stage[];
   aggregate: AggregateStage;
   /** Device registries of `enrich` (loaded; the caller starts their reload polling and closes them). */

@@ -6,7 +6,7 @@ import { protoFile } from "../proto-path.js";
 /**
  * Prometheus Remote-Write 1.0 codec: samples → series → batches → protobuf
  * `prometheus.WriteRequest` → snappy block. Rules cite the spec
- * ("Prometheus Remote-Write Specification" v1.0, see shared/REFERENCE.md).
+ * ("Prometheus Remote-Write Specification" v1.0, prometheus.io, April 2023).
  */
 
 export interface PromLabel {

@@ -67,7 +67,7 @@ export class Rule {
 /**
  * Compiles `aggregation[index]`. Throws an Error whose message starts with
  * the config key at fault (`aggregation[2].match[1]: ...`), so a user can find
- * it (DESIGN.md: errors name the config key).
+ * it without reading the code.
  */
 export function compileRule(cfg: AggregationRuleInput, index: number): Rule {
   const key = `aggregation[${index}]`;
