@@ -4,7 +4,7 @@ import { parseDuration } from "./config/duration.js";
 import { createMetrics, type Metrics } from "./metrics/catalogue.js";
 import { Broker } from "./ingest/broker.js";
 import { TopicRouter } from "./ingest/topic-router.js";
-import { formatListen } from "./ingest/listen-address.js";
+import { formatListen } from "./config/listen-address.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { buildStages } from "./pipeline/build.js";
 import { OutboxSink } from "./pipeline/outbox-sink.js";

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
+import { parseListen } from "./listen-address.js";
 import { LABEL_NAME_RE } from "../prom/sample.js";
 
 /** Building blocks shared by the config schema modules. */
@@ -20,10 +21,17 @@ export const duration = (desc: string) =>
     )
     .describe(desc);
 
+/** A listen address, checked by the parser that binds it (`parseListen`). */
 export const hostPort = (desc: string) =>
   z
     .string()
-    .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]*|[0-9a-fA-F:]+):\d{1,5}$/, "must be host:port, e.g. 0.0.0.0:1883 or [::1]:1883")
+    .superRefine((addr, ctx) => {
+      try {
+        parseListen(addr);
+      } catch {
+        ctx.addIssue({ code: "custom", message: "must be host:port with a port of 0-65535, e.g. 0.0.0.0:1883 or [::1]:1883" });
+      }
+    })
     .describe(desc);
 
 export const labelName = z.string().regex(LABEL_NAME_RE, "must be a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)");

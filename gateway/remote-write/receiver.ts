@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { BodyTooLargeError, readBody } from "./read-body.js";
 import { decodeWriteRequest, isStaleNaN, snappyDecompress, type TimeSeries } from "./codec.js";
-import { parseListen } from "../ingest/listen-address.js";
+import { parseListen } from "../config/listen-address.js";
 
 /**
  * `edgegate receive`: a Remote-Write 1.0 receiver that prints every sample it
