@@ -48,6 +48,11 @@ export class JsonDecoder {
       onDrop("invalid_json", 1);
       return;
     }
+    this.decodeDocument(doc, base, arrivalMs, out, onDrop);
+  }
+
+  /** `decode` after parsing: `doc` is an object or an array of objects, as JSON.parse returns them (the protobuf decoder hands its readings here). */
+  decodeDocument(doc: unknown, base: Labels, arrivalMs: number, out: Sample[], onDrop: DropFn): void {
     if (Array.isArray(doc)) {
       for (const item of doc) this.decodeObject(item, base, arrivalMs, out, onDrop);
     } else {

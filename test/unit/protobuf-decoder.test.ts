@@ -79,4 +79,12 @@ remote_write: [{url: "http://127.0.0.1:1/api/v1/write"}]`,
     );
     assert.throws(() => parseConfig(`topics: [{topic: "a", format: xml}]\nremote_write: [{url: "http://h/w"}]`, "t"), /topics\[0\]\.format/);
   });
+
+  it("builds samples from the decoded readings directly: a NaN double (which JSON cannot carry) is invalid_value", () => {
+    const drops: string[] = [];
+    const out: Sample[] = [];
+    new ProtobufDecoder(opts).decode(encodeTelemetryBatch([{ ts: 1000, speed_kmh: Number.NaN, rpm: 900 }]), { vin: "V1" }, 5, out, (r) => drops.push(r));
+    assert.deepEqual(drops, ["invalid_value"]);
+    assert.deepEqual(out.map((x) => [x.labels.__name__, x.value, x.timestamp]), [["vehicle_rpm", 900, 1000]]);
+  });
 });
