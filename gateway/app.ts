@@ -7,8 +7,8 @@ import { TopicRouter } from "./ingest/topic-router.js";
 import { formatListen } from "./config/listen-address.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { buildStages } from "./pipeline/build.js";
-import { OutboxSink } from "./pipeline/outbox-sink.js";
-import { CheckpointStore } from "./pipeline/checkpoint.js";
+import { OutboxSink } from "./remote-write/pending-series.js";
+import { CheckpointStore } from "./outbox/checkpoint.js";
 import type { Sample } from "./prom/sample.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { openOutbox } from "./outbox/open.js";
@@ -147,7 +147,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     if (!pipeline || !sink) return;
     pipeline.tick(now(), final);
     sink.flush();
-    // After the outbox commit, never before: see gateway/pipeline/checkpoint.ts.
+    // After the outbox commit, never before: see gateway/outbox/checkpoint.ts.
     checkpoint(final);
     metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);
     staleMarkersCounted = aggregate.staleMarkers;

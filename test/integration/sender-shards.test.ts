@@ -8,7 +8,7 @@ import { remoteWriteSchema } from "../../gateway/config/schema-remote-write.js";
 import { createMetrics } from "../../gateway/metrics/catalogue.js";
 import { Outbox } from "../../gateway/outbox/outbox.js";
 import { OutboxAdmin } from "../../gateway/outbox/admin.js";
-import { OutboxSink } from "../../gateway/pipeline/outbox-sink.js";
+import { OutboxSink } from "../../gateway/remote-write/pending-series.js";
 import type { Sample } from "../../gateway/prom/sample.js";
 import { TargetSender } from "../../gateway/remote-write/target-sender.js";
 import { startFakeReceiver, type FakeReceiver } from "../helpers/fake-receiver.js";

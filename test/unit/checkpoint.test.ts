@@ -10,7 +10,7 @@ import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.
 import type { Json } from "../../gateway/pipeline/aggregate/output.js";
 import type { Sample } from "../../gateway/prom/sample.js";
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
-import { CheckpointStore } from "../../gateway/pipeline/checkpoint.js";
+import { CheckpointStore } from "../../gateway/outbox/checkpoint.js";
 
 /**
  * Checkpoints: a run interrupted at any point — snapshot, JSON round trip,

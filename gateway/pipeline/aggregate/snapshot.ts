@@ -5,7 +5,7 @@ import type { SeriesInterner, SeriesRef } from "./series.js";
 import { Group, SeriesBuffer, Window } from "./window.js";
 
 /**
- * The aggregation state as JSON, for checkpoints (gateway/pipeline/checkpoint.ts):
+ * The aggregation state as JSON, for checkpoints (gateway/outbox/checkpoint.ts):
  *
  *   {v: 1, rules: [{fp, flushedUntil, stale, outputs: [cross-window state per output],
  *     windows: [{start, end, samples, series: [labels...],

@@ -2,10 +2,10 @@ import type { Logger } from "pino";
 import type { Metrics } from "../metrics/catalogue.js";
 import type { Outbox, QueueBatches } from "../outbox/outbox.js";
 import { queueName } from "../outbox/queues.js";
-import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries, type TimeSeries } from "../remote-write/codec.js";
-import { splitByShard } from "../remote-write/shard.js";
+import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries, type TimeSeries } from "./codec.js";
+import { splitByShard } from "./shard.js";
 import type { RelabelConfig } from "../config/schema-relabel.js";
-import { RelabelStage } from "./relabel-stage.js";
+import { RelabelStage } from "../pipeline/relabel-stage.js";
 import type { Sample } from "../prom/sample.js";
 
 export interface SinkTarget {
