@@ -10,11 +10,7 @@
  * 5. regex:    the translated V8 RegExp vs re2js on typical relabel/selector patterns.
  */
 import { execSync } from "node:child_process";
-import { parseConfig } from "../gateway/config/load.js";
-import { TopicRouter } from "../gateway/ingest/topic-router.js";
-import { buildStages } from "../gateway/pipeline/build.js";
-import { Pipeline } from "../gateway/pipeline/pipeline.js";
-import type { Sample } from "../gateway/prom/sample.js";
+import { Core, parseConfig, type Sample } from "../gateway/core.js";
 import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries } from "../gateway/remote-write/codec.js";
 import { makePayloads } from "./payloads.js";
 import { fmt, medianOf, printTable, type Row } from "./stats.js";
@@ -25,18 +21,11 @@ import { regexRates } from "./regex.js";
 const CONFIG = parseConfig(BENCH_RULES_YAML, "bench");
 
 function pipelineRate(messages: { topic: string; payload: string }[], now: number): number {
-  const router = new TopicRouter(CONFIG.topics);
-  const { stages } = buildStages(CONFIG, { onDrop: () => undefined });
   let emitted = 0;
-  const pipeline = new Pipeline(stages, (s) => (emitted += s.length));
-  const batch: Sample[] = [];
+  const core = new Core(CONFIG, { onDrop: () => undefined }, (s) => (emitted += s.length));
   const t0 = process.hrtime.bigint();
-  for (const m of messages) {
-    batch.length = 0;
-    router.route(m.topic, m.payload, now, batch, () => undefined);
-    pipeline.push(batch.slice(), now);
-  }
-  pipeline.tick(now + 3_600_000, true);
+  for (const m of messages) core.ingest(m.topic, m.payload, now);
+  core.tick(now + 3_600_000, true);
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if (emitted === 0) throw new Error("pipeline emitted nothing: the benchmark is not measuring aggregation");
   return messages.length / s;
@@ -80,8 +69,7 @@ function encodeOnlyRate(samples: Sample[]): number {
 }
 
 function heapPerSeries(seriesCount: number, now: number): number {
-  const { stages } = buildStages(CONFIG, { onDrop: () => undefined });
-  const pipeline = new Pipeline(stages, () => undefined);
+  const { pipeline } = new Core(CONFIG, { onDrop: () => undefined }, () => undefined);
   globalThis.gc?.();
   const before = process.memoryUsage().heapUsed;
   const batch: Sample[] = [];

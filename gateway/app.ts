@@ -3,13 +3,11 @@ import type { Config } from "./config/schema.js";
 import { parseDuration } from "./config/duration.js";
 import { createMetrics, type Metrics } from "./metrics/catalogue.js";
 import { Broker } from "./ingest/broker.js";
-import { TopicRouter } from "./ingest/topic-router.js";
 import { formatListen } from "./config/listen-address.js";
-import { Pipeline } from "./pipeline/pipeline.js";
-import { buildStages } from "./pipeline/build.js";
+import { Core } from "./core.js";
+import { Lifecycle } from "./lifecycle.js";
 import { OutboxSink } from "./remote-write/pending-series.js";
 import { CheckpointStore } from "./outbox/checkpoint.js";
-import type { Sample } from "./prom/sample.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { openOutbox } from "./outbox/open.js";
 import type { Sender } from "./remote-write/sender.js";
@@ -86,41 +84,47 @@ function targetNames(config: Config): string[] {
 
 /**
  * Builds the gateway from a validated config (main.ts owns the process,
- * app.ts the gateway, so tests build it without signals). Lifecycle: start()
- * downstream first (outbox → senders → pipeline → http → broker), close()
- * upstream first (broker → final window flush → outbox commit → senders with a
- * deadline → http → SQLite).
+ * app.ts the gateway, so tests build it without signals). The processing is
+ * the Core (core.ts); around it, components on one Lifecycle (lifecycle.ts):
+ * start() downstream first (outbox → http → senders → pipeline → broker),
+ * close() upstream first (broker → final window flush → outbox commit →
+ * senders with a deadline → http → SQLite), each phase logged with its
+ * duration and bounded by a deadline.
  */
 export function buildGateway(config: Config, options: GatewayOptions = {}): Gateway {
   const log = options.log ?? pino({ level: "silent" });
   const now = options.now ?? Date.now;
   const metrics = createMetrics({ defaultMetrics: true });
   const names = targetNames(config);
-  const router = new TopicRouter(config.topics);
   const onDrop = (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n);
-  const { stages, aggregate, registries, limits } = buildStages(config, {
-    onDrop,
-    onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
-    registryEvents: {
-      // A failed reload keeps the previous data: logged and counted, never fatal.
-      onReload(registry, err, entries) {
-        metrics.enrichReloads.inc({ registry, result: err ? "failure" : "success" });
-        metrics.enrichEntries.set({ registry }, entries);
-        if (err) log.warn({ err: err.message, registry }, "device registry reload failed; keeping the previous data");
-        else log.info({ registry, entries }, "device registry loaded");
+  let sink: OutboxSink | null = null;
+  const core = new Core(
+    config,
+    {
+      onDrop,
+      onMessageDropped: (reason) => metrics.messagesDropped.inc({ reason }),
+      onSamplesIn: (n) => metrics.samplesIn.inc(n),
+      onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
+      registryEvents: {
+        // A failed reload keeps the previous data: logged and counted, never fatal.
+        onReload(registry, err, entries) {
+          metrics.enrichReloads.inc({ registry, result: err ? "failure" : "success" });
+          metrics.enrichEntries.set({ registry }, entries);
+          if (err) log.warn({ err: err.message, registry }, "device registry reload failed; keeping the previous data");
+          else log.info({ registry, entries }, "device registry loaded");
+        },
       },
     },
-  });
+    (samples) => sink?.write(samples),
+  );
+  const aggregate = core.built.aggregate;
   const flushIntervalMs = parseDuration(config.storage.flush_interval);
   const checkpointIntervalMs = parseDuration(config.storage.checkpoint_interval);
   let checkpoints: CheckpointStore | null = null;
-  let checkpointedAt = 0;
-  let checkpointedWindows = 0;
   let staleMarkersCounted = 0;
 
   let outbox: Outbox | null = null;
-  let sink: OutboxSink | null = null;
-  let pipeline: Pipeline | null = null;
+  let accepting = false;
   let senders: TargetSender[] = [];
   let http: HttpServer | null = null;
   let broker: Broker | null = null;
@@ -128,24 +132,15 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   let isReady = false;
   let closing: Promise<void> | null = null;
   const startedAt = now();
-  const batch: Sample[] = [];
 
   function onMessage(topic: string, payload: Buffer): void {
-    if (!pipeline) return;
-    const t = now();
-    batch.length = 0;
-    if (!router.route(topic, payload, t, batch, onDrop)) {
-      metrics.messagesDropped.inc({ reason: "no_topic_rule" });
-      return;
-    }
-    if (batch.length === 0) return;
-    metrics.samplesIn.inc(batch.length);
-    pipeline.push(batch.slice(), t);
+    if (!accepting) return;
+    core.ingest(topic, payload, now());
   }
 
   function tick(final: boolean): void {
-    if (!pipeline || !sink) return;
-    pipeline.tick(now(), final);
+    if (!accepting || !sink) return;
+    core.tick(now(), final);
     sink.flush();
     // After the outbox commit, never before: see gateway/outbox/checkpoint.ts.
     checkpoint(final);
@@ -154,18 +149,16 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     const st = aggregate.stats();
     metrics.windowsOpen.set(st.windowsOpen);
     metrics.seriesActive.set(st.seriesActive + sink.trackedSeries());
-    if (limits) metrics.limitsSeriesActive.set({ scope: "global" }, limits.activeSeries());
-    for (const l of router.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
+    for (const l of core.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
   }
 
   /** Writes a checkpoint when a window was flushed since the last one, when checkpoint_interval elapsed, or when forced (shutdown). */
   function checkpoint(force: boolean): void {
     if (!checkpoints) return;
-    const t = now();
-    if (!force && aggregate.flushedWindows === checkpointedWindows && t - checkpointedAt < checkpointIntervalMs) return;
     const t0 = performance.now();
     try {
-      const bytes = checkpoints.save("aggregate", JSON.stringify(aggregate.snapshot()), t);
+      const bytes = core.checkpoint(checkpoints, now(), checkpointIntervalMs, force);
+      if (bytes === null) return;
       metrics.checkpoints.inc({ result: "success" });
       metrics.checkpointBytes.set(bytes);
     } catch (err) {
@@ -173,28 +166,17 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       log.error({ err }, "could not write the aggregation checkpoint");
     }
     metrics.checkpointDuration.set((performance.now() - t0) / 1000);
-    checkpointedAt = t;
-    checkpointedWindows = aggregate.flushedWindows;
   }
 
   /** Restores the aggregation state of the previous run (before any sample can arrive). */
   function restoreCheckpoint(): void {
     if (config.aggregation.length === 0 || checkpointIntervalMs <= 0) return;
     checkpoints = CheckpointStore.open(config.storage.path);
-    const saved = checkpoints.load("aggregate");
-    if (saved === undefined) return;
-    let data;
-    try {
-      data = JSON.parse(saved.data) as Parameters<typeof aggregate.restore>[0];
-    } catch (err) {
-      log.warn({ err }, "aggregation checkpoint is not valid JSON; starting with empty windows");
-      return;
-    }
-    const report = aggregate.restore(data);
-    for (const line of report.discarded) log.warn({ checkpoint_ms: saved.savedMs }, line);
-    log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - saved.savedMs }, "aggregation state restored from checkpoint");
-    checkpointedAt = now();
-    checkpointedWindows = aggregate.flushedWindows;
+    const report = core.restore(checkpoints, now());
+    if (report.problem !== undefined) log.warn(report.problem);
+    if (!report.restored) return;
+    for (const line of report.discarded ?? []) log.warn({ checkpoint_ms: report.savedMs }, line);
+    log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - report.savedMs! }, "aggregation state restored from checkpoint");
   }
 
   function status(): GatewayStatus {
@@ -216,31 +198,81 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     };
   }
 
+  const sendDeadlineMs = options.shutdownSendTimeoutMs ?? 5000;
+  const lifecycle = new Lifecycle(log)
+    .add({
+      name: "outbox",
+      start() {
+        outbox = openOutbox(config.storage, metrics, log);
+        restoreCheckpoint();
+      },
+      close() {
+        checkpoints?.close();
+        outbox?.close();
+      },
+    })
+    .add({
+      name: "http",
+      async start() {
+        http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });
+      },
+      close: () => http?.close(),
+    })
+    .add({
+      name: "senders",
+      // Delivering what is queued (the final windows too) gets sendDeadlineMs, stopping the requests in flight one more second.
+      closeDeadlineMs: sendDeadlineMs + 1500,
+      start() {
+        senders = config.remote_write.map(
+          (rw, i) => new TargetSender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
+        );
+        for (const s of senders) s.start();
+      },
+      async close() {
+        let timeout: NodeJS.Timeout | undefined;
+        await Promise.race([gateway.drained(), new Promise<void>((r) => (timeout = setTimeout(r, sendDeadlineMs)))]);
+        clearTimeout(timeout);
+        await Promise.all(senders.map((s) => s.close(1000)));
+        log.info({ unsent_rows: outbox?.depth().rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
+      },
+    })
+    .add({
+      name: "pipeline",
+      start() {
+        sink = new OutboxSink(
+          outbox!,
+          config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs })),
+          metrics,
+          log,
+        );
+        accepting = true;
+        for (const r of core.registries) r.start();
+        timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
+        timer.unref();
+      },
+      close() {
+        // The broker is closed: flush every open window into the outbox.
+        if (timer) clearInterval(timer);
+        tick(true);
+        accepting = false;
+        for (const r of core.registries) r.close();
+      },
+    })
+    .add({
+      name: "mqtt",
+      async start() {
+        broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
+        await broker.start();
+      },
+      close: () => broker?.close(),
+    });
+
   const gateway: Gateway = {
     config,
     metrics,
     async start() {
       const t0 = Date.now();
-      outbox = openOutbox(config.storage, metrics, log);
-      restoreCheckpoint();
-      senders = config.remote_write.map(
-        (rw, i) => new TargetSender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
-      );
-      for (const s of senders) s.start();
-      sink = new OutboxSink(
-        outbox,
-        config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs })),
-        metrics,
-        log,
-      );
-      const s = sink;
-      pipeline = new Pipeline(stages, (samples) => s.write(samples));
-      for (const r of registries) r.start();
-      timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
-      timer.unref();
-      http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });
-      broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
-      await broker.start();
+      await lifecycle.start();
       isReady = true;
       log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), targets: names, ms: Date.now() - t0 }, "edgegate started");
     },
@@ -248,23 +280,9 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       closing ??= (async () => {
         isReady = false;
         const t0 = Date.now();
-        await broker?.close();
-        log.info({ ms: Date.now() - t0 }, "mqtt broker closed; flushing open windows");
-        if (timer) clearInterval(timer);
-        tick(true);
-        // Give the senders a bounded time to deliver what is queued (the final windows too).
-        const deadline = options.shutdownSendTimeoutMs ?? 5000;
-        let timeout: NodeJS.Timeout | undefined;
-        await Promise.race([gateway.drained(), new Promise<void>((r) => (timeout = setTimeout(r, deadline)))]);
-        clearTimeout(timeout);
-        await Promise.all(senders.map((s) => s.close(1000)));
-        const left = outbox?.depth();
-        log.info({ ms: Date.now() - t0, unsent_rows: left?.rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
-        await http?.close();
-        for (const r of registries) r.close();
-        checkpoints?.close();
-        outbox?.close();
-        pipeline = null;
+        await lifecycle.close();
+        // Also when start() never got to the pipeline: the registries were loaded when the core was built.
+        for (const r of core.registries) r.close();
         log.info({ ms: Date.now() - t0 }, "edgegate stopped");
       })();
       return closing;

@@ -4,8 +4,7 @@ import type { Outbox, QueueBatches } from "../outbox/outbox.js";
 import { queueName } from "../outbox/queues.js";
 import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries, type TimeSeries } from "./codec.js";
 import { splitByShard } from "./shard.js";
-import type { RelabelConfig } from "../config/schema-relabel.js";
-import { RelabelStage } from "../pipeline/relabel-stage.js";
+import { compileRelabelConfigs, relabelLabels, type CompiledRelabel, type RelabelRule } from "../prom/relabel.js";
 import type { Sample } from "../prom/sample.js";
 
 export interface SinkTarget {
@@ -14,19 +13,87 @@ export interface SinkTarget {
   /** remote_write[].queue_config.shards (default 1): each series goes to the queue of its shard (shard.ts). */
   shards?: number;
   /** remote_write[].write_relabel_configs: relabelling for this target only, before encoding. */
-  writeRelabelConfigs?: readonly RelabelConfig[];
+  writeRelabelConfigs?: readonly RelabelRule[];
 }
+
+export type DropFn = (reason: string, samples: number) => void;
 
 /**
  * What one group of targets receives: the samples as they leave the pipeline
  * (every target without write_relabel_configs shares this view, so they are
- * encoded once), or one target's write-relabelled copy. Each view has its own
- * order guard, because relabelling can merge series.
+ * encoded once), or one target's write-relabelled copy, as Remote-Write series
+ * in time order. Each view has its own order guard, because relabelling can
+ * merge series: it keeps each series' timestamps strictly increasing across
+ * everything the view has let through (Remote-Write 1.0: samples of a series
+ * MUST be sent in order), dropping the rest as reason="out_of_order".
+ * `device-sim verify` runs the same view to recompute what a target received.
  */
+export class SeriesView {
+  private readonly rules: CompiledRelabel[];
+  private readonly lastTs = new Map<string, number>();
+
+  constructor(
+    writeRelabelConfigs: readonly RelabelRule[],
+    private readonly onDrop: DropFn,
+    private readonly maxTracked = 1_000_000,
+  ) {
+    this.rules = compileRelabelConfigs(writeRelabelConfigs);
+  }
+
+  /** Distinct series the order guard remembers (≈ series sent recently). */
+  get tracked(): number {
+    return this.lastTs.size;
+  }
+
+  /** write_relabel_configs (on copies: views share the input), then grouping into series, then the order guard. */
+  take(samples: readonly Sample[]): TimeSeries[] {
+    const { series, invalid } = toTimeSeries(this.relabel(samples));
+    if (invalid > 0) this.onDrop("missing_metric_name", invalid);
+    return this.enforceOrder(series);
+  }
+
+  private relabel(samples: readonly Sample[]): Sample[] {
+    if (this.rules.length === 0) return samples as Sample[];
+    const out: Sample[] = [];
+    let dropped = 0;
+    let invalid = 0;
+    for (const s of samples) {
+      const labels = relabelLabels(s.labels, this.rules);
+      if (labels === "dropped") dropped++;
+      else if (labels === "invalid_name") invalid++;
+      else out.push({ labels, value: s.value, timestamp: s.timestamp });
+    }
+    if (dropped > 0) this.onDrop("write_relabel_drop", dropped);
+    if (invalid > 0) this.onDrop("relabel_invalid_metric_name", invalid);
+    return out;
+  }
+
+  private enforceOrder(series: TimeSeries[]): TimeSeries[] {
+    const lastTs = this.lastTs;
+    const out: TimeSeries[] = [];
+    let dropped = 0;
+    if (lastTs.size > this.maxTracked) lastTs.clear(); // bounded; the receiver is the last line of defence
+    for (const s of series) {
+      let key = "";
+      for (const l of s.labels) key += l.name + "\u0000" + l.value + "\u0000";
+      const last = lastTs.get(key);
+      let samples = s.samples;
+      if (last !== undefined && samples.length > 0 && samples[0]!.timestamp <= last) {
+        samples = samples.filter((p) => p.timestamp > last);
+        dropped += s.samples.length - samples.length;
+      }
+      if (samples.length === 0) continue;
+      lastTs.set(key, samples[samples.length - 1]!.timestamp);
+      out.push(samples === s.samples ? s : { labels: s.labels, samples });
+    }
+    if (dropped > 0) this.onDrop("out_of_order", dropped);
+    return out;
+  }
+}
+
 interface View {
-  relabel: RelabelStage | null;
+  series: SeriesView;
   targets: SinkTarget[];
-  lastTs: Map<string, number>;
 }
 
 /**
@@ -36,15 +103,13 @@ interface View {
  * commits is what makes `synchronous=FULL` affordable.
  *
  * It also keeps each series' timestamps strictly increasing across everything
- * it has committed (Remote-Write 1.0: samples of a series MUST be sent in
- * order). A receiver rejects a whole request for one out-of-order sample, so a
- * late raw sample would otherwise poison a batch of good ones; it is dropped
- * here instead and counted as reason="out_of_order".
+ * it has committed (SeriesView). A receiver rejects a whole request for one
+ * out-of-order sample, so a late raw sample would otherwise poison a batch of
+ * good ones; it is dropped here instead and counted as reason="out_of_order".
  */
 export class OutboxSink {
   private buffer: Sample[] = [];
   private readonly views: View[] = [];
-  private readonly maxTracked = 1_000_000;
 
   constructor(
     private readonly outbox: Outbox,
@@ -53,14 +118,12 @@ export class OutboxSink {
     private readonly log: Logger,
     private readonly maxBuffered = 100_000,
   ) {
-    const shared: View = { relabel: null, targets: [], lastTs: new Map() };
+    const onDrop: DropFn = (reason, n) => this.metrics.samplesDropped.inc({ reason }, n);
+    const shared: View = { series: new SeriesView([], onDrop), targets: [] };
     for (const t of targets) {
       const rules = t.writeRelabelConfigs ?? [];
       if (rules.length === 0) shared.targets.push(t);
-      else {
-        const onDrop = (reason: string, n: number) => this.metrics.samplesDropped.inc({ reason }, n);
-        this.views.push({ relabel: new RelabelStage(rules, onDrop, "write_relabel_drop"), targets: [t], lastTs: new Map() });
-      }
+      else this.views.push({ series: new SeriesView(rules, onDrop), targets: [t] });
     }
     if (shared.targets.length > 0) this.views.unshift(shared);
   }
@@ -77,7 +140,7 @@ export class OutboxSink {
   /** Distinct series the order guard remembers (≈ series sent recently). */
   trackedSeries(): number {
     let n = 0;
-    for (const v of this.views) n += v.lastTs.size;
+    for (const v of this.views) n += v.series.tracked;
     return n;
   }
 
@@ -86,13 +149,11 @@ export class OutboxSink {
     if (this.buffer.length === 0) return;
     const samples = this.buffer;
     this.buffer = [];
-    for (const view of this.views) this.flushView(view, view.relabel ? view.relabel.processCopy(samples) : samples);
+    for (const view of this.views) this.flushView(view, samples);
   }
 
   private flushView(view: View, samples: Sample[]): void {
-    const { series, invalid } = toTimeSeries(samples);
-    if (invalid > 0) this.metrics.samplesDropped.inc({ reason: "missing_metric_name" }, invalid);
-    const ordered = this.enforceOrder(series, view.lastTs);
+    const ordered = view.series.take(samples);
     if (ordered.length === 0) return;
     let total = 0;
     for (const s of ordered) total += s.samples.length;
@@ -122,26 +183,5 @@ export class OutboxSink {
         this.log.error({ err, target: target.name, samples: total }, "could not commit batch to the outbox");
       }
     }
-  }
-
-  private enforceOrder(series: TimeSeries[], lastTs: Map<string, number>): TimeSeries[] {
-    const out: TimeSeries[] = [];
-    let dropped = 0;
-    if (lastTs.size > this.maxTracked) lastTs.clear(); // bounded; the receiver is the last line of defence
-    for (const s of series) {
-      let key = "";
-      for (const l of s.labels) key += l.name + "\u0000" + l.value + "\u0000";
-      const last = lastTs.get(key);
-      let samples = s.samples;
-      if (last !== undefined && samples.length > 0 && samples[0]!.timestamp <= last) {
-        samples = samples.filter((p) => p.timestamp > last);
-        dropped += s.samples.length - samples.length;
-      }
-      if (samples.length === 0) continue;
-      lastTs.set(key, samples[samples.length - 1]!.timestamp);
-      out.push(samples === s.samples ? s : { labels: s.labels, samples });
-    }
-    if (dropped > 0) this.metrics.samplesDropped.inc({ reason: "out_of_order" }, dropped);
-    return out;
   }
 }
