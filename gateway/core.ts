@@ -14,6 +14,7 @@ import { Pipeline } from "./pipeline/pipeline.js";
 import { TopicStages } from "./pipeline/topic-stages.js";
 import type { Sample } from "./prom/sample.js";
 import { SeriesView } from "./remote-write/pending-series.js";
+import type { MessageDropReason } from "./metrics/drop-reasons.js";
 
 export type { Config } from "./config/schema.js";
 export { ConfigError, defaultConfig, loadConfigFile, parseConfig } from "./config/load.js";
@@ -25,7 +26,7 @@ export type { TimeSeries } from "./remote-write/codec.js";
 
 export interface CoreDeps extends BuildDeps {
   /** A message dropped before decoding, e.g. reason "no_topic_rule". */
-  onMessageDropped?: (reason: string) => void;
+  onMessageDropped?: (reason: MessageDropReason) => void;
   /** Samples decoded (after the per-topic stages): the gateway's "samples in". */
   onSamplesIn?: (samples: number) => void;
 }

@@ -7,9 +7,10 @@ import { ExternalLabelsStage } from "./external-labels.js";
 import { LimitsStage } from "./limits.js";
 import { RelabelStage } from "./relabel-stage.js";
 import type { Stage } from "./stage.js";
+import type { DropFn } from "../metrics/drop-reasons.js";
 
 export interface BuildDeps {
-  onDrop: (reason: string, samples: number) => void;
+  onDrop: DropFn;
   /** Enrich misses, per registry (edgegate_enrich_misses_total). */
   onEnrichMiss?: (registry: string, samples: number) => void;
   /** Registry (re)load results; the first load of each registry happens in buildStages. */

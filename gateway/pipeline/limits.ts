@@ -2,8 +2,9 @@ import type { LimitsConfig } from "../config/schema-limits.js";
 import { parseDuration } from "../config/duration.js";
 import { seriesKey, type Sample } from "../prom/sample.js";
 import type { Stage } from "./stage.js";
+import type { DropFn } from "../metrics/drop-reasons.js";
 
-export type DropFn = (reason: string, samples: number) => void;
+export type { DropFn } from "../metrics/drop-reasons.js";
 
 /**
  * Cardinality limiter (`limits`, `topics[].limits`).

@@ -2,8 +2,8 @@ import type { TopicRuleConfig } from "../config/schema.js";
 import type { Sample } from "../prom/sample.js";
 import { LimitsStage } from "./limits.js";
 import { RelabelStage } from "./relabel-stage.js";
+import type { DropFn } from "../metrics/drop-reasons.js";
 
-type DropFn = (reason: string, samples: number) => void;
 
 /** One topic rule's stages: its `relabel_configs`, then its `limits` (null when unused). */
 interface RuleStages {

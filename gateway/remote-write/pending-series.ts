@@ -6,6 +6,7 @@ import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries, type Ti
 import { splitByShard } from "./shard.js";
 import { compileRelabelConfigs, relabelLabels, type CompiledRelabel, type RelabelRule } from "../prom/relabel.js";
 import type { Sample } from "../prom/sample.js";
+import type { DropFn } from "../metrics/drop-reasons.js";
 
 export interface SinkTarget {
   name: string;
@@ -16,7 +17,6 @@ export interface SinkTarget {
   writeRelabelConfigs?: readonly RelabelRule[];
 }
 
-export type DropFn = (reason: string, samples: number) => void;
 
 /**
  * What one group of targets receives: the samples as they leave the pipeline
