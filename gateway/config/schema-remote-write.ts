@@ -23,6 +23,20 @@ const sigv4Schema = z
   .refine((s) => (s.access_key === undefined) === (s.secret_key === undefined), { message: "access_key and secret_key go together", path: ["secret_key"] })
   .describe("Sign requests with AWS Signature Version 4 (service \"aps\"), for Amazon Managed Service for Prometheus.");
 
+/**
+ * The remote-write authentication methods, in one table: the config keys (at
+ * most one per target), what each sends, and (remote-write/headers.ts) one
+ * implementation per key, checked by the compiler against this list.
+ */
+export const REMOTE_WRITE_AUTH_METHODS = {
+  basic_auth: "`Authorization: Basic` from `username` and `password` or `password_file` (user info in the URL does the same)",
+  bearer_token: "`Authorization: Bearer <token>`",
+  bearer_token_file: "`Authorization: Bearer` with the token read from the file at every request",
+  sigv4: "an AWS Signature Version 4 of every request (Amazon Managed Service for Prometheus)",
+} as const;
+export type RemoteWriteAuthMethod = keyof typeof REMOTE_WRITE_AUTH_METHODS;
+const AUTH_KEYS = Object.keys(REMOTE_WRITE_AUTH_METHODS) as RemoteWriteAuthMethod[];
+
 export const remoteWriteSchema = z
   .strictObject({
     url: z.url({ protocol: /^https?$/ }).describe("Remote-Write endpoint, e.g. http://127.0.0.1:9090/api/v1/write."),
@@ -70,7 +84,7 @@ export const remoteWriteSchema = z
     write_relabel_configs: relabelConfigsOptional("Prometheus relabelling applied for this target only, before encoding (after external_labels); dropped samples are counted as reason=\"write_relabel_drop\"."),
   })
   .superRefine((rw, ctx) => {
-    const auth = (["basic_auth", "bearer_token", "bearer_token_file", "sigv4"] as const).filter((k) => rw[k] !== undefined);
-    if (auth.length > 1) ctx.addIssue({ code: "custom", path: [auth[1]!], message: `only one of basic_auth, bearer_token, bearer_token_file, sigv4 may be set (also set: ${auth[0]})` });
+    const auth = AUTH_KEYS.filter((k) => rw[k] !== undefined);
+    if (auth.length > 1) ctx.addIssue({ code: "custom", path: [auth[1]!], message: `only one of ${AUTH_KEYS.join(", ")} may be set (also set: ${auth[0]})` });
     if (rw.tls_config !== undefined && !rw.url.startsWith("https:")) ctx.addIssue({ code: "custom", path: ["tls_config"], message: "tls_config needs an https:// url" });
   });
