@@ -1,6 +1,6 @@
 import pino, { type Logger } from "pino";
 import type { Config } from "./config/schema.js";
-import { parseDuration } from "./config/duration.js";
+import { parseDuration } from "./prom/duration.js";
 import { createMetrics, type Metrics } from "./metrics/catalogue.js";
 import { Broker } from "./ingest/broker.js";
 import { formatListen } from "./config/listen-address.js";

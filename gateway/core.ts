@@ -18,7 +18,7 @@ import type { MessageDropReason } from "./metrics/drop-reasons.js";
 
 export type { Config } from "./config/schema.js";
 export { ConfigError, defaultConfig, loadConfigFile, parseConfig } from "./config/load.js";
-export { formatDuration, parseDuration } from "./config/duration.js";
+export { formatDuration, parseDuration } from "./prom/duration.js";
 export { encodeTelemetryBatch } from "./ingest/protobuf-decoder.js";
 export { seriesKey, type Labels, type Sample } from "./prom/sample.js";
 export { SeriesView } from "./remote-write/pending-series.js";

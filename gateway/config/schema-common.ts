@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "../prom/duration.js";
 import { parseListen } from "./listen-address.js";
 import { LABEL_NAME_RE } from "../prom/sample.js";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "../prom/duration.js";
 import { duration, labelName } from "./schema-common.js";
 import { OUTPUTS, outputSpecError } from "../pipeline/aggregate/outputs.js";
 import { relabelConfigsOptional } from "./schema-relabel.js";

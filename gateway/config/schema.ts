@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "../prom/duration.js";
 import { labelName } from "./schema-common.js";
 import { httpSchema, mqttSchema, topicSchema } from "./schema-ingest.js";
 import { storageSchema } from "./schema-storage.js";

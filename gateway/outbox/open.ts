@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
-import { parseDuration } from "../config/duration.js";
+import { parseDuration } from "../prom/duration.js";
 import { parseByteSize } from "../config/schema-storage.js";
 import type { Metrics } from "../metrics/catalogue.js";
 import { Outbox } from "./outbox.js";

@@ -1,5 +1,5 @@
 import type { LimitsConfig } from "../config/schema-limits.js";
-import { parseDuration } from "../config/duration.js";
+import { parseDuration } from "../prom/duration.js";
 import { seriesKey, type Sample } from "../prom/sample.js";
 import type { Stage } from "./stage.js";
 import type { DropFn } from "../metrics/drop-reasons.js";

@@ -28,6 +28,25 @@ export interface RelabelRule {
   readonly replacement: string;
 }
 
+/**
+ * A rule as a user may write it (keys with defaults may be left out; `action`
+ * in any case), with Prometheus's defaults applied. The config schema does the
+ * same and also validates; this is for rules built in code.
+ */
+export function withRelabelDefaults(rule: Partial<Omit<RelabelRule, "action">> & { action?: unknown }): RelabelRule {
+  const action = typeof rule.action === "string" ? rule.action.toLowerCase() : rule.action === undefined ? "replace" : "";
+  if (!(RELABEL_ACTIONS as readonly string[]).includes(action)) throw new Error(`unknown relabel action ${JSON.stringify(rule.action)}`);
+  return {
+    source_labels: rule.source_labels,
+    separator: rule.separator ?? RELABEL_DEFAULTS.separator,
+    regex: rule.regex ?? RELABEL_DEFAULTS.regex,
+    modulus: rule.modulus,
+    target_label: rule.target_label,
+    replacement: rule.replacement ?? RELABEL_DEFAULTS.replacement,
+    action: action as RelabelRule["action"],
+  };
+}
+
 export interface CompiledRelabel {
   readonly action: RelabelRule["action"];
   readonly sourceLabels: readonly string[];

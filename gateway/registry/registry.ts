@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { EnrichConfig } from "../config/schema-enrich.js";
-import { parseDuration } from "../config/duration.js";
+import { parseDuration } from "../prom/duration.js";
 import type { Labels } from "../prom/sample.js";
 import { LABEL_NAME_RE } from "../prom/sample.js";
 import { loadFile, loadSqliteTable, openSqlite, type Rows } from "./load.js";

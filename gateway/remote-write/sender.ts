@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { RemoteWriteConfig } from "../config/schema.js";
-import { parseDuration } from "../config/duration.js";
+import { parseDuration } from "../prom/duration.js";
 import type { Metrics } from "../metrics/catalogue.js";
 import type { Outbox, OutboxBatch } from "../outbox/outbox.js";
 import { postBatch, type Outcome } from "./attempt.js";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { defaultConfig, parseConfig } from "../../gateway/config/load.js";
-import { formatDuration, parseDuration } from "../../gateway/config/duration.js";
+import { formatDuration, parseDuration } from "../../gateway/prom/duration.js";
 import { configProblems } from "../helpers/config-problems.js";
 
 const problems = configProblems;

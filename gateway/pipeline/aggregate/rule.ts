@@ -1,5 +1,5 @@
 import type { AggregationRuleInput } from "../../config/schema-pipeline.js";
-import { parseDuration } from "../../config/duration.js";
+import { parseDuration } from "../../prom/duration.js";
 import { compileSelector, type Matcher } from "../../prom/selector.js";
 import { Grouping } from "./grouping.js";
 import { outputSuffix } from "./naming.js";
@@ -7,9 +7,7 @@ import type { AggregationOutput } from "./output.js";
 import { createOutput } from "./outputs.js";
 import type { Window } from "./window.js";
 import { StaleTracker } from "./staleness.js";
-import { compileRelabelConfigs, type CompiledRelabel } from "../../prom/relabel.js";
-import { relabelConfigSchema } from "../../config/schema-relabel.js";
-import { z } from "zod";
+import { compileRelabelConfigs, withRelabelDefaults, type CompiledRelabel } from "../../prom/relabel.js";
 
 /** Rule options beyond windows and grouping (see schema-pipeline.ts for their meaning). */
 export interface RuleOptions {
@@ -126,8 +124,8 @@ export function compileRule(cfg: AggregationRuleInput, index: number): Rule {
   let relabel: CompiledRelabel[] | null = null;
   if (cfg.output_relabel_configs && cfg.output_relabel_configs.length > 0) {
     try {
-      // Parsed again here: the stage also accepts configs as written (defaults not applied).
-      relabel = compileRelabelConfigs(z.array(relabelConfigSchema).parse(cfg.output_relabel_configs));
+      // The stage also accepts rules as written (tests, tools): defaults applied here, as the schema does.
+      relabel = compileRelabelConfigs(cfg.output_relabel_configs.map(withRelabelDefaults));
     } catch (err) {
       fail("output_relabel_configs", (err as Error).message, err);
     }
