@@ -34,4 +34,11 @@ export const hostPort = (desc: string) =>
     })
     .describe(desc);
 
+/**
+ * A key that names a file: relative paths are resolved against the config
+ * file's folder (config/load.ts finds these keys through this mark, so a new
+ * file key cannot be forgotten there).
+ */
+export const filePath = (desc: string) => z.string().min(1).meta({ description: desc, filePath: true });
+
 export const labelName = z.string().regex(LABEL_NAME_RE, "must be a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)");

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration, labelName } from "./schema-common.js";
+import { duration, labelName, filePath } from "./schema-common.js";
 
 /** `enrich`: device registries (gateway/registry/, gateway/pipeline/enrich.ts). */
 export const enrichSchema = z
@@ -7,10 +7,10 @@ export const enrichSchema = z
     name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, "must match [a-zA-Z0-9_.-]+").describe("Registry name, used in self-metrics (`registry=\"...\"`)."),
     key_label: labelName.describe("The sample label whose value is looked up, e.g. `vin`."),
     key_field: z.string().min(1).optional().describe("Column (CSV, SQLite) or field (YAML) holding the key (default: key_label)."),
-    file: z.string().min(1).optional().describe("CSV (.csv, header row) or YAML/JSON (.yaml, .yml, .json: a list of objects or a map key → object) file; reloaded when its mtime or size changes."),
+    file: filePath("CSV (.csv, header row) or YAML/JSON (.yaml, .yml, .json: a list of objects or a map key → object) file; reloaded when its mtime or size changes.").optional(),
     sqlite: z
       .strictObject({
-        path: z.string().min(1).describe("SQLite database file (opened read-only)."),
+        path: filePath("SQLite database file (opened read-only)."),
         table: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "must be a plain table name").describe("Table whose rows are the registry (`SELECT * FROM \"table\"`)."),
       })
       .optional()

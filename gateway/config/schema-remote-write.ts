@@ -1,12 +1,12 @@
 import { z } from "zod";
-import { duration } from "./schema-common.js";
+import { duration, filePath } from "./schema-common.js";
 import { relabelConfigsOptional } from "./schema-relabel.js";
 
 const tlsSchema = z
   .strictObject({
-    ca_file: z.string().min(1).optional().describe("CA certificate(s) (PEM) to verify the receiver's certificate with, instead of the system's."),
-    cert_file: z.string().min(1).optional().describe("Client certificate (PEM) for mutual TLS; needs key_file."),
-    key_file: z.string().min(1).optional().describe("Private key (PEM) of cert_file."),
+    ca_file: filePath("CA certificate(s) (PEM) to verify the receiver's certificate with, instead of the system's.").optional(),
+    cert_file: filePath("Client certificate (PEM) for mutual TLS; needs key_file.").optional(),
+    key_file: filePath("Private key (PEM) of cert_file.").optional(),
     server_name: z.string().min(1).optional().describe("Server name to verify the certificate against (and send as SNI), if not the URL's host."),
     insecure_skip_verify: z.boolean().default(false).describe("Do not verify the receiver's certificate (testing only)."),
   })
@@ -47,13 +47,13 @@ export const remoteWriteSchema = z
       .strictObject({
         username: z.string().min(1),
         password: z.string().optional(),
-        password_file: z.string().min(1).optional().describe("File holding the password (read at every request, so it can be rotated)."),
+        password_file: filePath("File holding the password (read at every request, so it can be rotated).").optional(),
       })
       .refine((b) => !(b.password !== undefined && b.password_file !== undefined), { message: "password and password_file are mutually exclusive", path: ["password_file"] })
       .optional()
       .describe("HTTP basic authentication."),
     bearer_token: z.string().min(1).optional().describe("Sent as `Authorization: Bearer <token>`."),
-    bearer_token_file: z.string().min(1).optional().describe("File holding the bearer token (read at every request, so it can be rotated)."),
+    bearer_token_file: filePath("File holding the bearer token (read at every request, so it can be rotated).").optional(),
     tls_config: tlsSchema.optional(),
     sigv4: sigv4Schema.optional(),
     queue_config: z
