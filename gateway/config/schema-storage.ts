@@ -21,7 +21,12 @@ const byteSize = (desc: string) =>
 
 export const storageSchema = z
   .strictObject({
-    path: z.string().min(1).default("./data/edgegate.db").describe("SQLite file of the store-and-forward outbox (WAL mode, synchronous=FULL); its folder is created if missing."),
+    path: z
+      .string()
+      .min(1)
+      .default("./data/edgegate.db")
+      .describe("SQLite file of the store-and-forward outbox (WAL mode, synchronous=FULL); its folder is created if missing.")
+      .meta({ example: "/var/lib/edgegate/edgegate.db" }),
     flush_interval: duration("How often samples leaving the pipeline are committed to the outbox as encoded Remote-Write batches.").default("1s"),
     max_bytes: byteSize(
       "Bound on the encoded bytes kept in the outbox (waiting batches of all targets plus dead letters). When exceeded, dead letters go first, then the oldest batches; evicted samples are counted with reason=\"evicted_size\". 0 = no bound.",
