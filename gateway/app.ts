@@ -4,8 +4,8 @@ import { parseDuration } from "./prom/duration.js";
 import { createMetrics, type Metrics } from "./metrics/catalogue.js";
 import { Broker } from "./ingest/broker.js";
 import { formatListen } from "./config/listen-address.js";
-import { Core } from "./core.js";
-import { Lifecycle } from "./lifecycle.js";
+import { Core, type CoreDeps } from "./core.js";
+import { Lifecycle, type Component } from "./lifecycle.js";
 import { OutboxSink } from "./remote-write/pending-series.js";
 import { CheckpointStore } from "./outbox/checkpoint.js";
 import type { Outbox } from "./outbox/outbox.js";
@@ -82,6 +82,128 @@ function targetNames(config: Config): string[] {
   });
 }
 
+/** The drop, ingest and registry callbacks of the core: self-metrics and log lines. */
+function coreDeps(metrics: Metrics, log: Logger): CoreDeps {
+  return {
+    onDrop: (reason, n) => metrics.samplesDropped.inc({ reason }, n),
+    onMessageDropped: (reason) => metrics.messagesDropped.inc({ reason }),
+    onSamplesIn: (n) => metrics.samplesIn.inc(n),
+    onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
+    registryEvents: {
+      // A failed reload keeps the previous data: logged and counted, never fatal.
+      onReload(registry, err, entries) {
+        metrics.enrichReloads.inc({ registry, result: err ? "failure" : "success" });
+        metrics.enrichEntries.set({ registry }, entries);
+        if (err) log.warn({ err: err.message, registry }, "device registry reload failed; keeping the previous data");
+        else log.info({ registry, entries }, "device registry loaded");
+      },
+    },
+  };
+}
+
+/** What the running gateway holds; each part is set by its component's start(). */
+interface Parts {
+  outbox: Outbox | null;
+  checkpoints: CheckpointStore | null;
+  sink: OutboxSink | null;
+  senders: TargetSender[];
+  http: HttpServer | null;
+  broker: Broker | null;
+  timer: NodeJS.Timeout | null;
+  /** Between the pipeline component's start and close: messages are processed, the clock ticks. */
+  accepting: boolean;
+}
+
+/** Shared by the components: the config, the core and the gateway's hooks. */
+interface Context {
+  config: Config;
+  core: Core;
+  metrics: Metrics;
+  log: Logger;
+  names: string[];
+  parts: Parts;
+  sendDeadlineMs: number;
+  restoreCheckpoint(): void;
+  tick(final: boolean): void;
+  onMessage(topic: string, payload: Buffer): void;
+  status(): GatewayStatus;
+  isReady(): boolean;
+  drained(): Promise<void>;
+}
+
+/** The gateway's components in start order (downstream first); the lifecycle closes them in reverse. */
+function components(c: Context): Component[] {
+  const { config, metrics, log, parts: p } = c;
+  return [
+    {
+      name: "outbox",
+      start() {
+        p.outbox = openOutbox(config.storage, metrics, log);
+        c.restoreCheckpoint();
+      },
+      close() {
+        p.checkpoints?.close();
+        p.outbox?.close();
+      },
+    },
+    {
+      name: "http",
+      async start() {
+        p.http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: c.isReady, status: c.status });
+      },
+      close: () => p.http?.close(),
+    },
+    {
+      name: "senders",
+      // Delivering what is queued (the final windows too) gets sendDeadlineMs; stopping the requests in flight one more second.
+      closeDeadlineMs: c.sendDeadlineMs + 1500,
+      start() {
+        p.senders = config.remote_write.map(
+          (rw, i) => new TargetSender({ name: c.names[i]!, config: rw, outbox: p.outbox!, metrics, log: log.child({ target: c.names[i] }), userAgent: USER_AGENT }),
+        );
+        for (const s of p.senders) s.start();
+      },
+      async close() {
+        let timeout: NodeJS.Timeout | undefined;
+        await Promise.race([c.drained(), new Promise<void>((r) => (timeout = setTimeout(r, c.sendDeadlineMs)))]);
+        clearTimeout(timeout);
+        await Promise.all(p.senders.map((s) => s.close(1000)));
+        log.info({ unsent_rows: p.outbox?.depth().rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
+      },
+    },
+    {
+      name: "pipeline",
+      start() {
+        p.sink = new OutboxSink(
+          p.outbox!,
+          config.remote_write.map((rw, i) => ({ name: c.names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs })),
+          metrics,
+          log,
+        );
+        p.accepting = true;
+        for (const r of c.core.registries) r.start();
+        p.timer = setInterval(() => c.tick(false), Math.min(parseDuration(config.storage.flush_interval), 1000));
+        p.timer.unref();
+      },
+      close() {
+        // The broker is closed: flush every open window into the outbox.
+        if (p.timer) clearInterval(p.timer);
+        c.tick(true);
+        p.accepting = false;
+        for (const r of c.core.registries) r.close();
+      },
+    },
+    {
+      name: "mqtt",
+      async start() {
+        p.broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage: c.onMessage });
+        await p.broker.start();
+      },
+      close: () => p.broker?.close(),
+    },
+  ];
+}
+
 /**
  * Builds the gateway from a validated config (main.ts owns the process,
  * app.ts the gateway, so tests build it without signals). The processing is
@@ -96,68 +218,35 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   const now = options.now ?? Date.now;
   const metrics = createMetrics({ defaultMetrics: true });
   const names = targetNames(config);
-  const onDrop = (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n);
-  let sink: OutboxSink | null = null;
-  const core = new Core(
-    config,
-    {
-      onDrop,
-      onMessageDropped: (reason) => metrics.messagesDropped.inc({ reason }),
-      onSamplesIn: (n) => metrics.samplesIn.inc(n),
-      onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
-      registryEvents: {
-        // A failed reload keeps the previous data: logged and counted, never fatal.
-        onReload(registry, err, entries) {
-          metrics.enrichReloads.inc({ registry, result: err ? "failure" : "success" });
-          metrics.enrichEntries.set({ registry }, entries);
-          if (err) log.warn({ err: err.message, registry }, "device registry reload failed; keeping the previous data");
-          else log.info({ registry, entries }, "device registry loaded");
-        },
-      },
-    },
-    (samples) => sink?.write(samples),
-  );
+  const p: Parts = { outbox: null, checkpoints: null, sink: null, senders: [], http: null, broker: null, timer: null, accepting: false };
+  const core = new Core(config, coreDeps(metrics, log), (samples) => p.sink?.write(samples));
   const aggregate = core.built.aggregate;
-  const flushIntervalMs = parseDuration(config.storage.flush_interval);
   const checkpointIntervalMs = parseDuration(config.storage.checkpoint_interval);
-  let checkpoints: CheckpointStore | null = null;
   let staleMarkersCounted = 0;
-
-  let outbox: Outbox | null = null;
-  let accepting = false;
-  let senders: TargetSender[] = [];
-  let http: HttpServer | null = null;
-  let broker: Broker | null = null;
-  let timer: NodeJS.Timeout | null = null;
   let isReady = false;
   let closing: Promise<void> | null = null;
   const startedAt = now();
 
-  function onMessage(topic: string, payload: Buffer): void {
-    if (!accepting) return;
-    core.ingest(topic, payload, now());
-  }
-
   function tick(final: boolean): void {
-    if (!accepting || !sink) return;
+    if (!p.accepting || !p.sink) return;
     core.tick(now(), final);
-    sink.flush();
+    p.sink.flush();
     // After the outbox commit, never before: see gateway/outbox/checkpoint.ts.
     checkpoint(final);
     metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);
     staleMarkersCounted = aggregate.staleMarkers;
     const st = aggregate.stats();
     metrics.windowsOpen.set(st.windowsOpen);
-    metrics.seriesActive.set(st.seriesActive + sink.trackedSeries());
+    metrics.seriesActive.set(st.seriesActive + p.sink.trackedSeries());
     for (const l of core.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
   }
 
   /** Writes a checkpoint when a window was flushed since the last one, when checkpoint_interval elapsed, or when forced (shutdown). */
   function checkpoint(force: boolean): void {
-    if (!checkpoints) return;
+    if (!p.checkpoints) return;
     const t0 = performance.now();
     try {
-      const bytes = core.checkpoint(checkpoints, now(), checkpointIntervalMs, force);
+      const bytes = core.checkpoint(p.checkpoints, now(), checkpointIntervalMs, force);
       if (bytes === null) return;
       metrics.checkpoints.inc({ result: "success" });
       metrics.checkpointBytes.set(bytes);
@@ -171,8 +260,8 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   /** Restores the aggregation state of the previous run (before any sample can arrive). */
   function restoreCheckpoint(): void {
     if (config.aggregation.length === 0 || checkpointIntervalMs <= 0) return;
-    checkpoints = CheckpointStore.open(config.storage.path);
-    const report = core.restore(checkpoints, now());
+    p.checkpoints = CheckpointStore.open(config.storage.path);
+    const report = core.restore(p.checkpoints, now());
     if (report.problem !== undefined) log.warn(report.problem);
     if (!report.restored) return;
     for (const line of report.discarded ?? []) log.warn({ checkpoint_ms: report.savedMs }, line);
@@ -180,92 +269,41 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   }
 
   function status(): GatewayStatus {
-    const depth = outbox?.depth() ?? { rows: 0, bytes: 0, samples: 0, oldestMs: null };
+    const depth = p.outbox?.depth() ?? { rows: 0, bytes: 0, samples: 0, oldestMs: null };
     return {
       version: VERSION,
       ready: isReady,
       uptime_seconds: Math.round((now() - startedAt) / 1000),
-      mqtt: { listen: gateway.mqttAddress(), connected_clients: broker?.connectedClients() ?? 0 },
+      mqtt: { listen: gateway.mqttAddress(), connected_clients: p.broker?.connectedClients() ?? 0 },
       outbox: {
         path: config.storage.path,
         rows: depth.rows,
         bytes: depth.bytes,
         samples: depth.samples,
         oldest_age_seconds: depth.oldestMs === null ? null : Math.max(0, (now() - depth.oldestMs) / 1000),
-        dead_letter_rows: outbox?.deadLetterDepth().rows ?? 0,
+        dead_letter_rows: p.outbox?.deadLetterDepth().rows ?? 0,
       },
-      targets: senders.map((s) => targetStatus(s.status())),
+      targets: p.senders.map((s) => targetStatus(s.status())),
     };
   }
 
-  const sendDeadlineMs = options.shutdownSendTimeoutMs ?? 5000;
-  const lifecycle = new Lifecycle(log)
-    .add({
-      name: "outbox",
-      start() {
-        outbox = openOutbox(config.storage, metrics, log);
-        restoreCheckpoint();
-      },
-      close() {
-        checkpoints?.close();
-        outbox?.close();
-      },
-    })
-    .add({
-      name: "http",
-      async start() {
-        http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });
-      },
-      close: () => http?.close(),
-    })
-    .add({
-      name: "senders",
-      // Delivering what is queued (the final windows too) gets sendDeadlineMs, stopping the requests in flight one more second.
-      closeDeadlineMs: sendDeadlineMs + 1500,
-      start() {
-        senders = config.remote_write.map(
-          (rw, i) => new TargetSender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
-        );
-        for (const s of senders) s.start();
-      },
-      async close() {
-        let timeout: NodeJS.Timeout | undefined;
-        await Promise.race([gateway.drained(), new Promise<void>((r) => (timeout = setTimeout(r, sendDeadlineMs)))]);
-        clearTimeout(timeout);
-        await Promise.all(senders.map((s) => s.close(1000)));
-        log.info({ unsent_rows: outbox?.depth().rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
-      },
-    })
-    .add({
-      name: "pipeline",
-      start() {
-        sink = new OutboxSink(
-          outbox!,
-          config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs })),
-          metrics,
-          log,
-        );
-        accepting = true;
-        for (const r of core.registries) r.start();
-        timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
-        timer.unref();
-      },
-      close() {
-        // The broker is closed: flush every open window into the outbox.
-        if (timer) clearInterval(timer);
-        tick(true);
-        accepting = false;
-        for (const r of core.registries) r.close();
-      },
-    })
-    .add({
-      name: "mqtt",
-      async start() {
-        broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
-        await broker.start();
-      },
-      close: () => broker?.close(),
-    });
+  const lifecycle = new Lifecycle(log);
+  const context: Context = {
+    config,
+    core,
+    metrics,
+    log,
+    names,
+    parts: p,
+    sendDeadlineMs: options.shutdownSendTimeoutMs ?? 5000,
+    restoreCheckpoint,
+    tick,
+    onMessage: (topic, payload) => void (p.accepting && core.ingest(topic, payload, now())),
+    status,
+    isReady: () => isReady,
+    drained: () => gateway.drained(),
+  };
+  for (const component of components(context)) lifecycle.add(component);
 
   const gateway: Gateway = {
     config,
@@ -288,11 +326,11 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       return closing;
     },
     mqttAddress() {
-      const a = broker?.address();
+      const a = p.broker?.address();
       return a ? formatListen(a.host, a.port) : config.mqtt.listen;
     },
     httpAddress() {
-      const a = http?.address();
+      const a = p.http?.address();
       return a && typeof a !== "string" ? formatListen(a.address, a.port) : config.http.listen;
     },
     ready: () => isReady,
@@ -301,7 +339,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       tick(final);
     },
     async drained() {
-      await Promise.all(senders.map((s) => s.drained()));
+      await Promise.all(p.senders.map((s) => s.drained()));
     },
   };
   return gateway;

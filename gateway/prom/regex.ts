@@ -211,6 +211,43 @@ function repeatLength(src: string, i: number): number {
   return m === null ? 0 : m[0].length;
 }
 
+/** A bracket expression `[…]` at `src[i] === "["`: its JavaScript text and the index after it. */
+function bracket(src: string, i: number, fold: boolean): [string, number] {
+  let j = i + 1;
+  let out = "[";
+  if (src[j] === "^") {
+    out += "^";
+    j++;
+  }
+  // A `]` right after `[` or `[^` is a literal in RE2.
+  if (src[j] === "]") {
+    out += "\\]";
+    j++;
+  }
+  while (src[j] !== "]") {
+    const d = src[j]!;
+    if (d === "\\") {
+      const [js, next] = escape(src, j, true, fold);
+      out += js;
+      j = next;
+    } else if (d === "[" && src[j + 1] === ":") {
+      const end = src.indexOf(":]", j + 2);
+      const cls = POSIX[src.slice(j + 2, end)];
+      if (cls === undefined) throw new Untranslatable(); // [[:^alpha:]]
+      out += cls;
+      j = end + 2;
+    } else if (d === "[") {
+      out += "\\[";
+      j++;
+    } else {
+      const ch = String.fromCodePoint(src.codePointAt(j)!);
+      out += ch;
+      j += ch.length;
+    }
+  }
+  return [out + "]", j + 1];
+}
+
 /**
  * The V8 RegExp with RE2's meaning of `^(?s:pattern)$`, or null when that
  * cannot be written exactly (see the module comment). Runs on a pattern RE2
@@ -248,40 +285,9 @@ function translate(pattern: string): RegExp | null {
         continue;
       }
       if (c === "[") {
-        let j = i + 1;
-        out += "[";
-        if (src[j] === "^") {
-          out += "^";
-          j++;
-        }
-        // A `]` right after `[` or `[^` is a literal in RE2.
-        if (src[j] === "]") {
-          out += "\\]";
-          j++;
-        }
-        while (src[j] !== "]") {
-          const d = src[j]!;
-          if (d === "\\") {
-            const [js, next] = escape(src, j, true, fold);
-            out += js;
-            j = next;
-          } else if (d === "[" && src[j + 1] === ":") {
-            const end = src.indexOf(":]", j + 2);
-            const cls = POSIX[src.slice(j + 2, end)];
-            if (cls === undefined) throw new Untranslatable(); // [[:^alpha:]]
-            out += cls;
-            j = end + 2;
-          } else if (d === "[") {
-            out += "\\[";
-            j++;
-          } else {
-            const ch = String.fromCodePoint(src.codePointAt(j)!);
-            out += ch;
-            j += ch.length;
-          }
-        }
-        out += "]";
-        i = j + 1;
+        const [js, next] = bracket(src, i, fold);
+        out += js;
+        i = next;
         continue;
       }
       if (c === "(") {
