@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { parseDuration } from "../prom/duration.js";
 import { duration, labelName } from "./schema-common.js";
-import { OUTPUTS, outputSpecError } from "../pipeline/aggregate/outputs.js";
+import { createOutput, OUTPUTS, outputSpecError } from "../pipeline/aggregate/outputs.js";
 import { relabelConfigsOptional } from "./schema-relabel.js";
 
 /** Output names (parameterised ones take arguments: `quantiles(0.5, 0.99)`, `count_distinct(vin)`). */
@@ -16,6 +16,15 @@ function ms(text: string | undefined): number {
     return parseDuration(text);
   } catch {
     return 0;
+  }
+}
+
+function validDuration(text: string): boolean {
+  try {
+    parseDuration(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -34,7 +43,7 @@ export const aggregationSchema = z
           if (err !== null) ctx.addIssue({ code: "custom", message: err, input: spec });
         }),
       )
-      .min(1)
+      .min(1, "at least one output is required")
       .describe(
         `Aggregates to emit per group and window (see docs/aggregation.md): ${AGGREGATION_OUTPUTS.map((o) =>
           o === "quantiles" ? "quantiles(phi, ...)" : o.startsWith("count_distinct") || o === "sum_first_by" ? `${o}(label)` : o,
@@ -63,6 +72,19 @@ export const aggregationSchema = z
   })
   .superRefine((rule, ctx) => {
     const interval = ms(rule.interval);
+    // An invalid duration is reported by its own refinement (and ms() makes it 0): only a valid zero is reported here.
+    if (interval === 0 && validDuration(rule.interval)) {
+      ctx.addIssue({ code: "custom", path: ["interval"], message: "must be greater than 0", input: rule.interval });
+    }
+    if (rule.by && rule.without) ctx.addIssue({ code: "custom", path: ["without"], message: "`by` and `without` are mutually exclusive" });
+    // Two outputs with one name (`count_distinct(a)`, `count_distinct(b)`) would write the same series.
+    const seen = new Set<string>();
+    rule.outputs.forEach((spec, j) => {
+      if (outputSpecError(spec) !== null) return;
+      const name = createOutput(spec).name;
+      if (seen.has(name)) ctx.addIssue({ code: "custom", path: ["outputs", j], message: `duplicate output ${JSON.stringify(name)}`, input: spec });
+      seen.add(name);
+    });
     if (rule.dedup_interval !== undefined) {
       const d = ms(rule.dedup_interval);
       if (d <= 0 || (interval > 0 && interval % d !== 0)) {

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { parseDuration } from "../prom/duration.js";
 import { labelName } from "./schema-common.js";
 import { httpSchema, mqttSchema, topicSchema } from "./schema-ingest.js";
 import { storageSchema } from "./schema-storage.js";
@@ -65,23 +64,6 @@ export const configSchema = z
       .min(1)
       .describe("Where the reduced series are sent.")
       .meta({ example: [{ url: "http://127.0.0.1:9090/api/v1/write", name: "prometheus" }] }),
-  })
-  .superRefine((cfg, ctx) => {
-    cfg.aggregation.forEach((rule, i) => {
-      if (rule.by && rule.without) {
-        ctx.addIssue({ code: "custom", path: ["aggregation", i, "without"], message: "`by` and `without` are mutually exclusive" });
-      }
-      // An invalid duration is already reported by its own refinement (which does not abort the parse).
-      let intervalMs = 1;
-      try {
-        intervalMs = parseDuration(rule.interval);
-      } catch {
-        /* reported */
-      }
-      if (intervalMs <= 0) {
-        ctx.addIssue({ code: "custom", path: ["aggregation", i, "interval"], message: "must be greater than 0", input: rule.interval });
-      }
-    });
   });
 
 export type Config = z.output<typeof configSchema>;

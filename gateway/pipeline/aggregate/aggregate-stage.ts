@@ -1,4 +1,4 @@
-import type { AggregationRuleInput } from "../../config/schema-pipeline.js";
+import type { AggregationRuleConfig } from "../../config/schema.js";
 import type { Sample } from "../../prom/sample.js";
 import type { Stage } from "../stage.js";
 import type { Json } from "./output.js";
@@ -9,7 +9,8 @@ import { Group, SampleEmitter, SeriesBuffer, Window, emitWindow } from "./window
 import type { DropFn } from "../../metrics/drop-reasons.js";
 
 export interface AggregateStageOptions {
-  rules: AggregationRuleInput[];
+  /** Rules as the config schema outputs them (validated, defaults applied). */
+  rules: AggregationRuleConfig[];
   /** Forward samples matched by no rule unchanged (config `forward_unmatched`); else drop them, counted as reason="unmatched". */
   forwardUnmatched: boolean;
   /**
