@@ -31,7 +31,7 @@ type Built = Omit<BuiltStages, "stages">;
 
 /**
  * The one table of pipeline stages, by name, in pipeline order (after decoding
- * and the per-topic relabel/limits of gateway/ingest/topic-router.ts). Each
+ * and the per-topic relabel/limits of topic-stages.ts). Each
  * entry builds its stage from the config, or returns null when the config does
  * not use it (an unused stage costs nothing per sample).
  */
