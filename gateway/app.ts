@@ -1,6 +1,5 @@
 import pino, { type Logger } from "pino";
 import type { Config } from "./config/schema.js";
-import { parseDuration } from "./prom/duration.js";
 import { createMetrics, type Metrics } from "./metrics/catalogue.js";
 import { Broker } from "./ingest/broker.js";
 import { formatListen } from "./config/listen-address.js";
@@ -182,7 +181,7 @@ function components(c: Context): Component[] {
         );
         p.accepting = true;
         for (const r of c.core.registries) r.start();
-        p.timer = setInterval(() => c.tick(false), Math.min(parseDuration(config.storage.flush_interval), 1000));
+        p.timer = setInterval(() => c.tick(false), Math.min(config.storage.flush_interval, 1000));
         p.timer.unref();
       },
       close() {
@@ -221,7 +220,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   const p: Parts = { outbox: null, checkpoints: null, sink: null, senders: [], http: null, broker: null, timer: null, accepting: false };
   const core = new Core(config, coreDeps(metrics, log), (samples) => p.sink?.write(samples));
   const aggregate = core.built.aggregate;
-  const checkpointIntervalMs = parseDuration(config.storage.checkpoint_interval);
+  const checkpointIntervalMs = config.storage.checkpoint_interval;
   let staleMarkersCounted = 0;
   let isReady = false;
   let closing: Promise<void> | null = null;

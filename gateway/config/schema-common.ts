@@ -5,7 +5,31 @@ import { LABEL_NAME_RE } from "../prom/sample.js";
 
 /** Building blocks shared by the config schema modules. */
 
+/**
+ * A Prometheus duration, written `500ms`, `10s`, `1h30m`, parsed here once:
+ * the config's output holds milliseconds, so no stage parses a duration again.
+ * Defaults are given as written (`.prefault("10s")`), and so documented.
+ */
 export const duration = (desc: string) =>
+  z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return parseDuration(s);
+      } catch {
+        ctx.addIssue({ code: "custom", message: "not a valid duration (use e.g. 500ms, 10s, 5m, 1h30m)", input: s });
+        return z.NEVER;
+      }
+    })
+    .describe(desc);
+
+/** A listen address, checked by the parser that binds it (`parseListen`). */
+/**
+ * A duration kept as written: aggregation `interval`s are part of the output
+ * series' names (`:1m_by_fleet_avg`, as vmagent names them), so the rule keeps
+ * the text the user chose. Validated here; the aggregation rule parses it.
+ */
+export const durationText = (desc: string) =>
   z
     .string()
     .refine(
@@ -21,7 +45,6 @@ export const duration = (desc: string) =>
     )
     .describe(desc);
 
-/** A listen address, checked by the parser that binds it (`parseListen`). */
 export const hostPort = (desc: string) =>
   z
     .string()

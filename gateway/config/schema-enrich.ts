@@ -18,7 +18,7 @@ export const enrichSchema = z
     labels: z.array(labelName).optional().describe("Columns copied as labels (default: every column except the key)."),
     defaults: z.record(labelName, z.string().min(1)).default({}).describe("Labels set on a miss (the sample has key_label but the registry has no such key)."),
     override: z.boolean().default(false).describe("true: a registry label replaces a label the sample already has; false: the sample's own label wins."),
-    reload_interval: duration("How often the file's mtime/size is checked and the SQLite table re-read (`0` = load once).").default("10s"),
+    reload_interval: duration("How often the file's mtime/size is checked and the SQLite table re-read (`0` = load once).").prefault("10s"),
     max_entries: z.number().int().positive().default(1_000_000).describe("A source with more rows is refused (the load fails; the previous data stays)."),
   })
   .refine((r) => r.file !== undefined || r.sqlite !== undefined, { message: "needs `file` or `sqlite` (or both)" })

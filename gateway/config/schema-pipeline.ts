@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "../prom/duration.js";
-import { duration, labelName } from "./schema-common.js";
+import { durationText, labelName } from "./schema-common.js";
 import { createOutput, OUTPUTS, outputSpecError } from "../pipeline/aggregate/outputs.js";
 import { relabelConfigsOptional } from "./schema-relabel.js";
 
@@ -33,7 +33,7 @@ export const aggregationSchema = z
     match: z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
       .describe("Prometheus series selector(s), e.g. `{__name__=~\"vehicle_.*\"}`; a sample matching any of them enters this rule."),
-    interval: duration("Window length; windows are aligned to multiples of it since the Unix epoch (event time)."),
+    interval: durationText("Window length; windows are aligned to multiples of it since the Unix epoch (event time)."),
     by: z.array(labelName).optional().describe("Group by these labels (drop all others). Mutually exclusive with `without`."),
     without: z.array(labelName).optional().describe("Group by all labels except these. Mutually exclusive with `by`."),
     outputs: z
@@ -49,13 +49,13 @@ export const aggregationSchema = z
           o === "quantiles" ? "quantiles(phi, ...)" : o.startsWith("count_distinct") || o === "sum_first_by" ? `${o}(label)` : o,
         ).join(", ")}.`,
       ),
-    allowed_lateness: duration(
+    allowed_lateness: durationText(
       "How long after a window's end it stays open for late samples (wall clock); a sample whose window was already flushed is dropped as reason=\"too_late\" (a flushed window is never reopened).",
     ).default("5s"),
-    dedup_interval: duration(
+    dedup_interval: durationText(
       "De-duplicate each input series before aggregation: per aligned dedup interval only the sample with the latest timestamp is kept (equal timestamps: the larger value), as vmagent's dedup. `interval` must be a multiple of it.",
     ).optional(),
-    staleness_interval: duration(
+    staleness_interval: durationText(
       "An output series without a new sample for this long (event time) gets a Prometheus stale marker, and the cross-window state of total/increase/rate_*/histogram_bucket for it and for input series not seen for this long is dropped. Default: 2 × interval.",
     ).optional(),
     flush_on_shutdown: z

@@ -41,7 +41,7 @@ export const remoteWriteSchema = z
   .strictObject({
     url: z.url({ protocol: /^https?$/ }).describe("Remote-Write endpoint, e.g. http://127.0.0.1:9090/api/v1/write."),
     name: z.string().regex(/^[a-zA-Z0-9_.-]+$/).optional().describe("Target name used in self-metrics, the status API and the outbox queue key (default: host of the URL)."),
-    remote_timeout: duration("Timeout of one HTTP request.").default("30s"),
+    remote_timeout: duration("Timeout of one HTTP request.").prefault("30s"),
     headers: z.record(z.string().min(1), z.string()).default({}).describe("Extra HTTP headers; the Remote-Write protocol headers, Authorization and hop-by-hop headers cannot be set here."),
     basic_auth: z
       .strictObject({
@@ -59,11 +59,11 @@ export const remoteWriteSchema = z
     queue_config: z
       .strictObject({
         max_samples_per_send: z.number().int().positive().default(2000).describe("Most samples in one request."),
-        min_backoff: duration("First retry delay after a retryable failure.").default("30ms"),
-        max_backoff: duration("Largest retry delay (capped exponential backoff).").default("5s"),
+        min_backoff: duration("First retry delay after a retryable failure.").prefault("30ms"),
+        max_backoff: duration("Largest retry delay (capped exponential backoff).").prefault("5s"),
         max_retry_duration: duration(
           "How long a batch may keep being answered 5xx/429 before it is moved to the dead letters (reason=\"max_retry_duration\"). Only answers count: network errors and timeouts are retried until storage.max_age/max_bytes evict the batch. 0 = retry answers forever.",
-        ).default("10m"),
+        ).prefault("10m"),
         replay_speed: z
           .number()
           .nonnegative()

@@ -44,7 +44,7 @@ export const configSchema = z
             { topic: "plant/{line}/+/readings", format: "json", metric_prefix: "plant_", labels: { source: "plc" } },
           ],
       }),
-    enrich: z.array(enrichSchema).default([]).describe("Device registries: labels from reference data keyed by a sample label, applied in order after decoding (docs/pipeline.md)."),
+    enrich: z.array(enrichSchema).prefault([]).describe("Device registries: labels from reference data keyed by a sample label, applied in order after decoding (docs/pipeline.md)."),
     relabel_configs: relabelConfigsSchema("Prometheus relabelling of every sample, after enrich and before derive (docs/pipeline.md)."),
     derive: z.array(deriveSchema).default([]).describe("New samples computed from the signals of one message, after relabel_configs (docs/pipeline.md)."),
     limits: limitsSchema.prefault({}).describe("Global cardinality limiter, after derive and before aggregation (docs/pipeline.md)."),

@@ -22,7 +22,7 @@ test("a minimal config gets every default", () => {
   assert.equal(c.forward_unmatched, true);
   assert.deepEqual(c.aggregation, []);
   assert.equal(c.remote_write[0]?.queue_config.max_samples_per_send, 2000);
-  assert.equal(c.remote_write[0]?.queue_config.min_backoff, "30ms");
+  assert.equal(c.remote_write[0]?.queue_config.min_backoff, 30); // durations come out of the schema in milliseconds
 });
 
 test("errors name the key path and the bad value", () => {
