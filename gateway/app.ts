@@ -1,15 +1,12 @@
 import pino, { type Logger } from "pino";
 import type { Config } from "./config/schema.js";
-import { parseDuration } from "./config/duration.js";
 import { createMetrics, type Metrics } from "./metrics/catalogue.js";
 import { Broker } from "./ingest/broker.js";
-import { TopicRouter } from "./ingest/topic-router.js";
-import { formatListen } from "./ingest/listen-address.js";
-import { Pipeline } from "./pipeline/pipeline.js";
-import { buildStages } from "./pipeline/build.js";
-import { OutboxSink } from "./pipeline/outbox-sink.js";
-import { CheckpointStore } from "./pipeline/checkpoint.js";
-import type { Sample } from "./pipeline/sample.js";
+import { formatListen } from "./config/listen-address.js";
+import { Core, type CoreDeps } from "./core.js";
+import { Lifecycle, type Component } from "./lifecycle.js";
+import { OutboxSink } from "./remote-write/pending-series.js";
+import { CheckpointStore } from "./outbox/checkpoint.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { openOutbox } from "./outbox/open.js";
 import type { Sender } from "./remote-write/sender.js";
@@ -17,6 +14,7 @@ import { TargetSender } from "./remote-write/target-sender.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
 import { redactUrl } from "./http/redact.js";
 import type { ListenerStatus } from "./ingest/listeners.js";
+import type { DropReason } from "./metrics/drop-reasons.js";
 import { USER_AGENT, VERSION } from "./version.js";
 
 export interface GatewayOptions {
@@ -86,22 +84,12 @@ function targetNames(config: Config): string[] {
   });
 }
 
-/**
- * Builds the gateway from a validated config (STYLE.md: main.ts owns the process,
- * app.ts the gateway, so tests build it without signals). Lifecycle: start()
- * downstream first (outbox → senders → pipeline → http → broker), close()
- * upstream first (broker → final window flush → outbox commit → senders with a
- * deadline → http → SQLite).
- */
-export function buildGateway(config: Config, options: GatewayOptions = {}): Gateway {
-  const log = options.log ?? pino({ level: "silent" });
-  const now = options.now ?? Date.now;
-  const metrics = createMetrics({ defaultMetrics: true });
-  const names = targetNames(config);
-  const router = new TopicRouter(config.topics);
-  const onDrop = (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n);
-  const { stages, aggregate, registries, limits } = buildStages(config, {
-    onDrop,
+/** The drop, ingest and registry callbacks of the core: self-metrics and log lines. */
+function coreDeps(metrics: Metrics, log: Logger): CoreDeps {
+  return {
+    onDrop: (reason, n) => metrics.samplesDropped.inc({ reason }, n),
+    onMessageDropped: (reason) => metrics.messagesDropped.inc({ reason }),
+    onSamplesIn: (n) => metrics.samplesIn.inc(n),
     onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
     registryEvents: {
       // A failed reload keeps the previous data: logged and counted, never fatal.
@@ -112,72 +100,205 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         else log.info({ registry, entries }, "device registry loaded");
       },
     },
-  });
-  const flushIntervalMs = parseDuration(config.storage.flush_interval);
-  const checkpointIntervalMs = parseDuration(config.storage.checkpoint_interval);
-  let checkpoints: CheckpointStore | null = null;
-  let checkpointedAt = 0;
-  let checkpointedWindows = 0;
-  let staleMarkersCounted = 0;
+  };
+}
 
-  let outbox: Outbox | null = null;
-  let sink: OutboxSink | null = null;
-  let pipeline: Pipeline | null = null;
-  let senders: TargetSender[] = [];
-  let http: HttpServer | null = null;
-  let broker: Broker | null = null;
-  let timer: NodeJS.Timeout | null = null;
+/** What the running gateway holds; each part is set by its component's start(). */
+interface Parts {
+  outbox: Outbox | null;
+  checkpoints: CheckpointStore | null;
+  sink: OutboxSink | null;
+  senders: TargetSender[];
+  http: HttpServer | null;
+  broker: Broker | null;
+  timer: NodeJS.Timeout | null;
+  /** Between the pipeline component's start and close: messages are processed, the clock ticks. */
+  accepting: boolean;
+}
+
+/** Shared by the components: the config, the core and the gateway's hooks. */
+interface Context {
+  config: Config;
+  core: Core;
+  metrics: Metrics;
+  log: Logger;
+  names: string[];
+  parts: Parts;
+  sendDeadlineMs: number;
+  restoreCheckpoint(): void;
+  tick(final: boolean): void;
+  /** One device message (MQTT or HTTP push): null when it gave samples, else why it gave none. */
+  onMessage(topic: string, payload: Buffer): string | null;
+  status(): GatewayStatus;
+  isReady(): boolean;
+  drained(): Promise<void>;
+}
+
+/** The gateway's components in start order (downstream first); the lifecycle closes them in reverse. */
+function components(c: Context): Component[] {
+  const { config, metrics, log, parts: p } = c;
+  return [
+    {
+      name: "outbox",
+      start() {
+        p.outbox = openOutbox(config.storage, metrics, log);
+        c.restoreCheckpoint();
+      },
+      close() {
+        p.checkpoints?.close();
+        p.outbox?.close();
+      },
+    },
+    {
+      name: "http",
+      async start() {
+        // The broker is built here, its password and ACL files loaded before the HTTP server opens:
+        // the push endpoint authenticates with them, and a missing or invalid file fails the start
+        // before any port opens. The mqtt component starts its listeners; its close stops the file watchers.
+        p.broker = new Broker({ mqtt: config.mqtt, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage: c.onMessage });
+        const broker = p.broker;
+        broker.loadAuth();
+        try {
+          p.http = await startHttpServer({
+            listen: config.http.listen,
+            log,
+            registry: metrics.registry,
+            isReady: c.isReady,
+            status: c.status,
+            web: { tls: config.http.tls_server_config, basicAuthUsers: config.http.basic_auth_users, metrics },
+            push: { config: config.http.push, maxPayloadBytes: config.mqtt.max_payload_bytes, auth: broker.auth, metrics, onMessage: c.onMessage, log },
+          });
+        } catch (err) {
+          broker.auth.close();
+          throw err;
+        }
+      },
+      async close() {
+        await p.http?.close();
+        p.broker?.auth.close(); // the mqtt component's close does too, when it got to start
+      },
+    },
+    {
+      name: "senders",
+      // Delivering what is queued (the final windows too) gets sendDeadlineMs; stopping the requests in flight one more second.
+      closeDeadlineMs: c.sendDeadlineMs + 1500,
+      start() {
+        p.senders = config.remote_write.map(
+          (rw, i) => new TargetSender({ name: c.names[i]!, config: rw, outbox: p.outbox!, metrics, log: log.child({ target: c.names[i] }), userAgent: USER_AGENT }),
+        );
+        for (const s of p.senders) s.start();
+      },
+      async close() {
+        let timeout: NodeJS.Timeout | undefined;
+        await Promise.race([c.drained(), new Promise<void>((r) => (timeout = setTimeout(r, c.sendDeadlineMs)))]);
+        clearTimeout(timeout);
+        await Promise.all(p.senders.map((s) => s.close(1000)));
+        log.info({ unsent_rows: p.outbox?.depth().rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
+      },
+    },
+    {
+      name: "pipeline",
+      start() {
+        p.sink = new OutboxSink(
+          p.outbox!,
+          config.remote_write.map((rw, i) => ({ name: c.names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs })),
+          metrics,
+          log,
+        );
+        p.accepting = true;
+        for (const r of c.core.registries) r.start();
+        p.timer = setInterval(() => c.tick(false), Math.min(config.storage.flush_interval, 1000));
+        p.timer.unref();
+      },
+      close() {
+        // The broker is closed: flush every open window into the outbox.
+        if (p.timer) clearInterval(p.timer);
+        c.tick(true);
+        p.accepting = false;
+        for (const r of c.core.registries) r.close();
+      },
+    },
+    {
+      name: "mqtt",
+      async start() {
+        await p.broker!.start();
+      },
+      close: () => p.broker?.close(),
+    },
+  ];
+}
+
+/**
+ * Builds the gateway from a validated config (main.ts owns the process,
+ * app.ts the gateway, so tests build it without signals). The processing is
+ * the Core (core.ts); around it, components on one Lifecycle (lifecycle.ts):
+ * start() downstream first (outbox → http, after the broker's password and
+ * ACL files → senders → pipeline → broker), close() upstream first (broker →
+ * final window flush → outbox commit → senders with a deadline → http →
+ * SQLite), each phase logged with its
+ * duration and bounded by a deadline.
+ */
+export function buildGateway(config: Config, options: GatewayOptions = {}): Gateway {
+  const log = options.log ?? pino({ level: "silent" });
+  const now = options.now ?? Date.now;
+  const metrics = createMetrics({ defaultMetrics: true });
+  const names = targetNames(config);
+  const p: Parts = { outbox: null, checkpoints: null, sink: null, senders: [], http: null, broker: null, timer: null, accepting: false };
+  // What the message being ingested came to, so the HTTP push can answer 400 with the first reason it gave no samples.
+  const message: { firstDrop: DropReason | null; samples: number } = { firstDrop: null, samples: 0 };
+  const deps = coreDeps(metrics, log);
+  const core = new Core(
+    config,
+    {
+      ...deps,
+      onDrop: (reason, n) => {
+        message.firstDrop ??= reason;
+        deps.onDrop(reason, n);
+      },
+      onSamplesIn: (n) => {
+        message.samples += n;
+        deps.onSamplesIn?.(n);
+      },
+    },
+    (samples) => p.sink?.write(samples),
+  );
+  const aggregate = core.built.aggregate;
+  const checkpointIntervalMs = config.storage.checkpoint_interval;
+  let staleMarkersCounted = 0;
   let isReady = false;
   let closing: Promise<void> | null = null;
   const startedAt = now();
-  const batch: Sample[] = [];
-
-  // The first drop reason of the message being routed, so the HTTP push can answer 400 with it.
-  let firstDrop: string | null = null;
-  const onMessageDrop = (reason: string, n: number) => {
-    firstDrop ??= reason;
-    onDrop(reason, n);
-  };
 
   /** Routes one device message (MQTT or HTTP push); returns null when it gave samples, else why it gave none. */
   function onMessage(topic: string, payload: Buffer): string | null {
-    if (!pipeline) return "not_ready";
-    const t = now();
-    batch.length = 0;
-    firstDrop = null;
-    if (!router.route(topic, payload, t, batch, onMessageDrop)) {
-      metrics.messagesDropped.inc({ reason: "no_topic_rule" });
-      return "no_topic_rule";
-    }
-    if (batch.length === 0) return firstDrop ?? "no_samples";
-    metrics.samplesIn.inc(batch.length);
-    pipeline.push(batch.slice(), t);
-    return null;
+    if (!p.accepting) return "not_ready";
+    message.firstDrop = null;
+    message.samples = 0;
+    if (!core.ingest(topic, payload, now())) return "no_topic_rule";
+    return message.samples > 0 ? null : (message.firstDrop ?? "no_samples");
   }
 
   function tick(final: boolean): void {
-    if (!pipeline || !sink) return;
-    pipeline.tick(now(), final);
-    sink.flush();
-    // After the outbox commit, never before: see gateway/pipeline/checkpoint.ts.
+    if (!p.accepting || !p.sink) return;
+    core.tick(now(), final);
+    p.sink.flush();
+    // After the outbox commit, never before: see gateway/outbox/checkpoint.ts.
     checkpoint(final);
     metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);
     staleMarkersCounted = aggregate.staleMarkers;
     const st = aggregate.stats();
     metrics.windowsOpen.set(st.windowsOpen);
-    metrics.seriesActive.set(st.seriesActive + sink.trackedSeries());
-    if (limits) metrics.limitsSeriesActive.set({ scope: "global" }, limits.activeSeries());
-    for (const l of router.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
+    metrics.seriesActive.set(st.seriesActive + p.sink.trackedSeries());
+    for (const l of core.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
   }
 
   /** Writes a checkpoint when a window was flushed since the last one, when checkpoint_interval elapsed, or when forced (shutdown). */
   function checkpoint(force: boolean): void {
-    if (!checkpoints) return;
-    const t = now();
-    if (!force && aggregate.flushedWindows === checkpointedWindows && t - checkpointedAt < checkpointIntervalMs) return;
+    if (!p.checkpoints) return;
     const t0 = performance.now();
     try {
-      const bytes = checkpoints.save("aggregate", JSON.stringify(aggregate.snapshot()), t);
+      const bytes = core.checkpoint(p.checkpoints, now(), checkpointIntervalMs, force);
+      if (bytes === null) return;
       metrics.checkpoints.inc({ result: "success" });
       metrics.checkpointBytes.set(bytes);
     } catch (err) {
@@ -185,117 +306,82 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       log.error({ err }, "could not write the aggregation checkpoint");
     }
     metrics.checkpointDuration.set((performance.now() - t0) / 1000);
-    checkpointedAt = t;
-    checkpointedWindows = aggregate.flushedWindows;
   }
 
   /** Restores the aggregation state of the previous run (before any sample can arrive). */
   function restoreCheckpoint(): void {
     if (config.aggregation.length === 0 || checkpointIntervalMs <= 0) return;
-    checkpoints = CheckpointStore.open(config.storage.path);
-    const saved = checkpoints.load("aggregate");
-    if (saved === undefined) return;
-    let data;
-    try {
-      data = JSON.parse(saved.data) as Parameters<typeof aggregate.restore>[0];
-    } catch (err) {
-      log.warn({ err }, "aggregation checkpoint is not valid JSON; starting with empty windows");
-      return;
-    }
-    const report = aggregate.restore(data);
-    for (const line of report.discarded) log.warn({ checkpoint_ms: saved.savedMs }, line);
-    log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - saved.savedMs }, "aggregation state restored from checkpoint");
-    checkpointedAt = now();
-    checkpointedWindows = aggregate.flushedWindows;
+    p.checkpoints = CheckpointStore.open(config.storage.path);
+    const report = core.restore(p.checkpoints, now());
+    if (report.problem !== undefined) log.warn(report.problem);
+    if (!report.restored) return;
+    for (const line of report.discarded ?? []) log.warn({ checkpoint_ms: report.savedMs }, line);
+    log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - report.savedMs! }, "aggregation state restored from checkpoint");
   }
 
   function status(): GatewayStatus {
-    const depth = outbox?.depth() ?? { rows: 0, bytes: 0, samples: 0, oldestMs: null };
+    const depth = p.outbox?.depth() ?? { rows: 0, bytes: 0, samples: 0, oldestMs: null };
     return {
       version: VERSION,
       ready: isReady,
       uptime_seconds: Math.round((now() - startedAt) / 1000),
-      mqtt: { listen: gateway.mqttAddress(), connected_clients: broker?.connectedClients() ?? 0, listeners: broker?.listenerStatus() ?? [], auth: broker?.auth.describe() ?? null },
+      mqtt: { listen: gateway.mqttAddress(), connected_clients: p.broker?.connectedClients() ?? 0, listeners: p.broker?.listenerStatus() ?? [], auth: p.broker?.auth.describe() ?? null },
       outbox: {
         path: config.storage.path,
         rows: depth.rows,
         bytes: depth.bytes,
         samples: depth.samples,
         oldest_age_seconds: depth.oldestMs === null ? null : Math.max(0, (now() - depth.oldestMs) / 1000),
-        dead_letter_rows: outbox?.deadLetterDepth().rows ?? 0,
+        dead_letter_rows: p.outbox?.deadLetterDepth().rows ?? 0,
       },
-      targets: senders.map((s) => targetStatus(s.status())),
+      targets: p.senders.map((s) => targetStatus(s.status())),
     };
   }
+
+  const lifecycle = new Lifecycle(log);
+  const context: Context = {
+    config,
+    core,
+    metrics,
+    log,
+    names,
+    parts: p,
+    sendDeadlineMs: options.shutdownSendTimeoutMs ?? 5000,
+    restoreCheckpoint,
+    tick,
+    onMessage,
+    status,
+    isReady: () => isReady,
+    drained: () => gateway.drained(),
+  };
+  for (const component of components(context)) lifecycle.add(component);
 
   const gateway: Gateway = {
     config,
     metrics,
     async start() {
       const t0 = Date.now();
-      outbox = openOutbox(config.storage, metrics, log);
-      restoreCheckpoint();
-      senders = config.remote_write.map(
-        (rw, i) => new TargetSender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
-      );
-      for (const s of senders) s.start();
-      sink = new OutboxSink(
-        outbox,
-        config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs })),
-        metrics,
-        log,
-      );
-      const s = sink;
-      pipeline = new Pipeline(stages, (samples) => s.write(samples));
-      for (const r of registries) r.start();
-      timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
-      timer.unref();
-      broker = new Broker({ mqtt: config.mqtt, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
-      const b = broker;
-      http = await startHttpServer({
-        listen: config.http.listen,
-        log,
-        registry: metrics.registry,
-        isReady: () => isReady,
-        status,
-        web: { tls: config.http.tls_server_config, basicAuthUsers: config.http.basic_auth_users, metrics },
-        push: { config: config.http.push, maxPayloadBytes: config.mqtt.max_payload_bytes, auth: b.auth, metrics, onMessage, log },
-      });
-      await broker.start();
+      await lifecycle.start();
       isReady = true;
-      log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), listeners: broker.listenerStatus(), https: config.http.tls_server_config !== undefined, targets: names, ms: Date.now() - t0 }, "edgegate started");
+      log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), listeners: p.broker?.listenerStatus() ?? [], https: config.http.tls_server_config !== undefined, targets: names, ms: Date.now() - t0 }, "edgegate started");
     },
     close() {
       closing ??= (async () => {
         isReady = false;
         const t0 = Date.now();
-        await broker?.close();
-        log.info({ ms: Date.now() - t0 }, "mqtt broker closed; flushing open windows");
-        if (timer) clearInterval(timer);
-        tick(true);
-        // Give the senders a bounded time to deliver what is queued (the final windows too).
-        const deadline = options.shutdownSendTimeoutMs ?? 5000;
-        let timeout: NodeJS.Timeout | undefined;
-        await Promise.race([gateway.drained(), new Promise<void>((r) => (timeout = setTimeout(r, deadline)))]);
-        clearTimeout(timeout);
-        await Promise.all(senders.map((s) => s.close(1000)));
-        const left = outbox?.depth();
-        log.info({ ms: Date.now() - t0, unsent_rows: left?.rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
-        await http?.close();
-        for (const r of registries) r.close();
-        checkpoints?.close();
-        outbox?.close();
-        pipeline = null;
+        await lifecycle.close();
+        // Also when start() never got to the pipeline: the registries were loaded when the core was built.
+        for (const r of core.registries) r.close();
         log.info({ ms: Date.now() - t0 }, "edgegate stopped");
       })();
       return closing;
     },
     mqttAddress() {
-      const a = broker?.address();
+      const a = p.broker?.address();
       return a ? formatListen(a.host, a.port) : config.mqtt.listen;
     },
     httpAddress() {
-      const a = http?.address();
+      const a = p.http?.address();
       return a && typeof a !== "string" ? formatListen(a.address, a.port) : config.http.listen;
     },
     ready: () => isReady,
@@ -304,7 +390,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       tick(final);
     },
     async drained() {
-      await Promise.all(senders.map((s) => s.drained()));
+      await Promise.all(p.senders.map((s) => s.drained()));
     },
   };
   return gateway;

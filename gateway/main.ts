@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The edgegate process: command line, logging and signals only (STYLE.md: the
+ * The edgegate process: command line, logging and signals only (the
  * gateway itself is built by app.ts, so tests can build it without a process).
  */
 import { Command, Option } from "commander";
@@ -54,6 +54,9 @@ async function runGateway(opts: { config?: string; logLevel: string }): Promise<
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Node's default for SIGHUP is to exit at once, silently, with nothing flushed. Until the
+  // configuration can be reloaded, a HUP (e.g. `systemctl reload`) is logged and ignored.
+  process.on("SIGHUP", () => log.warn({ signal: "SIGHUP" }, "SIGHUP ignored: configuration reload is not supported; restart to apply a new configuration"));
   try {
     await gateway.start();
   } catch (err) {

@@ -6,7 +6,9 @@ import { basicAuthUsersSchema, httpSecurityProblems, httpTlsSchema, mqttAuthSche
 
 export const mqttSchema = z
   .strictObject({
-    listen: optionalListen("Address of the embedded MQTT 3.1.1 broker (plain TCP); \"\" disables it. Default loopback only, as in Mosquitto 2.").default("127.0.0.1:1883"),
+    listen: optionalListen("Address of the embedded MQTT 3.1.1 broker (plain TCP); \"\" disables it. Default loopback only, as in Mosquitto 2.")
+      .default("127.0.0.1:1883")
+      .meta({ example: "0.0.0.0:1883" }),
     max_payload_bytes: z.number().int().positive().default(262144).describe("Largest PUBLISH payload accepted; larger ones are dropped and counted (reason=\"payload_too_large\")."),
     tls: mqttTlsSchema.optional(),
     websocket: mqttWebsocketSchema.optional(),
@@ -19,7 +21,9 @@ export const mqttSchema = z
 
 export const httpSchema = z
   .strictObject({
-    listen: hostPort("Address of the HTTP server (/metrics, /-/healthy, /-/ready, /api/v1/status). Default loopback only.").default("127.0.0.1:9480"),
+    listen: hostPort("Address of the HTTP server (/metrics, /-/healthy, /-/ready, /api/v1/status). Default loopback only.")
+      .default("127.0.0.1:9480")
+      .meta({ example: "0.0.0.0:9480" }),
     tls_server_config: httpTlsSchema.optional(),
     basic_auth_users: basicAuthUsersSchema,
     push: pushSchema.prefault({}),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { hostPort } from "./schema-common.js";
+import { filePath, hostPort } from "./schema-common.js";
 
 /**
  * Device trust and operator access: the broker's listeners and authentication
@@ -21,9 +21,9 @@ export const optionalListen = (desc: string) =>
 export const mqttTlsSchema = z
   .strictObject({
     listen: optionalListen("Address of the MQTT-over-TLS listener; \"\" disables it (the certificate can still serve `mqtt.websocket.tls`).").default(""),
-    cert_file: z.string().min(1).describe("Server certificate (PEM, may include the chain), relative to the config file."),
-    key_file: z.string().min(1).describe("Private key of cert_file (PEM)."),
-    client_ca_file: z.string().min(1).optional().describe("CA certificate(s) (PEM) that client certificates are verified against; without it client certificates are not requested."),
+    cert_file: filePath("Server certificate (PEM, may include the chain), relative to the config file."),
+    key_file: filePath("Private key of cert_file (PEM)."),
+    client_ca_file: filePath("CA certificate(s) (PEM) that client certificates are verified against; without it client certificates are not requested.").optional(),
     require_certificate: z.boolean().default(false).describe("true: a client without a certificate signed by client_ca_file is refused during the TLS handshake (Mosquitto's require_certificate)."),
     use_identity_as_username: z
       .boolean()
@@ -48,18 +48,16 @@ export const mqttAuthSchema = z
       .describe(
         "Accept clients that present no verified identity. Unset means false, as in Mosquitto 2, except on a broker that only listens on loopback and has no password_file or certificate identity (Mosquitto 2's local-only mode), where it means true. Without a password_file a user name proves nothing, so such clients count as anonymous.",
       ),
-    password_file: z
-      .string()
-      .min(1)
+    password_file: filePath(
+      "Mosquitto password file (`user:$7$…` PBKDF2-SHA512 or `$6$` SHA-512 lines, as written by `mosquitto_passwd` or `edgegate passwd`); re-read when it changes, a bad file keeps the previous users.",
+    )
       .optional()
-      .describe("Mosquitto password file (`user:$7$…` PBKDF2-SHA512 or `$6$` SHA-512 lines, as written by `mosquitto_passwd` or `edgegate passwd`); re-read when it changes, a bad file keeps the previous users."),
-    acl_file: z
-      .string()
-      .min(1)
+      .meta({ example: "devices.passwd" }),
+    acl_file: filePath(
+      "Mosquitto ACL file: `user NAME`, `topic [read|write|readwrite|deny] FILTER`, `pattern [read|write|readwrite|deny] FILTER` with `%u` (identity) and `%c` (client id); lines before the first `user` apply to anonymous clients; no match = denied. Absent: every client may publish and subscribe everywhere (except `$SYS`). Re-read when it changes.",
+    )
       .optional()
-      .describe(
-        "Mosquitto ACL file: `user NAME`, `topic [read|write|readwrite|deny] FILTER`, `pattern [read|write|readwrite|deny] FILTER` with `%u` (identity) and `%c` (client id); lines before the first `user` apply to anonymous clients; no match = denied. Absent: every client may publish and subscribe everywhere (except `$SYS`). Re-read when it changes.",
-      ),
+      .meta({ example: "devices.acl" }),
   })
   .describe("Device authentication and authorisation (Mosquitto's options and file formats).");
 
@@ -67,9 +65,9 @@ export const CLIENT_AUTH_TYPES = ["NoClientCert", "RequestClientCert", "RequireA
 
 export const httpTlsSchema = z
   .strictObject({
-    cert_file: z.string().min(1).describe("Server certificate (PEM), relative to the config file."),
-    key_file: z.string().min(1).describe("Private key of cert_file (PEM)."),
-    client_ca_file: z.string().min(1).optional().describe("CA certificate(s) (PEM) client certificates are verified against."),
+    cert_file: filePath("Server certificate (PEM), relative to the config file."),
+    key_file: filePath("Private key of cert_file (PEM)."),
+    client_ca_file: filePath("CA certificate(s) (PEM) client certificates are verified against.").optional(),
     client_auth_type: z.enum(CLIENT_AUTH_TYPES).default("NoClientCert").describe("Client-certificate policy, with Go's crypto/tls names as in Prometheus's web config."),
     min_version: z.enum(TLS_VERSIONS).default("TLS12").describe("Lowest TLS version accepted."),
   })

@@ -2,7 +2,7 @@ import { Aedes, type Client } from "aedes";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics/catalogue.js";
-import { parseListen } from "./listen-address.js";
+import { parseListen } from "../config/listen-address.js";
 import { DeviceAuth } from "./auth/device-auth.js";
 import { Listeners, type ListenerStatus } from "./listeners.js";
 
@@ -26,17 +26,29 @@ export class Broker {
   private listeners: Listeners | null = null;
   /** Authentication and ACLs (also used by the HTTP push endpoint). */
   readonly auth: DeviceAuth;
+  private authLoaded = false;
 
   constructor(private readonly opts: BrokerOptions) {
     this.auth = new DeviceAuth(opts.mqtt, opts.metrics, opts.log);
+  }
+
+  /**
+   * Loads the password and ACL files (throws when one is missing or invalid)
+   * and starts watching them. The gateway calls it before the HTTP server
+   * opens, so the push endpoint never answers with unloaded credentials;
+   * start() calls it when nobody did. Idempotent.
+   */
+  loadAuth(): void {
+    if (this.authLoaded) return;
+    this.auth.start((id) => (this.aedes as unknown as { clients: Record<string, Client | undefined> } | null)?.clients[id]);
+    this.authLoaded = true;
   }
 
   async start(): Promise<void> {
     const { metrics, log } = this.opts;
     const auth = this.auth;
     // Files first: a missing or invalid password/ACL file fails the start before any port opens.
-    let clients: Record<string, Client | undefined> = {};
-    auth.start((id) => clients[id]);
+    this.loadAuth();
     const aedes = await Aedes.createBroker({
       heartbeatInterval: 60_000,
       drainTimeout: 30_000,
@@ -50,7 +62,6 @@ export class Broker {
       authorizeSubscribe: (client, sub, done) => auth.authorizeSubscribe(client, sub, done),
       authorizeForward: (client, packet) => auth.authorizeForward(client, packet),
     });
-    clients = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
     aedes.published = (packet, client, done) => {
       if (client) this.handle(packet.topic, packet.payload, client.id);
       done();

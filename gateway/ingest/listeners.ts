@@ -7,7 +7,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer, createWebSocketStream } from "ws";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
-import { formatListen, parseListen } from "./listen-address.js";
+import { formatListen, parseListen } from "../config/listen-address.js";
 import type { ConnInfo } from "./auth/device-auth.js";
 
 export type Transport = ConnInfo["transport"];

@@ -10,7 +10,8 @@ import { RateLimitedLog } from "./auth/device-auth.js";
  * `POST /api/v1/push/<topic>`: a device message over HTTP, for devices and
  * sidecars that cannot speak MQTT. Same topic rules and payload limit as an
  * MQTT PUBLISH, the same credentials (the password file, as basic auth) and the
- * same ACL check (write). Answers: 204 accepted, 400 undecodable (with the
+ * same ACL check (write). Answers: 204 accepted, 503 while starting or
+ * stopping (Retry-After), 400 undecodable (with the
  * reason), 401, 403 ACL refusal, 413 larger than mqtt.max_payload_bytes, 429
  * over `http.push.rate_limit` for this identity (with Retry-After).
  */
@@ -110,6 +111,8 @@ export function registerPush(app: FastifyInstance, opts: PushOptions): void {
       const topic = (req.params as { "*"?: string })["*"] ?? "";
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const reason = opts.onMessage(topic, body, `http-push:${req.pushIdentity?.username ?? "anonymous"}`);
+      // Starting or shutting down: nothing was lost, the device should retry.
+      if (reason === "not_ready") return reply.code(503).header("retry-after", "1").type("text/plain").send("gateway is starting or stopping\n");
       if (typeof reason === "string") return reply.code(400).type("text/plain").send(`no samples decoded: ${reason}\n`);
       return reply.code(204).send();
     });

@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { loadConfigFile } from "../../gateway/config/load.js";
 import { buildGateway } from "../../gateway/app.js";
 import { securityFileProblems } from "../../gateway/ingest/auth/check-files.js";
+import { readFileSync } from "node:fs";
+import { renderExampleConfig } from "../../scripts/example-config.js";
 
 test("deploy/edgegate.example.yaml is a valid config whose selectors and topics compile", () => {
   const config = loadConfigFile(new URL("../../deploy/edgegate.example.yaml", import.meta.url).pathname);
@@ -10,4 +12,9 @@ test("deploy/edgegate.example.yaml is a valid config whose selectors and topics 
   assert.doesNotThrow(() => buildGateway(config));
   // The shipped password and ACL files parse, so `--check-config` on the example passes as the README says.
   assert.deepEqual(securityFileProblems(config), []);
+});
+
+test("deploy/edgegate.example.yaml is generated from the current schema (run `npm run docs`)", () => {
+  const onDisk = readFileSync(new URL("../../deploy/edgegate.example.yaml", import.meta.url), "utf8");
+  assert.equal(onDisk, renderExampleConfig());
 });
