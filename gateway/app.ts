@@ -2,6 +2,7 @@ import pino, { type Logger } from "pino";
 import type { Config } from "./config/schema.js";
 import { parseDuration } from "./config/duration.js";
 import { createMetrics, type Metrics } from "./metrics/catalogue.js";
+import { initKnownLabels } from "./metrics/known-labels.js";
 import { Broker } from "./ingest/broker.js";
 import { TopicRouter } from "./ingest/topic-router.js";
 import { formatListen } from "./ingest/listen-address.js";
@@ -111,6 +112,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       },
     },
   });
+  initKnownLabels(metrics, names, registries.map((r) => r.name));
   const flushIntervalMs = parseDuration(config.storage.flush_interval);
   const checkpointIntervalMs = parseDuration(config.storage.checkpoint_interval);
   let checkpoints: CheckpointStore | null = null;
