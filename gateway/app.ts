@@ -3,6 +3,7 @@ import type { Config } from "./config/schema.js";
 import { parseDuration } from "./config/duration.js";
 import { createMetrics, type Metrics } from "./metrics/catalogue.js";
 import { initKnownLabels } from "./metrics/known-labels.js";
+import { RepeatLimiter } from "./logging/repeat-limiter.js";
 import { Broker } from "./ingest/broker.js";
 import { TopicRouter } from "./ingest/topic-router.js";
 import { formatListen } from "./ingest/listen-address.js";
@@ -99,6 +100,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   const names = targetNames(config);
   const router = new TopicRouter(config.topics);
   const onDrop = (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n);
+  const repeats = new RepeatLimiter();
   const { stages, aggregate, registries, limits } = buildStages(config, {
     onDrop,
     onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
@@ -107,8 +109,9 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       onReload(registry, err, entries) {
         metrics.enrichReloads.inc({ registry, result: err ? "failure" : "success" });
         metrics.enrichEntries.set({ registry }, entries);
-        if (err) log.warn({ err: err.message, registry }, "device registry reload failed; keeping the previous data");
-        else log.info({ registry, entries }, "device registry loaded");
+        const allowed = err ? repeats.check(`registry:${registry}`, err.message) : null;
+        if (allowed) log.warn({ err: err!.message, registry, ...(allowed.suppressed > 0 ? { suppressed: allowed.suppressed } : {}) }, "device registry reload failed; keeping the previous data");
+        else if (!err) log.info({ registry, entries }, "device registry loaded");
       },
     },
   });

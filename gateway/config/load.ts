@@ -4,6 +4,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { configSchema, type Config } from "./schema.js";
 import { DEFAULT_CONFIG_YAML } from "./defaults.js";
+import { expandEnv } from "./env.js";
 
 /** A config that cannot be used; `problems` are one line each, naming the key path and the bad value. */
 export class ConfigError extends Error {
@@ -60,9 +61,9 @@ function issueLines(issues: z.core.$ZodIssue[], raw: unknown): string[] {
   return lines;
 }
 
-/** Parses and validates YAML text; throws ConfigError listing every problem. */
-export function parseConfig(text: string, source: string): Config {
-  const doc = parseDocument(text, { prettyErrors: true });
+/** Expands `${ENV_VAR}`s, parses and validates YAML text; throws ConfigError listing every problem. */
+export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = parseDocument(expandEnv(text, source, env), { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(source, doc.errors.map((e) => `YAML syntax: ${e.message.split("\n")[0]}`));
   }

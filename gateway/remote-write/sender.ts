@@ -10,6 +10,7 @@ import { buildRequest } from "./headers.js";
 import { refusedAsAlreadyStored, unanswered } from "./resend.js";
 import { ReplayPacer, RetryBudget } from "./retry-budget.js";
 import { Transport } from "./transport.js";
+import { RepeatLimiter } from "../logging/repeat-limiter.js";
 
 export interface SenderStatus {
   name: string;
@@ -62,6 +63,8 @@ export class Sender {
   private maybeStored = false;
   private lastSuccessMs: number | null = null;
   private lastError: SenderStatus["lastError"] = null;
+  /** The same failure repeating in a loop is logged once a minute, with the count of repeats. */
+  private readonly repeats = new RepeatLimiter();
 
   constructor(opts: { name: string; queue?: string; config: RemoteWriteConfig; outbox: Outbox; metrics: Metrics; log: Logger; userAgent: string; env?: NodeJS.ProcessEnv }) {
     this.name = opts.name;
@@ -233,6 +236,7 @@ export class Sender {
       m.rwLastSuccess.set({ target }, now / 1000);
       m.rwReplayLag.set({ target }, Math.max(0, (now - batch.createdMs) / 1000));
       this.lastSuccessMs = now;
+      this.repeats.reset("error");
       if (this.budget.consecutiveFailures > 0) this.log.info({ failures: this.budget.consecutiveFailures }, "remote-write target is accepting again");
       this.budget.succeed();
       this.updateGauges();
@@ -292,7 +296,8 @@ export class Sender {
     fields: Record<string, unknown> = {},
   ): void {
     this.lastError = err;
-    if (warn) this.log.warn({ ...fields, status: err.status }, `remote-write failed: ${err.message}`);
+    const allowed = warn ? this.repeats.check("error", err.message) : null;
+    if (allowed) this.log.warn({ ...fields, status: err.status, ...(allowed.suppressed > 0 ? { suppressed: allowed.suppressed } : {}) }, `remote-write failed: ${err.message}`);
     else this.log.debug({ ...fields, status: err.status }, `remote-write failed: ${err.message}`);
   }
 
