@@ -17,6 +17,8 @@ import { openOutbox } from "./outbox/open.js";
 import type { Sender } from "./remote-write/sender.js";
 import { TargetSender } from "./remote-write/target-sender.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
+import { LiveStats } from "./http/live-stats.js";
+import { registerStatusPage } from "./http/status-page.js";
 import { USER_AGENT, VERSION } from "./version.js";
 
 export interface GatewayOptions {
@@ -243,7 +245,20 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       for (const r of registries) r.start();
       timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
       timer.unref();
-      http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });
+      const live = new LiveStats({
+        metrics,
+        ready: () => isReady,
+        uptimeSeconds: () => Math.round((now() - startedAt) / 1000),
+        connectedDevices: () => broker?.connectedClients() ?? 0,
+        targets: () =>
+          senders.map((sd) => {
+            const st = sd.status();
+            const d = outbox?.depth(st.name);
+            return { ...st, rows: d?.rows ?? 0, oldestMs: d?.oldestMs ?? null };
+          }),
+      });
+      http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status, routes: [(app) => registerStatusPage(app, live)] });
+      live.start();
       broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
       await broker.start();
       isReady = true;
