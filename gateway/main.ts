@@ -7,7 +7,6 @@ import { Command, Option } from "commander";
 import { buildGateway } from "./app.js";
 import { ConfigError, defaultConfig, loadConfigFile } from "./config/load.js";
 import { DEFAULT_CONFIG_YAML } from "./config/defaults.js";
-import { startDebugReceiver } from "./remote-write/receiver.js";
 import { outboxCommand } from "./outbox/cli.js";
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "./logging/logger.js";
 import { versionText } from "./version-text.js";
@@ -97,6 +96,8 @@ program
   .description("run a debugging Remote-Write receiver that prints every series and sample it gets")
   .option("--listen <host:port>", "address to listen on", "127.0.0.1:9201")
   .action(async (opts: { listen: string }) => {
+    // Loaded only for this subcommand: the gateway itself never needs the receiver.
+    const { startDebugReceiver } = await import("./remote-write/receiver.js");
     const receiver = await startDebugReceiver({ listen: opts.listen, out: process.stdout });
     process.stderr.write(`edgegate receive: listening on ${receiver.url}\n`);
     const stop = () => void receiver.close().then(() => process.exit(0));
