@@ -1,17 +1,15 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Gauge, type Registry } from "prom-client";
 import { VERSION } from "../version.js";
 
-/** The repository root: two levels above this module, whether it runs from gateway/ (tsx) or dist/gateway/ (compiled). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
-    if (existsSync(join(dir, "package.json"))) return dir;
-    dir = dirname(dir);
-  }
-  return dir;
+/** The package root: above gateway/metrics/ (tsx) or dist/gateway/metrics/ (compiled; dist/ holds a copy of package.json, so no search for it). */
+function packageRoot(): { root: string; fromDist: boolean } {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const up = (d: string, n: number): string => (n === 0 ? d : up(dirname(d), n - 1));
+  const fromDist = basename(up(here, 2)) === "dist";
+  return { root: up(here, fromDist ? 3 : 2), fromDist };
 }
 
 /** Resolves a ref (e.g. refs/heads/main) in a .git directory, loose or packed, without a git binary. */
@@ -67,8 +65,7 @@ let cached: BuildInfo | null = null;
  */
 export function buildInfo(): BuildInfo {
   if (cached) return cached;
-  const root = packageRoot();
-  const fromDist = fileURLToPath(import.meta.url).includes(`${join("dist", "gateway")}`);
+  const { root, fromDist } = packageRoot();
   let revision: string | null = fromDist ? null : gitRevision(root);
   try {
     const written = JSON.parse(readFileSync(join(root, "dist", "build-info.json"), "utf8")) as { revision?: unknown };
