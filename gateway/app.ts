@@ -8,7 +8,7 @@ import { Broker } from "./ingest/broker.js";
 import { TopicRouter } from "./ingest/topic-router.js";
 import { formatListen } from "./ingest/listen-address.js";
 import { Pipeline } from "./pipeline/pipeline.js";
-import { buildStages } from "./pipeline/build.js";
+import { buildStages, type BuildDeps } from "./pipeline/build.js";
 import { OutboxSink } from "./pipeline/outbox-sink.js";
 import { CheckpointStore } from "./pipeline/checkpoint.js";
 import type { Sample } from "./pipeline/sample.js";
@@ -20,6 +20,7 @@ import { startHttpServer, type HttpServer } from "./http/server.js";
 import { LiveStats } from "./http/live-stats.js";
 import { registerStatusPage } from "./http/status-page.js";
 import { USER_AGENT, VERSION } from "./version.js";
+import { Reloader, registerReloadRoute, restartOnlyChanges, withRunningListeners, type ReloadReport, type ReloadResult } from "./reload.js";
 
 export interface GatewayOptions {
   log?: Logger;
@@ -27,6 +28,8 @@ export interface GatewayOptions {
   now?: () => number;
   /** How long close() gives the senders to deliver what is queued. */
   shutdownSendTimeoutMs?: number;
+  /** The file the config came from: SIGHUP and POST /-/reload re-read it (default: the built-in defaults). */
+  configFile?: string;
 }
 
 export interface Gateway {
@@ -43,6 +46,10 @@ export interface Gateway {
   flushNow(final?: boolean): void;
   /** Resolves when every target's outbox is empty. */
   drained(): Promise<void>;
+  /** Replaces topic rules, stages and targets with a validated config; throws (keeping the running config) when it cannot be built. */
+  applyConfig(next: Config): Promise<ReloadReport>;
+  /** Re-reads the config file and applies it (SIGHUP, POST /-/reload); never throws: the result says why it was refused. */
+  reloadConfig(trigger: string): Promise<ReloadResult>;
 }
 
 export interface GatewayStatus {
@@ -63,6 +70,8 @@ export interface TargetStatus {
   pending_rows: number;
   pending_samples: number;
   dead_letter_rows: number;
+  /** Set on a target removed by a config reload whose queue still holds batches (kept until purged). */
+  removed?: boolean;
 }
 
 function targetStatus(s: ReturnType<Sender["status"]>): TargetStatus {
@@ -99,11 +108,12 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   const log = options.log ?? pino({ level: "silent" });
   const now = options.now ?? Date.now;
   const metrics = createMetrics({ defaultMetrics: true });
-  const names = targetNames(config);
-  const router = new TopicRouter(config.topics);
+  let current = config;
+  let names = targetNames(config);
+  let router = new TopicRouter(config.topics);
   const onDrop = (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n);
   const repeats = new RepeatLimiter();
-  const { stages, aggregate, registries, limits } = buildStages(config, {
+  const stageDeps: BuildDeps = {
     onDrop,
     onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
     registryEvents: {
@@ -116,7 +126,10 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         else if (!err) log.info({ registry, entries }, "device registry loaded");
       },
     },
-  });
+  };
+  let { stages, aggregate, registries, limits } = buildStages(config, stageDeps);
+  /** Targets removed by a reload whose queues still hold batches: reported until purged. */
+  const removedTargets = new Map<string, string>();
   initKnownLabels(metrics, names, registries.map((r) => r.name));
   const flushIntervalMs = parseDuration(config.storage.flush_interval);
   const checkpointIntervalMs = parseDuration(config.storage.checkpoint_interval);
@@ -219,13 +232,113 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         oldest_age_seconds: depth.oldestMs === null ? null : Math.max(0, (now() - depth.oldestMs) / 1000),
         dead_letter_rows: outbox?.deadLetterDepth().rows ?? 0,
       },
-      targets: senders.map((s) => targetStatus(s.status())),
+      targets: [...senders.map((s) => targetStatus(s.status())), ...removedStatus()],
     };
   }
 
+  function removedStatus(): TargetStatus[] {
+    const out: TargetStatus[] = [];
+    for (const [name, url] of removedTargets) {
+      const d = outbox?.depth(name);
+      if (!d || d.rows === 0) {
+        removedTargets.delete(name); // purged or delivered: no longer reported
+        continue;
+      }
+      out.push({ name, url, last_success: null, last_error: null, pending_rows: d.rows, pending_samples: d.samples, dead_letter_rows: outbox?.deadLetterDepth(name).rows ?? 0, removed: true });
+    }
+    return out;
+  }
+
+  const senderConfigs = new Map<string, string>();
+  function sinkTargets(cfg: Config, targetNamesList: string[]) {
+    return cfg.remote_write.map((rw, i) => ({ name: targetNamesList[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs }));
+  }
+
+  /** Config reload (gateway/reload.ts): everything new is built first, so a failure changes nothing; then swapped in one synchronous step. */
+  async function applyConfig(loaded: Config): Promise<ReloadReport> {
+    if (!outbox || !pipeline || closing) throw new Error("the gateway is not running");
+    const restartNeeded = restartOnlyChanges(current, loaded);
+    const next = withRunningListeners(current, loaded);
+    const nextNames = targetNames(next);
+    const nextRouter = new TopicRouter(next.topics);
+    const built = buildStages(next, stageDeps);
+    const report: ReloadReport = { targets: { added: [], changed: [], kept: [], removed: [] }, rules: { kept: 0, fresh: 0 }, restartNeeded };
+    const byName = new Map(senders.map((sd) => [sd.name, sd]));
+    const nextSenders: TargetSender[] = [];
+    const fresh: TargetSender[] = [];
+    try {
+      next.remote_write.forEach((rw, i) => {
+        const name = nextNames[i]!;
+        const old = byName.get(name);
+        if (old && senderConfigs.get(name) === JSON.stringify(rw)) {
+          nextSenders.push(old);
+          report.targets.kept.push(name);
+          return;
+        }
+        const sd = new TargetSender({ name, config: rw, outbox: outbox!, metrics, log: log.child({ target: name }), userAgent: USER_AGENT });
+        fresh.push(sd);
+        nextSenders.push(sd);
+        (old ? report.targets.changed : report.targets.added).push(name);
+      });
+    } catch (err) {
+      for (const r of built.registries) r.close();
+      throw err;
+    }
+    // Swap (synchronous: no message can arrive half-way).
+    tick(false);
+    const snapshot = aggregate.snapshot();
+    const restored = built.aggregate.restore(snapshot);
+    const kept = new Set(built.aggregate.fingerprints());
+    report.rules = { kept: restored.rules, fresh: next.aggregation.length - restored.rules };
+    const retired = aggregate.flushRetired(kept);
+    if (retired.length > 0 && pipeline) {
+      let cur = retired;
+      for (const st of pipeline.stages.slice(pipeline.stages.indexOf(aggregate) + 1)) cur = st.process(cur, now());
+      sink?.write(cur);
+    }
+    sink?.flush();
+    const nextSink = new OutboxSink(outbox!, sinkTargets(next, nextNames), metrics, log);
+    if (sink) nextSink.adoptOrderState(sink);
+    const oldRegistries = registries;
+    const retiredSenders = senders.filter((sd) => !nextSenders.includes(sd));
+    ({ stages, aggregate, registries, limits } = built);
+    router = nextRouter;
+    sink = nextSink;
+    pipeline = new Pipeline(stages, (smp) => nextSink.write(smp));
+    senders = nextSenders;
+    names = nextNames;
+    current = next;
+    staleMarkersCounted = 0;
+    checkpointedWindows = -1; // checkpoint the new rule set at the next tick
+    for (const r of oldRegistries) r.close();
+    for (const r of registries) r.start();
+    senderConfigs.clear();
+    next.remote_write.forEach((rw, i) => senderConfigs.set(nextNames[i]!, JSON.stringify(rw)));
+    initKnownLabels(metrics, nextNames, registries.map((r) => r.name));
+    for (const sd of fresh) sd.start();
+    // Senders of removed or changed targets stop after their request in flight; a removed target's queue stays.
+    await Promise.all(retiredSenders.map((sd) => sd.close(1000)));
+    for (const sd of retiredSenders) {
+      if (nextNames.includes(sd.name)) continue;
+      report.targets.removed.push(sd.name);
+      const url = sd.status().url;
+      if ((outbox?.depth(sd.name).rows ?? 0) > 0) {
+        removedTargets.set(sd.name, url);
+        log.warn({ target: sd.name, rows: outbox?.depth(sd.name).rows }, "target removed from the config; its queued batches are kept (edgegate outbox purge --pending --target NAME deletes them)");
+      }
+    }
+    for (const name of nextNames) removedTargets.delete(name);
+    return report;
+  }
+  const reloader = new Reloader({ get config() { return current; }, applyConfig }, options.configFile, log, metrics.registry, now);
+
   const gateway: Gateway = {
-    config,
+    get config() {
+      return current;
+    },
     metrics,
+    applyConfig,
+    reloadConfig: (trigger) => reloader.reload(trigger),
     async start() {
       const t0 = Date.now();
       outbox = openOutbox(config.storage, metrics, log);
@@ -234,12 +347,8 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         (rw, i) => new TargetSender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
       );
       for (const s of senders) s.start();
-      sink = new OutboxSink(
-        outbox,
-        config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs })),
-        metrics,
-        log,
-      );
+      config.remote_write.forEach((rw, i) => senderConfigs.set(names[i]!, JSON.stringify(rw)));
+      sink = new OutboxSink(outbox, sinkTargets(config, names), metrics, log);
       const s = sink;
       pipeline = new Pipeline(stages, (samples) => s.write(samples));
       for (const r of registries) r.start();
@@ -257,7 +366,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
             return { ...st, rows: d?.rows ?? 0, oldestMs: d?.oldestMs ?? null };
           }),
       });
-      http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status, routes: [(app) => registerStatusPage(app, live)] });
+      http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status, routes: [(app) => registerStatusPage(app, live), (app) => registerReloadRoute(app, reloader)] });
       live.start();
       broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
       await broker.start();

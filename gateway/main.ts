@@ -32,7 +32,7 @@ async function runGateway(opts: RunOptions): Promise<void> {
   }
   let gateway;
   try {
-    gateway = buildGateway(config, { log });
+    gateway = buildGateway(config, { log, configFile: opts.config });
   } catch (err) {
     fail(`${opts.config ?? "built-in defaults"}: ${(err as Error).message}`);
   }
@@ -54,6 +54,10 @@ async function runGateway(opts: RunOptions): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // SIGHUP reloads the config file (as Prometheus and vmagent do); the reloader logs the outcome.
+  process.on("SIGHUP", () => {
+    if (!stopping) void gateway.reloadConfig("SIGHUP");
+  });
   try {
     await gateway.start();
   } catch (err) {

@@ -29,6 +29,7 @@ interface View {
   lastTs: Map<string, number>;
 }
 
+
 /**
  * The end of the pipeline: buffers samples for up to `storage.flush_interval`
  * (or until `maxBuffered` samples), then encodes them as Remote-Write batches
@@ -79,6 +80,21 @@ export class OutboxSink {
     let n = 0;
     for (const v of this.views) n += v.lastTs.size;
     return n;
+  }
+
+  /**
+   * Config reload: takes over the order guard of the sink this one replaces,
+   * view by view (a view is identified by its targets' names), so a late raw
+   * sample cannot slip past the guard because the sink was rebuilt.
+   */
+  adoptOrderState(previous: OutboxSink): void {
+    const key = (v: View) => v.targets.map((t) => t.name).sort().join("\u0000") + (v.relabel ? "\u0000relabel" : "");
+    const old = new Map(previous.views.map((v) => [key(v), v.lastTs]));
+    for (const v of this.views) {
+      const lastTs = old.get(key(v));
+      if (lastTs) v.lastTs = lastTs;
+      // A target that moved between views (write_relabel_configs added or removed) starts a fresh guard.
+    }
   }
 
   /** Encodes and commits everything buffered. Never throws: a failed commit is counted and logged. */
