@@ -11,6 +11,7 @@ import { refusedAsAlreadyStored, unanswered } from "./resend.js";
 import { ReplayPacer, RetryBudget } from "./retry-budget.js";
 import { Transport } from "./transport.js";
 import { RepeatLimiter } from "../logging/repeat-limiter.js";
+import { validateHeaderName, validateHeaderValue } from "node:http";
 
 export interface SenderStatus {
   name: string;
@@ -75,7 +76,12 @@ export class Sender {
     let built: ReturnType<typeof buildRequest>;
     try {
       built = buildRequest(opts.config, opts.userAgent, opts.env);
-      new Headers(built.headers); // fails here, naming the target, rather than on every request
+      // Fails here, naming the target, rather than on every request. node:http's own validators, not
+      // `new Headers()`: that global loads undici and compiles its WebAssembly parser (~10 MB resident) for nothing.
+      for (const [k, v] of Object.entries(built.headers)) {
+        validateHeaderName(k);
+        validateHeaderValue(k, v);
+      }
       this.transport = new Transport(new URL(built.url), opts.config.tls_config);
     } catch (err) {
       throw new Error(`remote_write ${this.name}: ${(err as Error).message}`);
