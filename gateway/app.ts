@@ -367,10 +367,10 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
           }),
       });
       http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status, routes: [(app) => registerStatusPage(app, live), (app) => registerReloadRoute(app, reloader)] });
-      live.start();
       broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
       await broker.start();
       isReady = true;
+      live.start();
       log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), targets: names, ms: Date.now() - t0 }, "edgegate started");
     },
     close() {
