@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The edgegate process: command line, logging and signals only (STYLE.md: the
+ * The edgegate process: command line, logging and signals only (the
  * gateway itself is built by app.ts, so tests can build it without a process).
  */
 import { Command, Option } from "commander";

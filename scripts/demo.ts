@@ -15,7 +15,7 @@ import { Command } from "commander";
 import pino from "pino";
 import { buildGateway, type Gateway } from "../gateway/app.js";
 import { defaultConfig } from "../gateway/config/load.js";
-import { parseDuration } from "../gateway/config/duration.js";
+import { parseDuration } from "../gateway/prom/duration.js";
 import { startDebugReceiver } from "../gateway/remote-write/receiver.js";
 import { startFleet } from "../device-sim/fleet.js";
 

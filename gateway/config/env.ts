@@ -1,4 +1,4 @@
-import { ConfigError } from "./load.js";
+import { ConfigError } from "./config-error.js";
 
 /**
  * `${NAME}` expansion of environment variables in the config text, before YAML

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { parseListen } from "../ingest/listen-address.js";
+import { parseListen } from "../config/listen-address.js";
 
 export interface HttpServerOptions {
   listen: string;

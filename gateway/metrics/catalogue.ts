@@ -2,7 +2,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { registerBuildInfo } from "./build-info.js";
 
 /**
- * edgegate's self-metrics, declared once (DESIGN.md: `edgegate_<area>_<thing>_<unit>[_total]`).
+ * edgegate's self-metrics, declared once and named
+ * `edgegate_<area>_<thing>_<unit>[_total]` (Prometheus naming: base units,
+ * `_total` counters), so dashboards can find a metric from its area.
  * Every branch that drops, refuses, retries or evicts increments a counter with a `reason` label.
  *
  * One `Metrics` object per gateway instance (its own Registry), so tests can run

@@ -1,44 +1,18 @@
 import type { Metrics } from "./catalogue.js";
+import { DROP_REASONS, type DropReason, type MessageDropReason } from "./drop-reasons.js";
 
 /**
  * The label values edgegate can emit, so every labelled counter is exported at 0
  * from the first scrape. Without this, `rate(edgegate_samples_dropped_total[5m])`
  * has no series until the first drop and an alert on it can never see the rise
  * from 0 to 1 (Prometheus's own advice: initialise the label values you know).
- * A unit test scans the sources for every `onDrop("…")` / `reason: "…"` literal
- * and fails when one is missing here.
+ * The drop reasons come from the typed catalogue (drop-reasons.ts), which a
+ * unit test keeps complete.
  */
-export const SAMPLE_DROP_REASONS = [
-  // decoders
-  "invalid_json",
-  "invalid_payload",
-  "invalid_timestamp",
-  "no_samples",
-  "invalid_value",
-  "too_deeply_nested",
-  "non_numeric_field",
-  "invalid_metric_name",
-  "invalid_protobuf",
-  // stages
-  "relabel_invalid_metric_name",
-  "derive_missing_signal",
-  "derive_division_by_zero",
-  "derive_non_finite",
-  "label_value_too_long",
-  "series_limit",
-  "too_late",
-  "unmatched",
-  "shutdown_unflushed",
-  "output_relabel_drop",
-  // outbox
-  "missing_metric_name",
-  "outbox_write_failed",
-  "out_of_order",
-  "evicted_size",
-  "evicted_age",
-] as const;
+const reasons = Object.keys(DROP_REASONS) as DropReason[];
+export const SAMPLE_DROP_REASONS: readonly DropReason[] = reasons.filter((r) => DROP_REASONS[r].counter === "samples");
+export const MESSAGE_DROP_REASONS = reasons.filter((r) => DROP_REASONS[r].counter === "messages") as MessageDropReason[];
 
-export const MESSAGE_DROP_REASONS = ["no_topic_rule", "payload_too_large", "internal_error"] as const;
 export const RETRY_REASONS = ["status_5xx", "status_429", "status_other", "network_error", "timeout", "auth_error"] as const;
 export const DEAD_LETTER_REASONS = ["status_4xx", "max_retry_duration"] as const;
 export const EVICTION_REASONS = ["evicted_size", "evicted_age"] as const;

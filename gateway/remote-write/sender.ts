@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
 import type { RemoteWriteConfig } from "../config/schema.js";
-import { parseDuration } from "../config/duration.js";
 import type { Metrics } from "../metrics/catalogue.js";
 import type { Outbox, OutboxBatch } from "../outbox/outbox.js";
 import { postBatch, type Outcome } from "./attempt.js";
@@ -90,10 +89,10 @@ export class Sender {
     this.authorize = built.authorize;
     for (const r of built.refused) this.log.warn({ header: r.name }, `remote_write.headers.${r.name} not sent: ${r.reason}`);
     const q = opts.config.queue_config;
-    this.timeoutMs = parseDuration(opts.config.remote_timeout);
-    const minBackoffMs = parseDuration(q.min_backoff);
-    this.maxBackoffMs = Math.max(minBackoffMs, parseDuration(q.max_backoff));
-    this.budget = new RetryBudget(minBackoffMs, this.maxBackoffMs, parseDuration(q.max_retry_duration));
+    this.timeoutMs = opts.config.remote_timeout;
+    const minBackoffMs = q.min_backoff;
+    this.maxBackoffMs = Math.max(minBackoffMs, q.max_backoff);
+    this.budget = new RetryBudget(minBackoffMs, this.maxBackoffMs, q.max_retry_duration);
     this.pacer = new ReplayPacer(q.replay_speed);
   }
 

@@ -1,14 +1,16 @@
-import type { AggregationRuleInput } from "../../config/schema-pipeline.js";
-import type { Sample } from "../sample.js";
+import type { AggregationRuleConfig } from "../../config/schema.js";
+import type { Sample } from "../../prom/sample.js";
 import type { Stage } from "../stage.js";
 import type { Json } from "./output.js";
 import { compileRule, type Rule } from "./rule.js";
 import { SeriesInterner, type SeriesRef } from "./series.js";
 import { restoreRules, snapshotRules, type RestoreReport } from "./snapshot.js";
 import { Group, SampleEmitter, SeriesBuffer, Window, emitWindow } from "./window.js";
+import type { DropFn } from "../../metrics/drop-reasons.js";
 
 export interface AggregateStageOptions {
-  rules: AggregationRuleInput[];
+  /** Rules as the config schema outputs them (validated, defaults applied). */
+  rules: AggregationRuleConfig[];
   /** Forward samples matched by no rule unchanged (config `forward_unmatched`); else drop them, counted as reason="unmatched". */
   forwardUnmatched: boolean;
   /**
@@ -18,7 +20,7 @@ export interface AggregateStageOptions {
    * (open windows of a rule with flush_on_shutdown: false, at shutdown), or
    * `output_relabel_drop` (output series dropped by output_relabel_configs).
    */
-  onDrop: (reason: string, samples: number) => void;
+  onDrop: DropFn;
 }
 
 /**
@@ -44,7 +46,7 @@ export class AggregateStage implements Stage {
   readonly name = "aggregate";
   private readonly rules: Rule[];
   private readonly forwardUnmatched: boolean;
-  private readonly onDrop: (reason: string, samples: number) => void;
+  private readonly onDrop: DropFn;
   private readonly interner = new SeriesInterner();
   private readonly emitter = new SampleEmitter();
   /** Windows flushed (or dropped) so far: the gateway checkpoints after a tick that flushed any. */
