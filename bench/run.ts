@@ -7,7 +7,8 @@
  * 2. encode:   samples → WriteRequest → protobuf + snappy, vs protobuf alone.
  * 3. mqtt:     MQTT.js publishing into the gateway's broker and pipeline, vs bare aedes + JSON.parse.
  * 4. memory:   heap per aggregated input series.
- * 5. regex:    the translated V8 RegExp vs re2js on typical relabel/selector patterns.
+ * 5. footprint: the production process (dist/) idle: time to /-/ready and resident memory, vs a bare node.
+ * 6. regex:    the translated V8 RegExp vs re2js on typical relabel/selector patterns.
  */
 import { execSync } from "node:child_process";
 import { Core, parseConfig, type Sample } from "../gateway/core.js";
@@ -16,6 +17,7 @@ import { makePayloads } from "./payloads.js";
 import { fmt, medianOf, printTable, type Row } from "./stats.js";
 import { benchMqtt } from "./mqtt.js";
 import { BENCH_RULES_YAML } from "./config.js";
+import { benchFootprint } from "./footprint.js";
 import { regexRates } from "./regex.js";
 
 const CONFIG = parseConfig(BENCH_RULES_YAML, "bench");
@@ -112,6 +114,11 @@ rows.push({ bench: "mqtt → gateway pipeline", figure: `${fmt(mq.gateway)} msg/
 const perSeries = heapPerSeries(100_000, now);
 rows.push({ bench: "aggregation memory", figure: `${fmt(perSeries)} B/series (100k series)`, baseline: "—", ratio: "—" });
 
+const fp = await benchFootprint();
+const opts = Object.entries(fp.shippedEnv).map(([k, v]) => `${k}=${v}`).join(" ");
+rows.push({ bench: "ready (target ≤ 1 s)", figure: `${fmt(fp.gateway.readyMs)} ms`, baseline: `bare node ${fmt(fp.bare.readyMs)} ms`, ratio: `${fmt(fp.gateway.readyMs / fp.bare.readyMs, 1)}×` });
+rows.push({ bench: "idle RSS (target ≤ 70 MB)", figure: `${fmt(fp.gateway.rssMb, 1)} MB`, baseline: `bare node ${fmt(fp.bare.rssMb, 1)} MB`, ratio: `${fmt(fp.gateway.rssMb / fp.bare.rssMb, 2)}×` });
+rows.push({ bench: "idle RSS, systemd unit's settings", figure: `${fmt(fp.shipped.rssMb, 1)} MB (ready ${fmt(fp.shipped.readyMs)} ms)`, baseline: opts, ratio: `${fmt(fp.shipped.rssMb / fp.bare.rssMb, 2)}×` });
 const regex = regexRates().map((r) => ({ ...r, ratio: r.v8 / r.re2 })).sort((a, b) => a.ratio - b.ratio);
 const mid = regex[Math.floor(regex.length / 2)]!;
 rows.push({

@@ -1,9 +1,13 @@
 import pino, { type Logger } from "pino";
+import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.js";
 import { createMetrics, type Metrics } from "./metrics/catalogue.js";
+import { initKnownLabels } from "./metrics/known-labels.js";
+import { RepeatLimiter } from "./logging/repeat-limiter.js";
 import { Broker } from "./ingest/broker.js";
 import { formatListen } from "./config/listen-address.js";
 import { Core, type CoreDeps } from "./core.js";
+import type { Sample } from "./prom/sample.js";
 import { Lifecycle, type Component } from "./lifecycle.js";
 import { OutboxSink } from "./remote-write/pending-series.js";
 import { CheckpointStore } from "./outbox/checkpoint.js";
@@ -15,7 +19,10 @@ import { startHttpServer, type HttpServer } from "./http/server.js";
 import { redactUrl } from "./http/redact.js";
 import type { ListenerStatus } from "./ingest/listeners.js";
 import type { DropReason } from "./metrics/drop-reasons.js";
+import { LiveStats } from "./http/live-stats.js";
+import { registerStatusPage } from "./http/status-page.js";
 import { USER_AGENT, VERSION } from "./version.js";
+import { Reloader, registerReloadRoute, restartOnlyChanges, withRunningListeners, type ReloadReport, type ReloadResult } from "./reload.js";
 
 export interface GatewayOptions {
   log?: Logger;
@@ -23,6 +30,8 @@ export interface GatewayOptions {
   now?: () => number;
   /** How long close() gives the senders to deliver what is queued. */
   shutdownSendTimeoutMs?: number;
+  /** The file the config came from: SIGHUP and POST /-/reload re-read it (default: the built-in defaults). */
+  configFile?: string;
 }
 
 export interface Gateway {
@@ -39,6 +48,10 @@ export interface Gateway {
   flushNow(final?: boolean): void;
   /** Resolves when every target's outbox is empty. */
   drained(): Promise<void>;
+  /** Replaces topic rules, stages and targets with a validated config; throws (keeping the running config) when it cannot be built. */
+  applyConfig(next: Config): Promise<ReloadReport>;
+  /** Re-reads the config file and applies it (SIGHUP, POST /-/reload); never throws: the result says why it was refused. */
+  reloadConfig(trigger: string): Promise<ReloadResult>;
 }
 
 export interface GatewayStatus {
@@ -59,6 +72,8 @@ export interface TargetStatus {
   pending_rows: number;
   pending_samples: number;
   dead_letter_rows: number;
+  /** Set on a target removed by a config reload whose queue still holds batches (kept until purged). */
+  removed?: boolean;
 }
 
 function targetStatus(s: ReturnType<Sender["status"]>): TargetStatus {
@@ -84,8 +99,14 @@ function targetNames(config: Config): string[] {
   });
 }
 
+/** What the outbox sink needs of each remote-write target. */
+function sinkTargets(config: Config, names: readonly string[]) {
+  return config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs }));
+}
+
 /** The drop, ingest and registry callbacks of the core: self-metrics and log lines. */
 function coreDeps(metrics: Metrics, log: Logger): CoreDeps {
+  const repeats = new RepeatLimiter();
   return {
     onDrop: (reason, n) => metrics.samplesDropped.inc({ reason }, n),
     onMessageDropped: (reason) => metrics.messagesDropped.inc({ reason }),
@@ -96,8 +117,10 @@ function coreDeps(metrics: Metrics, log: Logger): CoreDeps {
       onReload(registry, err, entries) {
         metrics.enrichReloads.inc({ registry, result: err ? "failure" : "success" });
         metrics.enrichEntries.set({ registry }, entries);
-        if (err) log.warn({ err: err.message, registry }, "device registry reload failed; keeping the previous data");
-        else log.info({ registry, entries }, "device registry loaded");
+        // The same failure repeated every poll is logged once, then with the count of repeats suppressed.
+        const allowed = err ? repeats.check(`registry:${registry}`, err.message) : null;
+        if (allowed) log.warn({ err: err!.message, registry, ...(allowed.suppressed > 0 ? { suppressed: allowed.suppressed } : {}) }, "device registry reload failed; keeping the previous data");
+        else if (!err) log.info({ registry, entries }, "device registry loaded");
       },
     },
   };
@@ -118,12 +141,17 @@ interface Parts {
 
 /** Shared by the components: the config, the core and the gateway's hooks. */
 interface Context {
+  /** The config the gateway started with (listeners and storage: a reload keeps them). */
   config: Config;
-  core: Core;
+  /** The current core: a config reload replaces it. */
+  readonly core: Core;
   metrics: Metrics;
   log: Logger;
-  names: string[];
+  /** The current target names (a reload changes them). */
+  readonly names: string[];
   parts: Parts;
+  /** More HTTP routes on the gateway's server (status page, reload). */
+  routes: ((app: FastifyInstance) => void)[];
   sendDeadlineMs: number;
   restoreCheckpoint(): void;
   tick(final: boolean): void;
@@ -167,6 +195,7 @@ function components(c: Context): Component[] {
             status: c.status,
             web: { tls: config.http.tls_server_config, basicAuthUsers: config.http.basic_auth_users, metrics },
             push: { config: config.http.push, maxPayloadBytes: config.mqtt.max_payload_bytes, auth: broker.auth, metrics, onMessage: c.onMessage, log },
+            routes: c.routes,
           });
         } catch (err) {
           broker.auth.close();
@@ -199,12 +228,7 @@ function components(c: Context): Component[] {
     {
       name: "pipeline",
       start() {
-        p.sink = new OutboxSink(
-          p.outbox!,
-          config.remote_write.map((rw, i) => ({ name: c.names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs })),
-          metrics,
-          log,
-        );
+        p.sink = new OutboxSink(p.outbox!, sinkTargets(config, c.names), metrics, log);
         p.accepting = true;
         for (const r of c.core.registries) r.start();
         p.timer = setInterval(() => c.tick(false), Math.min(config.storage.flush_interval, 1000));
@@ -235,34 +259,37 @@ function components(c: Context): Component[] {
  * start() downstream first (outbox → http, after the broker's password and
  * ACL files → senders → pipeline → broker), close() upstream first (broker →
  * final window flush → outbox commit → senders with a deadline → http →
- * SQLite), each phase logged with its
- * duration and bounded by a deadline.
+ * SQLite), each phase logged with its duration and bounded by a deadline. A
+ * config reload (reload.ts) replaces the core, the outbox sink and the changed
+ * senders in place.
  */
 export function buildGateway(config: Config, options: GatewayOptions = {}): Gateway {
   const log = options.log ?? pino({ level: "silent" });
   const now = options.now ?? Date.now;
   const metrics = createMetrics({ defaultMetrics: true });
-  const names = targetNames(config);
+  let current = config;
+  let names = targetNames(config);
   const p: Parts = { outbox: null, checkpoints: null, sink: null, senders: [], http: null, broker: null, timer: null, accepting: false };
   // What the message being ingested came to, so the HTTP push can answer 400 with the first reason it gave no samples.
+  // In the deps, so a core built by a config reload reports it too.
   const message: { firstDrop: DropReason | null; samples: number } = { firstDrop: null, samples: 0 };
-  const deps = coreDeps(metrics, log);
-  const core = new Core(
-    config,
-    {
-      ...deps,
-      onDrop: (reason, n) => {
-        message.firstDrop ??= reason;
-        deps.onDrop(reason, n);
-      },
-      onSamplesIn: (n) => {
-        message.samples += n;
-        deps.onSamplesIn?.(n);
-      },
+  const baseDeps = coreDeps(metrics, log);
+  const deps: CoreDeps = {
+    ...baseDeps,
+    onDrop: (reason, n) => {
+      message.firstDrop ??= reason;
+      baseDeps.onDrop(reason, n);
     },
-    (samples) => p.sink?.write(samples),
-  );
-  const aggregate = core.built.aggregate;
+    onSamplesIn: (n) => {
+      message.samples += n;
+      baseDeps.onSamplesIn?.(n);
+    },
+  };
+  const toSink = (samples: Sample[]) => p.sink?.write(samples);
+  let core = new Core(config, deps, toSink);
+  /** Targets removed by a reload whose queues still hold batches: reported until purged. */
+  const removedTargets = new Map<string, string>();
+  initKnownLabels(metrics, names, core.registries.map((r) => r.name));
   const checkpointIntervalMs = config.storage.checkpoint_interval;
   let staleMarkersCounted = 0;
   let isReady = false;
@@ -280,6 +307,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
 
   function tick(final: boolean): void {
     if (!p.accepting || !p.sink) return;
+    const aggregate = core.built.aggregate;
     core.tick(now(), final);
     p.sink.flush();
     // After the outbox commit, never before: see gateway/outbox/checkpoint.ts.
@@ -334,18 +362,130 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         oldest_age_seconds: depth.oldestMs === null ? null : Math.max(0, (now() - depth.oldestMs) / 1000),
         dead_letter_rows: p.outbox?.deadLetterDepth().rows ?? 0,
       },
-      targets: p.senders.map((s) => targetStatus(s.status())),
+      targets: [...p.senders.map((s) => targetStatus(s.status())), ...removedStatus()],
     };
   }
+
+  function removedStatus(): TargetStatus[] {
+    const out: TargetStatus[] = [];
+    for (const [name, url] of removedTargets) {
+      const d = p.outbox?.depth(name);
+      if (!d || d.rows === 0) {
+        removedTargets.delete(name); // purged or delivered: no longer reported
+        continue;
+      }
+      out.push({ name, url: redactUrl(url), last_success: null, last_error: null, pending_rows: d.rows, pending_samples: d.samples, dead_letter_rows: p.outbox?.deadLetterDepth(name).rows ?? 0, removed: true });
+    }
+    return out;
+  }
+
+  /**
+   * Config reload: everything new (core, senders) is built first, so a failure
+   * changes nothing; then it is swapped in one synchronous step, between two
+   * messages. Aggregation rules whose definition is unchanged keep their open
+   * windows; a removed rule's windows are flushed through the rest of the old
+   * pipeline; unchanged targets keep their sender, a removed target its queue.
+   */
+  async function applyConfig(loaded: Config): Promise<ReloadReport> {
+    if (!p.outbox || !p.sink || !p.accepting || closing) throw new Error("the gateway is not running");
+    const outbox = p.outbox;
+    const restartNeeded = restartOnlyChanges(current, loaded);
+    const next = withRunningListeners(current, loaded);
+    const nextNames = targetNames(next);
+    const nextCore = new Core(next, deps, toSink);
+    const report: ReloadReport = { targets: { added: [], changed: [], kept: [], removed: [] }, rules: { kept: 0, fresh: 0 }, restartNeeded };
+    const running = new Map(p.senders.map((sd) => [sd.name, sd]));
+    const runningConfig = new Map(current.remote_write.map((rw, i) => [names[i]!, JSON.stringify(rw)]));
+    const nextSenders: TargetSender[] = [];
+    const fresh: TargetSender[] = [];
+    try {
+      next.remote_write.forEach((rw, i) => {
+        const name = nextNames[i]!;
+        const old = running.get(name);
+        if (old && runningConfig.get(name) === JSON.stringify(rw)) {
+          nextSenders.push(old);
+          report.targets.kept.push(name);
+          return;
+        }
+        const sd = new TargetSender({ name, config: rw, outbox, metrics, log: log.child({ target: name }), userAgent: USER_AGENT });
+        fresh.push(sd);
+        nextSenders.push(sd);
+        (old ? report.targets.changed : report.targets.added).push(name);
+      });
+    } catch (err) {
+      for (const r of nextCore.registries) r.close();
+      throw err;
+    }
+    // Swap (synchronous: no message can arrive half-way).
+    tick(false);
+    const aggregate = core.built.aggregate;
+    const restored = nextCore.built.aggregate.restore(aggregate.snapshot());
+    report.rules = { kept: restored.rules, fresh: next.aggregation.length - restored.rules };
+    const retired = aggregate.flushRetired(new Set(nextCore.built.aggregate.fingerprints()));
+    if (retired.length > 0) {
+      const stages = core.pipeline.stages;
+      let cur = retired;
+      for (const st of stages.slice(stages.indexOf(aggregate) + 1)) cur = st.process(cur, now());
+      p.sink.write(cur);
+    }
+    p.sink.flush();
+    const nextSink = new OutboxSink(outbox, sinkTargets(next, nextNames), metrics, log);
+    nextSink.adoptOrderState(p.sink);
+    const oldCore = core;
+    const retiredSenders = p.senders.filter((sd) => !nextSenders.includes(sd));
+    core = nextCore;
+    p.sink = nextSink;
+    p.senders = nextSenders;
+    names = nextNames;
+    current = next;
+    // The new core checkpoints its rule set at the next tick (it has never saved one).
+    staleMarkersCounted = 0;
+    for (const r of oldCore.registries) r.close();
+    for (const r of core.registries) r.start();
+    initKnownLabels(metrics, nextNames, core.registries.map((r) => r.name));
+    for (const sd of fresh) sd.start();
+    // Senders of removed or changed targets stop after their request in flight; a removed target's queue stays.
+    await Promise.all(retiredSenders.map((sd) => sd.close(1000)));
+    for (const sd of retiredSenders) {
+      if (nextNames.includes(sd.name)) continue;
+      report.targets.removed.push(sd.name);
+      const rows = outbox.depth(sd.name).rows;
+      if (rows > 0) {
+        removedTargets.set(sd.name, sd.status().url);
+        log.warn({ target: sd.name, rows }, "target removed from the config; its queued batches are kept (edgegate outbox purge --pending --target NAME deletes them)");
+      }
+    }
+    for (const name of nextNames) removedTargets.delete(name);
+    return report;
+  }
+  const reloader = new Reloader({ get config() { return current; }, applyConfig }, options.configFile, log, metrics.registry, now);
+
+  const live = new LiveStats({
+    metrics,
+    ready: () => isReady,
+    uptimeSeconds: () => Math.round((now() - startedAt) / 1000),
+    connectedDevices: () => p.broker?.connectedClients() ?? 0,
+    targets: () =>
+      p.senders.map((sd) => {
+        const st = sd.status();
+        const d = p.outbox?.depth(st.name);
+        return { ...st, rows: d?.rows ?? 0, oldestMs: d?.oldestMs ?? null };
+      }),
+  });
 
   const lifecycle = new Lifecycle(log);
   const context: Context = {
     config,
-    core,
+    get core() {
+      return core;
+    },
     metrics,
     log,
-    names,
+    get names() {
+      return names;
+    },
     parts: p,
+    routes: [(app) => registerStatusPage(app, live), (app) => registerReloadRoute(app, reloader)],
     sendDeadlineMs: options.shutdownSendTimeoutMs ?? 5000,
     restoreCheckpoint,
     tick,
@@ -357,17 +497,23 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   for (const component of components(context)) lifecycle.add(component);
 
   const gateway: Gateway = {
-    config,
+    get config() {
+      return current;
+    },
     metrics,
+    applyConfig,
+    reloadConfig: (trigger) => reloader.reload(trigger),
     async start() {
       const t0 = Date.now();
       await lifecycle.start();
       isReady = true;
+      live.start();
       log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), listeners: p.broker?.listenerStatus() ?? [], https: config.http.tls_server_config !== undefined, targets: names, ms: Date.now() - t0 }, "edgegate started");
     },
     close() {
       closing ??= (async () => {
         isReady = false;
+        live.stop();
         const t0 = Date.now();
         await lifecycle.close();
         // Also when start() never got to the pipeline: the registries were loaded when the core was built.

@@ -4,17 +4,11 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { configSchema, type Config } from "./schema.js";
 import { DEFAULT_CONFIG_YAML } from "./defaults.js";
+import { expandEnv } from "./env.js";
+import { ConfigError } from "./config-error.js";
 
-/** A config that cannot be used; `problems` are one line each, naming the key path and the bad value. */
-export class ConfigError extends Error {
-  constructor(
-    readonly source: string,
-    readonly problems: string[],
-  ) {
-    super(`${source}: invalid configuration:\n  ${problems.join("\n  ")}`);
-    this.name = "ConfigError";
-  }
-}
+// In its own module so env.ts can throw it without importing this one (no import cycle).
+export { ConfigError } from "./config-error.js";
 
 /** `remote_write[0].queue_config.min_backoff`, the way the key is written in YAML. */
 export function formatKeyPath(path: readonly PropertyKey[]): string {
@@ -60,9 +54,9 @@ function issueLines(issues: z.core.$ZodIssue[], raw: unknown): string[] {
   return lines;
 }
 
-/** Parses and validates YAML text; throws ConfigError listing every problem. */
-export function parseConfig(text: string, source: string): Config {
-  const doc = parseDocument(text, { prettyErrors: true });
+/** Expands `${ENV_VAR}`s, parses and validates YAML text; throws ConfigError listing every problem. */
+export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = parseDocument(expandEnv(text, source, env), { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(source, doc.errors.map((e) => `YAML syntax: ${e.message.split("\n")[0]}`));
   }

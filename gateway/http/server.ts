@@ -15,6 +15,8 @@ export interface HttpServerOptions {
   web?: WebConfigOptions;
   /** POST /api/v1/push/<topic>. */
   push?: PushOptions;
+  /** More routes on the same instance (status page, reload), so the same hooks (auth) cover them. */
+  routes?: ((app: FastifyInstance) => void)[];
 }
 
 /**
@@ -44,6 +46,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     return reply.type(opts.registry.contentType).send(body);
   });
   app.get("/api/v1/status", async () => opts.status());
+  for (const register of opts.routes ?? []) register(app as unknown as FastifyInstance);
   const { host, port } = parseListen(opts.listen);
   await app.listen({ host, port });
   return { address: () => app.server.address(), close: () => app.close() };

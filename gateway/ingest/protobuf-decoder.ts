@@ -18,10 +18,13 @@ import { JsonDecoder, type DropFn, type JsonDecoderOptions } from "./json-decode
  * cannot carry, is counted as reason="invalid_value".
  */
 
+// Parsed on first use, not at import: a gateway with no `format: protobuf` topic never pays for the schema.
 // keepCase: field names stay snake_case as in the .proto (protobufjs camelCases them by default).
-const TelemetryBatch = protobuf
-  .parse(readFileSync(protoFile("telemetry.proto"), "utf8"), { keepCase: true })
-  .root.lookupType("edgegate.telemetry.v1.TelemetryBatch");
+let telemetryBatch: protobuf.Type | undefined;
+function TelemetryBatchType(): protobuf.Type {
+  telemetryBatch ??= protobuf.parse(readFileSync(protoFile("telemetry.proto"), "utf8"), { keepCase: true }).root.lookupType("edgegate.telemetry.v1.TelemetryBatch");
+  return telemetryBatch;
+}
 
 /** int64 → JS number: epoch milliseconds fit in 2^53 for the next 285,000 years. */
 const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: String, defaults: false, oneofs: false };
@@ -29,15 +32,18 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, b
 export class ProtobufDecoder {
   private readonly json: JsonDecoder;
 
+  private readonly type: protobuf.Type;
+
   constructor(opts: JsonDecoderOptions) {
     this.json = new JsonDecoder(opts);
+    this.type = TelemetryBatchType();
   }
 
   /** Same contract as JsonDecoder.decode: appends samples to `out`, reports what it cannot map to `onDrop`, never throws. */
   decode(payload: Uint8Array, base: Labels, arrivalMs: number, out: Sample[], onDrop: DropFn): void {
     let readings: unknown;
     try {
-      readings = TelemetryBatch.toObject(TelemetryBatch.decode(payload), TO_OBJECT).readings;
+      readings = this.type.toObject(this.type.decode(payload), TO_OBJECT).readings;
     } catch {
       onDrop("invalid_protobuf", 1);
       return;
@@ -52,5 +58,6 @@ export class ProtobufDecoder {
 
 /** Encodes readings (plain objects shaped like the JSON telemetry object) as one TelemetryBatch; device-sim's encoder. */
 export function encodeTelemetryBatch(readings: readonly object[]): Uint8Array {
-  return TelemetryBatch.encode(TelemetryBatch.fromObject({ readings })).finish();
+  const type = TelemetryBatchType();
+  return type.encode(type.fromObject({ readings })).finish();
 }

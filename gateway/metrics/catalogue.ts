@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { registerBuildInfo } from "./build-info.js";
 
 /**
  * edgegate's self-metrics, declared once and named
@@ -11,7 +12,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
  */
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "edgegate_" });
+  // Standard names (process_*, nodejs_*), no prefix: stock Node.js dashboards and alerts find them.
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
+  registerBuildInfo(registry);
   const r = [registry];
   return {
     registry,

@@ -30,7 +30,7 @@ export interface SinkTarget {
  */
 export class SeriesView {
   private readonly rules: CompiledRelabel[];
-  private readonly lastTs = new Map<string, number>();
+  private lastTs = new Map<string, number>();
 
   constructor(
     writeRelabelConfigs: readonly RelabelRule[],
@@ -38,6 +38,11 @@ export class SeriesView {
     private readonly maxTracked = 1_000_000,
   ) {
     this.rules = compileRelabelConfigs(writeRelabelConfigs);
+  }
+
+  /** Config reload: continue the order guard of the view this one replaces. */
+  adoptOrder(previous: SeriesView): void {
+    this.lastTs = previous.lastTs;
   }
 
   /** Distinct series the order guard remembers (≈ series sent recently). */
@@ -96,6 +101,7 @@ interface View {
   targets: SinkTarget[];
 }
 
+
 /**
  * The end of the pipeline: buffers samples for up to `storage.flush_interval`
  * (or until `maxBuffered` samples), then encodes them as Remote-Write batches
@@ -142,6 +148,22 @@ export class OutboxSink {
     let n = 0;
     for (const v of this.views) n += v.series.tracked;
     return n;
+  }
+
+  /**
+   * Config reload: takes over the order guard of the sink this one replaces,
+   * view by view (a view is identified by its targets' names), so a late raw
+   * sample cannot slip past the guard because the sink was rebuilt.
+   */
+  adoptOrderState(previous: OutboxSink): void {
+    const relabelled = (v: View) => v.targets.some((t) => (t.writeRelabelConfigs?.length ?? 0) > 0);
+    const key = (v: View) => v.targets.map((t) => t.name).sort().join("\u0000") + (relabelled(v) ? "\u0000relabel" : "");
+    const old = new Map(previous.views.map((v) => [key(v), v.series]));
+    for (const v of this.views) {
+      const series = old.get(key(v));
+      if (series) v.series.adoptOrder(series);
+      // A target that moved between views (write_relabel_configs added or removed) starts a fresh guard.
+    }
   }
 
   /** Encodes and commits everything buffered. Never throws: a failed commit is counted and logged. */

@@ -191,6 +191,32 @@ export class AggregateStage implements Stage {
     this.flushedWindows++;
   }
 
+  /**
+   * Config reload: emits now the open windows of the rules whose fingerprint
+   * is not in `kept` (removed or changed rules, whose state the new config's
+   * stage does not take over), so what they aggregated so far is not lost.
+   */
+  flushRetired(kept: ReadonlySet<string>): Sample[] {
+    const due: Window[] = [];
+    for (const rule of this.rules) if (!kept.has(rule.options.fingerprint)) due.push(...rule.windows.values());
+    due.sort((a, b) => a.end - b.end || a.rule - b.rule);
+    const out: Sample[] = [];
+    for (const win of due) {
+      const rule = this.rules[win.rule]!;
+      emitWindow(win, rule, this.emitter, out);
+      this.release(rule, win);
+    }
+    this.emitter.aim([], "", {}, 0);
+    const relabelDropped = this.emitter.takeDropped();
+    if (relabelDropped > 0) this.onDrop("output_relabel_drop", relabelDropped);
+    return out;
+  }
+
+  /** Fingerprints of this stage's rules (a rule's config identity: reload keeps the state of an unchanged rule). */
+  fingerprints(): string[] {
+    return this.rules.map((r) => r.options.fingerprint);
+  }
+
   /** Open windows, cross-window output state, flushed-window watermarks and stale tracking, as JSON (checkpoints). */
   snapshot(): Json {
     return snapshotRules(this.rules);
