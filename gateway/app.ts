@@ -9,6 +9,7 @@ import { Pipeline } from "./pipeline/pipeline.js";
 import { buildStages } from "./pipeline/build.js";
 import { OutboxSink } from "./pipeline/outbox-sink.js";
 import { CheckpointStore } from "./pipeline/checkpoint.js";
+import { SampleGuard } from "./ingest/sample-guard.js";
 import type { Sample } from "./pipeline/sample.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { openOutbox } from "./outbox/open.js";
@@ -111,6 +112,13 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       },
     },
   });
+  const maxFutureSkewMs = parseDuration(config.ingest.max_future_skew);
+  const guard = new SampleGuard({
+    maxFutureSkewMs,
+    maxSampleAgeMs: parseDuration(config.ingest.max_sample_age),
+    onDrop,
+    onReplace: (reason, n) => metrics.labelValuesReplaced.inc({ reason }, n),
+  });
   const flushIntervalMs = parseDuration(config.storage.flush_interval);
   const checkpointIntervalMs = parseDuration(config.storage.checkpoint_interval);
   let checkpoints: CheckpointStore | null = null;
@@ -140,6 +148,8 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     }
     if (batch.length === 0) return;
     metrics.samplesIn.inc(batch.length);
+    guard.apply(batch, t);
+    if (batch.length === 0) return;
     pipeline.push(batch.slice(), t);
   }
 
@@ -151,6 +161,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     checkpoint(final);
     metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);
     staleMarkersCounted = aggregate.staleMarkers;
+    broker?.updateGauges();
     const st = aggregate.stats();
     metrics.windowsOpen.set(st.windowsOpen);
     metrics.seriesActive.set(st.seriesActive + sink.trackedSeries());
@@ -191,6 +202,11 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       return;
     }
     const report = aggregate.restore(data);
+    // A checkpoint written before the timestamp window existed (or under a wrong clock) may hold a
+    // high-water mark in the future, which would refuse every later sample as too_late.
+    const clamped = aggregate.clampFuture(now() + maxFutureSkewMs);
+    if (clamped.windows > 0) onDrop("too_far_in_future", clamped.samples);
+    if (clamped.rules > 0) log.warn({ rules: clamped.rules, windows: clamped.windows }, "aggregation checkpoint held state beyond now + ingest.max_future_skew; discarded it");
     for (const line of report.discarded) log.warn({ checkpoint_ms: saved.savedMs }, line);
     log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - saved.savedMs }, "aggregation state restored from checkpoint");
     checkpointedAt = now();
@@ -239,7 +255,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
       timer.unref();
       http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });
-      broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
+      broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, limits: config.mqtt, metrics, log: log.child({ component: "mqtt" }), onMessage });
       await broker.start();
       isReady = true;
       log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), targets: names, ms: Date.now() - t0 }, "edgegate started");

@@ -1,12 +1,12 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { labelName } from "./schema-common.js";
-import { httpSchema, mqttSchema, topicSchema } from "./schema-ingest.js";
+import { httpSchema, ingestSchema, mqttSchema, topicSchema } from "./schema-ingest.js";
 import { storageSchema } from "./schema-storage.js";
 import { aggregationSchema } from "./schema-pipeline.js";
 import { remoteWriteSchema } from "./schema-remote-write.js";
 import { relabelConfigsSchema } from "./schema-relabel.js";
-import { limitsSchema } from "./schema-limits.js";
+import { globalLimitsSchema } from "./schema-limits.js";
 import { enrichSchema } from "./schema-enrich.js";
 import { deriveSchema } from "./schema-derive.js";
 
@@ -30,13 +30,14 @@ export const configSchema = z
   .strictObject({
     mqtt: mqttSchema.prefault({}),
     http: httpSchema.prefault({}),
+    ingest: ingestSchema.prefault({}),
     storage: storageSchema.prefault({}),
     external_labels: z.record(labelName, z.string().min(1)).default({}).describe("Labels added to every series sent; as in Prometheus, a label the series already has wins over an external label of the same name."),
     topics: z.array(topicSchema).describe("Topic rules: how a message on a topic becomes samples. The first rule whose template matches wins."),
     enrich: z.array(enrichSchema).default([]).describe("Device registries: labels from reference data keyed by a sample label, applied in order after decoding (docs/pipeline.md)."),
     relabel_configs: relabelConfigsSchema("Prometheus relabelling of every sample, after enrich and before derive (docs/pipeline.md)."),
     derive: z.array(deriveSchema).default([]).describe("New samples computed from the signals of one message, after relabel_configs (docs/pipeline.md)."),
-    limits: limitsSchema.prefault({}).describe("Global cardinality limiter, after derive and before aggregation (docs/pipeline.md)."),
+    limits: globalLimitsSchema.prefault({}).describe("Global cardinality limiter, after derive and before aggregation (docs/pipeline.md)."),
     aggregation: z.array(aggregationSchema).default([]).describe("Stream aggregation rules (vmagent-style, event-time windows)."),
     forward_unmatched: z.boolean().default(true).describe("Forward samples matched by no aggregation rule unchanged."),
     remote_write: z.array(remoteWriteSchema).min(1).describe("Where the reduced series are sent."),

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { createLimitMetrics } from "./limits-catalogue.js";
 
 /**
  * edgegate's self-metrics, declared once (DESIGN.md: `edgegate_<area>_<thing>_<unit>[_total]`).
@@ -45,6 +46,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     checkpoints: new Counter({ name: "edgegate_aggregation_checkpoints_total", help: "Checkpoints of the aggregation state written to the outbox file, by result (success, failure).", labelNames: ["result"], registers: r }),
     checkpointBytes: new Gauge({ name: "edgegate_aggregation_checkpoint_bytes", help: "Size of the last aggregation checkpoint (JSON bytes).", registers: r }),
     checkpointDuration: new Gauge({ name: "edgegate_aggregation_checkpoint_duration_seconds", help: "Time the last aggregation checkpoint took (serialise + commit).", registers: r }),
+    ...createLimitMetrics(r),
   };
 }
 

@@ -90,8 +90,9 @@ export class OutboxSink {
   }
 
   private flushView(view: View, samples: Sample[]): void {
-    const { series, invalid } = toTimeSeries(samples);
+    const { series, invalid, duplicates } = toTimeSeries(samples);
     if (invalid > 0) this.metrics.samplesDropped.inc({ reason: "missing_metric_name" }, invalid);
+    if (duplicates > 0) this.metrics.samplesDropped.inc({ reason: "duplicate_timestamp" }, duplicates);
     const ordered = this.enforceOrder(series, view.lastTs);
     if (ordered.length === 0) return;
     let total = 0;

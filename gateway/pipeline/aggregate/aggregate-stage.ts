@@ -203,6 +203,38 @@ export class AggregateStage implements Stage {
     return restoreRules(this.rules, data, this.interner);
   }
 
+  /**
+   * Discards restored state beyond `limitMs` (now + the allowed clock skew):
+   * open windows starting after it, and a flushed-window watermark after it,
+   * which would otherwise refuse every later sample as too_late (issue 10:
+   * one year-3000 sample, a restart, and 47/47 later samples were dropped).
+   */
+  clampFuture(limitMs: number): { rules: number; windows: number; samples: number } {
+    let rules = 0;
+    let windows = 0;
+    let samples = 0;
+    for (const rule of this.rules) {
+      let touched = false;
+      for (const win of [...rule.windows.values()]) {
+        if (win.start <= limitMs) continue;
+        windows++;
+        samples += win.samples;
+        rule.windows.delete(win.start);
+        if (rule.lastWindow === win) rule.lastWindow = null;
+        for (const series of win.series) if (--series.windows === 0) this.interner.release(series);
+        touched = true;
+      }
+      if (rule.flushedUntil > limitMs) {
+        // Back to the end of the last window that can have closed by now.
+        rule.flushedUntil = Math.floor(limitMs / rule.intervalMs) * rule.intervalMs;
+        touched = true;
+      }
+      if (rule.stale.clampFuture(limitMs)) touched = true;
+      if (touched) rules++;
+    }
+    return { rules, windows, samples };
+  }
+
   stats(): { windowsOpen: number; seriesActive: number } {
     let windowsOpen = 0;
     for (const rule of this.rules) windowsOpen += rule.windows.size;
