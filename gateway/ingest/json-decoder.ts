@@ -49,6 +49,7 @@ export class JsonDecoder {
       return;
     }
     if (Array.isArray(doc)) {
+      if (doc.length === 0) onDrop("no_samples", 1); // an empty message is counted like any other that yields nothing
       for (const item of doc) this.decodeObject(item, base, arrivalMs, out, onDrop);
     } else {
       this.decodeObject(doc, base, arrivalMs, out, onDrop);
