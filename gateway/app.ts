@@ -164,6 +164,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     broker?.updateGauges();
     const st = aggregate.stats();
     metrics.windowsOpen.set(st.windowsOpen);
+    metrics.aggregationGroupsOpen.set(aggregate.groupsOpen());
     metrics.seriesActive.set(st.seriesActive + sink.trackedSeries());
     if (limits) metrics.limitsSeriesActive.set({ scope: "global" }, limits.activeSeries());
     for (const l of router.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);

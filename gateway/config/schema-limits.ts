@@ -37,4 +37,16 @@ export const globalLimitsSchema = limitsSchema.extend({
     .removeDefault()
     .default(2048)
     .describe("A sample with a label value longer than this (UTF-16 code units) is dropped (reason=\"label_value_too_long\"). 0 = no limit."),
+  max_open_windows: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(10000)
+    .describe("Most aggregation windows open at once, all rules together; a sample that would open one more is dropped (reason=\"window_limit\"). Gauge: edgegate_aggregation_windows_open. 0 = no limit."),
+  max_groups: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(100000)
+    .describe("Most groups (output label sets) in open aggregation windows, all rules together; a sample that would start one more is dropped (reason=\"group_limit\"). Gauge: edgegate_aggregation_groups_open. 0 = no limit."),
 });

@@ -30,6 +30,7 @@ export function createLimitMetrics(r: Registry[]) {
       registers: r,
     }),
     mqttSendBufferBytes: new Gauge({ name: "edgegate_mqtt_send_buffer_bytes", help: "Bytes written to connected clients and not yet read by them, all clients (each bounded by mqtt.max_queued_bytes).", registers: r }),
+    aggregationGroupsOpen: new Gauge({ name: "edgegate_aggregation_groups_open", help: "Groups (output label sets) in open aggregation windows, all rules (bounded by limits.max_groups).", registers: r }),
     labelValuesReplaced: new Counter({
       name: "edgegate_ingest_label_values_replaced_total",
       help: "Label values whose characters were replaced by U+FFFD before the pipeline, by reason (invalid_utf16: a lone surrogate; control_character: C0/C1 controls, DEL, bidi overrides).",

@@ -49,3 +49,28 @@ it("clampFuture discards state beyond now + skew; later samples are aggregated a
   const out = s.flush(later + 20_000, false);
   assert.deepEqual(out.filter((x) => !Number.isNaN(x.value)).map((x) => [x.labels.__name__, x.value, x.timestamp]), [["m:10s_count_samples", 1, 1_700_000_310_000]]);
 });
+
+it("max_open_windows and max_groups bound the state one client can open; refusals are counted, existing groups keep flowing", () => {
+  const drops: Record<string, number> = {};
+  const s = new AggregateStage({
+    rules: [{ match: "m", interval: "10s", allowed_lateness: "1h", by: ["fleet"], outputs: ["count_samples"] }],
+    forwardUnmatched: false,
+    onDrop: (r, n) => (drops[r] = (drops[r] ?? 0) + n),
+    maxOpenWindows: 3,
+    maxGroups: 4,
+  });
+  // 100 distinct windows (timestamps 10 s apart): only 3 open.
+  s.process(Array.from({ length: 100 }, (_, i) => ({ labels: { __name__: "m", fleet: "a" }, value: 1, timestamp: NOW - i * 10_000 })), NOW);
+  assert.equal(s.stats().windowsOpen, 3);
+  assert.equal(drops.window_limit, 97);
+  // 50 new fleets in the current window: one more group fits (3 used), the rest are refused.
+  s.process(Array.from({ length: 50 }, (_, i) => ({ labels: { __name__: "m", fleet: `f${i}` }, value: 1, timestamp: NOW })), NOW);
+  assert.equal(s.groupsOpen(), 4);
+  assert.equal(drops.group_limit, 49);
+  // An existing group keeps receiving samples.
+  s.process([{ labels: { __name__: "m", fleet: "a" }, value: 1, timestamp: NOW }], NOW);
+  const out = s.flush(NOW + 3_600_000 + 20_000, false).filter((x) => !Number.isNaN(x.value) && x.labels.fleet === "a" && x.timestamp === 1_700_000_010_000);
+  assert.deepEqual(out.map((x) => x.value), [2]);
+  assert.equal(s.groupsOpen(), 0);
+  assert.equal(s.stats().windowsOpen, 0);
+});
