@@ -57,6 +57,8 @@ export class GuardedConnection extends Duplex {
   private wantRead = true;
   /** Bytes held back by the rate limit (from the first PUBLISH without a token). */
   private held: Buffer | null = null;
+  /** The transport ended or closed while bytes were held: finish once they have passed. */
+  private endAfterHeld = false;
 
   constructor(
     /** The transport (exposed: a TLS peer certificate or remote address is read from it). */
@@ -70,9 +72,10 @@ export class GuardedConnection extends Duplex {
     // add ~40 ms to every acknowledgement (measured on loopback: median 44 ms → under 1 ms).
     (transport as Partial<Socket>).setNoDelay?.(true);
     transport.on("data", (chunk: Buffer) => this.onData(chunk));
-    transport.on("end", () => this.push(null));
+    // A client that publishes and disconnects while rate-limited still gets what it sent processed.
+    transport.on("end", () => (this.held !== null ? (this.endAfterHeld = true) : this.push(null)));
     transport.on("error", (err) => this.destroy(err));
-    transport.on("close", () => this.destroy());
+    transport.on("close", () => (this.held !== null ? (this.endAfterHeld = true) : this.destroy()));
   }
 
   /** The client's unread bytes (the transport's write buffer). */
@@ -164,7 +167,9 @@ export class GuardedConnection extends Duplex {
       const held = this.held;
       this.held = null;
       if (held !== null) this.onData(held);
-      if (this.held === null && this.wantRead) this.transport.resume();
+      if (this.held !== null) return;
+      if (this.endAfterHeld) this.push(null);
+      else if (this.wantRead) this.transport.resume();
     }, waitMs);
   }
 
