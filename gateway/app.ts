@@ -1,22 +1,25 @@
 import pino, { type Logger } from "pino";
+import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.js";
-import { parseDuration } from "./config/duration.js";
 import { createMetrics, type Metrics } from "./metrics/catalogue.js";
+import { initKnownLabels } from "./metrics/known-labels.js";
+import { RepeatLimiter } from "./logging/repeat-limiter.js";
 import { Broker } from "./ingest/broker.js";
-import { TopicRouter } from "./ingest/topic-router.js";
-import { formatListen } from "./ingest/listen-address.js";
-import { Pipeline } from "./pipeline/pipeline.js";
-import { buildStages } from "./pipeline/build.js";
-import { OutboxSink } from "./pipeline/outbox-sink.js";
-import { CheckpointStore } from "./pipeline/checkpoint.js";
-import { SampleGuard } from "./ingest/sample-guard.js";
-import type { Sample } from "./pipeline/sample.js";
+import { formatListen } from "./config/listen-address.js";
+import { Core, type CoreDeps } from "./core.js";
+import type { Sample } from "./prom/sample.js";
+import { Lifecycle, type Component } from "./lifecycle.js";
+import { OutboxSink } from "./remote-write/pending-series.js";
+import { CheckpointStore } from "./outbox/checkpoint.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { openOutbox } from "./outbox/open.js";
 import type { Sender } from "./remote-write/sender.js";
 import { TargetSender } from "./remote-write/target-sender.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
+import { LiveStats } from "./http/live-stats.js";
+import { registerStatusPage } from "./http/status-page.js";
 import { USER_AGENT, VERSION } from "./version.js";
+import { Reloader, registerReloadRoute, restartOnlyChanges, withRunningListeners, type ReloadReport, type ReloadResult } from "./reload.js";
 
 export interface GatewayOptions {
   log?: Logger;
@@ -24,6 +27,8 @@ export interface GatewayOptions {
   now?: () => number;
   /** How long close() gives the senders to deliver what is queued. */
   shutdownSendTimeoutMs?: number;
+  /** The file the config came from: SIGHUP and POST /-/reload re-read it (default: the built-in defaults). */
+  configFile?: string;
 }
 
 export interface Gateway {
@@ -40,6 +45,10 @@ export interface Gateway {
   flushNow(final?: boolean): void;
   /** Resolves when every target's outbox is empty. */
   drained(): Promise<void>;
+  /** Replaces topic rules, stages and targets with a validated config; throws (keeping the running config) when it cannot be built. */
+  applyConfig(next: Config): Promise<ReloadReport>;
+  /** Re-reads the config file and applies it (SIGHUP, POST /-/reload); never throws: the result says why it was refused. */
+  reloadConfig(trigger: string): Promise<ReloadResult>;
 }
 
 export interface GatewayStatus {
@@ -60,6 +69,8 @@ export interface TargetStatus {
   pending_rows: number;
   pending_samples: number;
   dead_letter_rows: number;
+  /** Set on a target removed by a config reload whose queue still holds batches (kept until purged). */
+  removed?: boolean;
 }
 
 function targetStatus(s: ReturnType<Sender["status"]>): TargetStatus {
@@ -85,99 +96,190 @@ function targetNames(config: Config): string[] {
   });
 }
 
-/**
- * Builds the gateway from a validated config (STYLE.md: main.ts owns the process,
- * app.ts the gateway, so tests build it without signals). Lifecycle: start()
- * downstream first (outbox → senders → pipeline → http → broker), close()
- * upstream first (broker → final window flush → outbox commit → senders with a
- * deadline → http → SQLite).
- */
-export function buildGateway(config: Config, options: GatewayOptions = {}): Gateway {
-  const log = options.log ?? pino({ level: "silent" });
-  const now = options.now ?? Date.now;
-  const metrics = createMetrics({ defaultMetrics: true });
-  const names = targetNames(config);
-  const router = new TopicRouter(config.topics);
-  const onDrop = (reason: string, n: number) => metrics.samplesDropped.inc({ reason }, n);
-  const { stages, aggregate, registries, limits } = buildStages(config, {
-    onDrop,
+/** What the outbox sink needs of each remote-write target. */
+function sinkTargets(config: Config, names: readonly string[]) {
+  return config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs }));
+}
+
+/** The drop, ingest and registry callbacks of the core: self-metrics and log lines. */
+function coreDeps(metrics: Metrics, log: Logger): CoreDeps {
+  const repeats = new RepeatLimiter();
+  return {
+    onDrop: (reason, n) => metrics.samplesDropped.inc({ reason }, n),
+    onMessageDropped: (reason) => metrics.messagesDropped.inc({ reason }),
+    onSamplesIn: (n) => metrics.samplesIn.inc(n),
+    onLabelValuesReplaced: (reason, n) => metrics.labelValuesReplaced.inc({ reason }, n),
     onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
     registryEvents: {
       // A failed reload keeps the previous data: logged and counted, never fatal.
       onReload(registry, err, entries) {
         metrics.enrichReloads.inc({ registry, result: err ? "failure" : "success" });
         metrics.enrichEntries.set({ registry }, entries);
-        if (err) log.warn({ err: err.message, registry }, "device registry reload failed; keeping the previous data");
-        else log.info({ registry, entries }, "device registry loaded");
+        // The same failure repeated every poll is logged once, then with the count of repeats suppressed.
+        const allowed = err ? repeats.check(`registry:${registry}`, err.message) : null;
+        if (allowed) log.warn({ err: err!.message, registry, ...(allowed.suppressed > 0 ? { suppressed: allowed.suppressed } : {}) }, "device registry reload failed; keeping the previous data");
+        else if (!err) log.info({ registry, entries }, "device registry loaded");
       },
     },
-  });
-  const maxFutureSkewMs = parseDuration(config.ingest.max_future_skew);
-  const guard = new SampleGuard({
-    maxFutureSkewMs,
-    maxSampleAgeMs: parseDuration(config.ingest.max_sample_age),
-    onDrop,
-    onReplace: (reason, n) => metrics.labelValuesReplaced.inc({ reason }, n),
-  });
-  const flushIntervalMs = parseDuration(config.storage.flush_interval);
-  const checkpointIntervalMs = parseDuration(config.storage.checkpoint_interval);
-  let checkpoints: CheckpointStore | null = null;
-  let checkpointedAt = 0;
-  let checkpointedWindows = 0;
-  let staleMarkersCounted = 0;
+  };
+}
 
-  let outbox: Outbox | null = null;
-  let sink: OutboxSink | null = null;
-  let pipeline: Pipeline | null = null;
-  let senders: TargetSender[] = [];
-  let http: HttpServer | null = null;
-  let broker: Broker | null = null;
-  let timer: NodeJS.Timeout | null = null;
+/** What the running gateway holds; each part is set by its component's start(). */
+interface Parts {
+  outbox: Outbox | null;
+  checkpoints: CheckpointStore | null;
+  sink: OutboxSink | null;
+  senders: TargetSender[];
+  http: HttpServer | null;
+  broker: Broker | null;
+  timer: NodeJS.Timeout | null;
+  /** Between the pipeline component's start and close: messages are processed, the clock ticks. */
+  accepting: boolean;
+}
+
+/** Shared by the components: the config, the core and the gateway's hooks. */
+interface Context {
+  /** The config the gateway started with (listeners and storage: a reload keeps them). */
+  config: Config;
+  /** The current core: a config reload replaces it. */
+  readonly core: Core;
+  metrics: Metrics;
+  log: Logger;
+  /** The current target names (a reload changes them). */
+  readonly names: string[];
+  parts: Parts;
+  /** More HTTP routes on the gateway's server (status page, reload). */
+  routes: ((app: FastifyInstance) => void)[];
+  sendDeadlineMs: number;
+  restoreCheckpoint(): void;
+  tick(final: boolean): void;
+  onMessage(topic: string, payload: Buffer): void;
+  status(): GatewayStatus;
+  isReady(): boolean;
+  drained(): Promise<void>;
+}
+
+/** The gateway's components in start order (downstream first); the lifecycle closes them in reverse. */
+function components(c: Context): Component[] {
+  const { config, metrics, log, parts: p } = c;
+  return [
+    {
+      name: "outbox",
+      start() {
+        p.outbox = openOutbox(config.storage, metrics, log);
+        c.restoreCheckpoint();
+      },
+      close() {
+        p.checkpoints?.close();
+        p.outbox?.close();
+      },
+    },
+    {
+      name: "http",
+      async start() {
+        p.http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: c.isReady, status: c.status, routes: c.routes });
+      },
+      close: () => p.http?.close(),
+    },
+    {
+      name: "senders",
+      // Delivering what is queued (the final windows too) gets sendDeadlineMs; stopping the requests in flight one more second.
+      closeDeadlineMs: c.sendDeadlineMs + 1500,
+      start() {
+        p.senders = config.remote_write.map(
+          (rw, i) => new TargetSender({ name: c.names[i]!, config: rw, outbox: p.outbox!, metrics, log: log.child({ target: c.names[i] }), userAgent: USER_AGENT }),
+        );
+        for (const s of p.senders) s.start();
+      },
+      async close() {
+        let timeout: NodeJS.Timeout | undefined;
+        await Promise.race([c.drained(), new Promise<void>((r) => (timeout = setTimeout(r, c.sendDeadlineMs)))]);
+        clearTimeout(timeout);
+        await Promise.all(p.senders.map((s) => s.close(1000)));
+        log.info({ unsent_rows: p.outbox?.depth().rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
+      },
+    },
+    {
+      name: "pipeline",
+      start() {
+        p.sink = new OutboxSink(p.outbox!, sinkTargets(config, c.names), metrics, log);
+        p.accepting = true;
+        for (const r of c.core.registries) r.start();
+        p.timer = setInterval(() => c.tick(false), Math.min(config.storage.flush_interval, 1000));
+        p.timer.unref();
+      },
+      close() {
+        // The broker is closed: flush every open window into the outbox.
+        if (p.timer) clearInterval(p.timer);
+        c.tick(true);
+        p.accepting = false;
+        for (const r of c.core.registries) r.close();
+      },
+    },
+    {
+      name: "mqtt",
+      async start() {
+        p.broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, limits: config.mqtt, metrics, log: log.child({ component: "mqtt" }), onMessage: c.onMessage });
+        await p.broker.start();
+      },
+      close: () => p.broker?.close(),
+    },
+  ];
+}
+
+/**
+ * Builds the gateway from a validated config (main.ts owns the process,
+ * app.ts the gateway, so tests build it without signals). The processing is
+ * the Core (core.ts); around it, components on one Lifecycle (lifecycle.ts):
+ * start() downstream first (outbox → http → senders → pipeline → broker),
+ * close() upstream first (broker → final window flush → outbox commit →
+ * senders with a deadline → http → SQLite), each phase logged with its
+ * duration and bounded by a deadline. A config reload (reload.ts) replaces
+ * the core, the outbox sink and the changed senders in place.
+ */
+export function buildGateway(config: Config, options: GatewayOptions = {}): Gateway {
+  const log = options.log ?? pino({ level: "silent" });
+  const now = options.now ?? Date.now;
+  const metrics = createMetrics({ defaultMetrics: true });
+  let current = config;
+  let names = targetNames(config);
+  const p: Parts = { outbox: null, checkpoints: null, sink: null, senders: [], http: null, broker: null, timer: null, accepting: false };
+  const deps = coreDeps(metrics, log);
+  const toSink = (samples: Sample[]) => p.sink?.write(samples);
+  let core = new Core(config, deps, toSink);
+  /** Targets removed by a reload whose queues still hold batches: reported until purged. */
+  const removedTargets = new Map<string, string>();
+  initKnownLabels(metrics, names, core.registries.map((r) => r.name));
+  const checkpointIntervalMs = config.storage.checkpoint_interval;
+  let staleMarkersCounted = 0;
   let isReady = false;
   let closing: Promise<void> | null = null;
   const startedAt = now();
-  const batch: Sample[] = [];
-
-  function onMessage(topic: string, payload: Buffer): void {
-    if (!pipeline) return;
-    const t = now();
-    batch.length = 0;
-    if (!router.route(topic, payload, t, batch, onDrop)) {
-      metrics.messagesDropped.inc({ reason: "no_topic_rule" });
-      return;
-    }
-    if (batch.length === 0) return;
-    metrics.samplesIn.inc(batch.length);
-    guard.apply(batch, t);
-    if (batch.length === 0) return;
-    pipeline.push(batch.slice(), t);
-  }
 
   function tick(final: boolean): void {
-    if (!pipeline || !sink) return;
-    pipeline.tick(now(), final);
-    sink.flush();
-    // After the outbox commit, never before: see gateway/pipeline/checkpoint.ts.
+    if (!p.accepting || !p.sink) return;
+    const aggregate = core.built.aggregate;
+    core.tick(now(), final);
+    p.sink.flush();
+    // After the outbox commit, never before: see gateway/outbox/checkpoint.ts.
     checkpoint(final);
     metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);
     staleMarkersCounted = aggregate.staleMarkers;
-    broker?.updateGauges();
+    p.broker?.updateGauges();
     const st = aggregate.stats();
     metrics.windowsOpen.set(st.windowsOpen);
     metrics.aggregationGroupsOpen.set(aggregate.groupsOpen());
-    metrics.seriesActive.set(st.seriesActive + sink.trackedSeries());
-    if (limits) metrics.limitsSeriesActive.set({ scope: "global" }, limits.activeSeries());
-    for (const l of router.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
+    metrics.seriesActive.set(st.seriesActive + p.sink.trackedSeries());
+    for (const l of core.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
   }
 
   /** Writes a checkpoint when a window was flushed since the last one, when checkpoint_interval elapsed, or when forced (shutdown). */
   function checkpoint(force: boolean): void {
-    if (!checkpoints) return;
-    const t = now();
-    if (!force && aggregate.flushedWindows === checkpointedWindows && t - checkpointedAt < checkpointIntervalMs) return;
+    if (!p.checkpoints) return;
     const t0 = performance.now();
     try {
-      const bytes = checkpoints.save("aggregate", JSON.stringify(aggregate.snapshot()), t);
+      const bytes = core.checkpoint(p.checkpoints, now(), checkpointIntervalMs, force);
+      if (bytes === null) return;
       metrics.checkpoints.inc({ result: "success" });
       metrics.checkpointBytes.set(bytes);
     } catch (err) {
@@ -185,113 +287,201 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       log.error({ err }, "could not write the aggregation checkpoint");
     }
     metrics.checkpointDuration.set((performance.now() - t0) / 1000);
-    checkpointedAt = t;
-    checkpointedWindows = aggregate.flushedWindows;
   }
 
   /** Restores the aggregation state of the previous run (before any sample can arrive). */
   function restoreCheckpoint(): void {
     if (config.aggregation.length === 0 || checkpointIntervalMs <= 0) return;
-    checkpoints = CheckpointStore.open(config.storage.path);
-    const saved = checkpoints.load("aggregate");
-    if (saved === undefined) return;
-    let data;
-    try {
-      data = JSON.parse(saved.data) as Parameters<typeof aggregate.restore>[0];
-    } catch (err) {
-      log.warn({ err }, "aggregation checkpoint is not valid JSON; starting with empty windows");
-      return;
-    }
-    const report = aggregate.restore(data);
-    // A checkpoint written before the timestamp window existed (or under a wrong clock) may hold a
-    // high-water mark in the future, which would refuse every later sample as too_late.
-    const clamped = aggregate.clampFuture(now() + maxFutureSkewMs);
-    if (clamped.windows > 0) onDrop("too_far_in_future", clamped.samples);
-    if (clamped.rules > 0) log.warn({ rules: clamped.rules, windows: clamped.windows }, "aggregation checkpoint held state beyond now + ingest.max_future_skew; discarded it");
-    for (const line of report.discarded) log.warn({ checkpoint_ms: saved.savedMs }, line);
-    log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - saved.savedMs }, "aggregation state restored from checkpoint");
-    checkpointedAt = now();
-    checkpointedWindows = aggregate.flushedWindows;
+    p.checkpoints = CheckpointStore.open(config.storage.path);
+    const report = core.restore(p.checkpoints, now());
+    if (report.problem !== undefined) log.warn(report.problem);
+    if (!report.restored) return;
+    if (report.clamped) log.warn({ rules: report.clamped.rules, windows: report.clamped.windows }, "aggregation checkpoint held state beyond now + ingest.max_future_skew; discarded it");
+    for (const line of report.discarded ?? []) log.warn({ checkpoint_ms: report.savedMs }, line);
+    log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - report.savedMs! }, "aggregation state restored from checkpoint");
   }
 
   function status(): GatewayStatus {
-    const depth = outbox?.depth() ?? { rows: 0, bytes: 0, samples: 0, oldestMs: null };
+    const depth = p.outbox?.depth() ?? { rows: 0, bytes: 0, samples: 0, oldestMs: null };
     return {
       version: VERSION,
       ready: isReady,
       uptime_seconds: Math.round((now() - startedAt) / 1000),
-      mqtt: { listen: gateway.mqttAddress(), connected_clients: broker?.connectedClients() ?? 0 },
+      mqtt: { listen: gateway.mqttAddress(), connected_clients: p.broker?.connectedClients() ?? 0 },
       outbox: {
         path: config.storage.path,
         rows: depth.rows,
         bytes: depth.bytes,
         samples: depth.samples,
         oldest_age_seconds: depth.oldestMs === null ? null : Math.max(0, (now() - depth.oldestMs) / 1000),
-        dead_letter_rows: outbox?.deadLetterDepth().rows ?? 0,
+        dead_letter_rows: p.outbox?.deadLetterDepth().rows ?? 0,
       },
-      targets: senders.map((s) => targetStatus(s.status())),
+      targets: [...p.senders.map((s) => targetStatus(s.status())), ...removedStatus()],
     };
   }
 
-  const gateway: Gateway = {
-    config,
+  function removedStatus(): TargetStatus[] {
+    const out: TargetStatus[] = [];
+    for (const [name, url] of removedTargets) {
+      const d = p.outbox?.depth(name);
+      if (!d || d.rows === 0) {
+        removedTargets.delete(name); // purged or delivered: no longer reported
+        continue;
+      }
+      out.push({ name, url, last_success: null, last_error: null, pending_rows: d.rows, pending_samples: d.samples, dead_letter_rows: p.outbox?.deadLetterDepth(name).rows ?? 0, removed: true });
+    }
+    return out;
+  }
+
+  /**
+   * Config reload: everything new (core, senders) is built first, so a failure
+   * changes nothing; then it is swapped in one synchronous step, between two
+   * messages. Aggregation rules whose definition is unchanged keep their open
+   * windows; a removed rule's windows are flushed through the rest of the old
+   * pipeline; unchanged targets keep their sender, a removed target its queue.
+   */
+  async function applyConfig(loaded: Config): Promise<ReloadReport> {
+    if (!p.outbox || !p.sink || !p.accepting || closing) throw new Error("the gateway is not running");
+    const outbox = p.outbox;
+    const restartNeeded = restartOnlyChanges(current, loaded);
+    const next = withRunningListeners(current, loaded);
+    const nextNames = targetNames(next);
+    const nextCore = new Core(next, deps, toSink);
+    const report: ReloadReport = { targets: { added: [], changed: [], kept: [], removed: [] }, rules: { kept: 0, fresh: 0 }, restartNeeded };
+    const running = new Map(p.senders.map((sd) => [sd.name, sd]));
+    const runningConfig = new Map(current.remote_write.map((rw, i) => [names[i]!, JSON.stringify(rw)]));
+    const nextSenders: TargetSender[] = [];
+    const fresh: TargetSender[] = [];
+    try {
+      next.remote_write.forEach((rw, i) => {
+        const name = nextNames[i]!;
+        const old = running.get(name);
+        if (old && runningConfig.get(name) === JSON.stringify(rw)) {
+          nextSenders.push(old);
+          report.targets.kept.push(name);
+          return;
+        }
+        const sd = new TargetSender({ name, config: rw, outbox, metrics, log: log.child({ target: name }), userAgent: USER_AGENT });
+        fresh.push(sd);
+        nextSenders.push(sd);
+        (old ? report.targets.changed : report.targets.added).push(name);
+      });
+    } catch (err) {
+      for (const r of nextCore.registries) r.close();
+      throw err;
+    }
+    // Swap (synchronous: no message can arrive half-way).
+    tick(false);
+    const aggregate = core.built.aggregate;
+    const restored = nextCore.built.aggregate.restore(aggregate.snapshot());
+    report.rules = { kept: restored.rules, fresh: next.aggregation.length - restored.rules };
+    const retired = aggregate.flushRetired(new Set(nextCore.built.aggregate.fingerprints()));
+    if (retired.length > 0) {
+      const stages = core.pipeline.stages;
+      let cur = retired;
+      for (const st of stages.slice(stages.indexOf(aggregate) + 1)) cur = st.process(cur, now());
+      p.sink.write(cur);
+    }
+    p.sink.flush();
+    const nextSink = new OutboxSink(outbox, sinkTargets(next, nextNames), metrics, log);
+    nextSink.adoptOrderState(p.sink);
+    const oldCore = core;
+    const retiredSenders = p.senders.filter((sd) => !nextSenders.includes(sd));
+    core = nextCore;
+    p.sink = nextSink;
+    p.senders = nextSenders;
+    names = nextNames;
+    current = next;
+    // The new core checkpoints its rule set at the next tick (it has never saved one).
+    staleMarkersCounted = 0;
+    for (const r of oldCore.registries) r.close();
+    for (const r of core.registries) r.start();
+    initKnownLabels(metrics, nextNames, core.registries.map((r) => r.name));
+    for (const sd of fresh) sd.start();
+    // Senders of removed or changed targets stop after their request in flight; a removed target's queue stays.
+    await Promise.all(retiredSenders.map((sd) => sd.close(1000)));
+    for (const sd of retiredSenders) {
+      if (nextNames.includes(sd.name)) continue;
+      report.targets.removed.push(sd.name);
+      const rows = outbox.depth(sd.name).rows;
+      if (rows > 0) {
+        removedTargets.set(sd.name, sd.status().url);
+        log.warn({ target: sd.name, rows }, "target removed from the config; its queued batches are kept (edgegate outbox purge --pending --target NAME deletes them)");
+      }
+    }
+    for (const name of nextNames) removedTargets.delete(name);
+    return report;
+  }
+  const reloader = new Reloader({ get config() { return current; }, applyConfig }, options.configFile, log, metrics.registry, now);
+
+  const live = new LiveStats({
     metrics,
+    ready: () => isReady,
+    uptimeSeconds: () => Math.round((now() - startedAt) / 1000),
+    connectedDevices: () => p.broker?.connectedClients() ?? 0,
+    targets: () =>
+      p.senders.map((sd) => {
+        const st = sd.status();
+        const d = p.outbox?.depth(st.name);
+        return { ...st, rows: d?.rows ?? 0, oldestMs: d?.oldestMs ?? null };
+      }),
+  });
+
+  const lifecycle = new Lifecycle(log);
+  const context: Context = {
+    config,
+    get core() {
+      return core;
+    },
+    metrics,
+    log,
+    get names() {
+      return names;
+    },
+    parts: p,
+    routes: [(app) => registerStatusPage(app, live), (app) => registerReloadRoute(app, reloader)],
+    sendDeadlineMs: options.shutdownSendTimeoutMs ?? 5000,
+    restoreCheckpoint,
+    tick,
+    onMessage: (topic, payload) => void (p.accepting && core.ingest(topic, payload, now())),
+    status,
+    isReady: () => isReady,
+    drained: () => gateway.drained(),
+  };
+  for (const component of components(context)) lifecycle.add(component);
+
+  const gateway: Gateway = {
+    get config() {
+      return current;
+    },
+    metrics,
+    applyConfig,
+    reloadConfig: (trigger) => reloader.reload(trigger),
     async start() {
       const t0 = Date.now();
-      outbox = openOutbox(config.storage, metrics, log);
-      restoreCheckpoint();
-      senders = config.remote_write.map(
-        (rw, i) => new TargetSender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
-      );
-      for (const s of senders) s.start();
-      sink = new OutboxSink(
-        outbox,
-        config.remote_write.map((rw, i) => ({ name: names[i]!, maxSamplesPerSend: rw.queue_config.max_samples_per_send, shards: rw.queue_config.shards, writeRelabelConfigs: rw.write_relabel_configs })),
-        metrics,
-        log,
-      );
-      const s = sink;
-      pipeline = new Pipeline(stages, (samples) => s.write(samples));
-      for (const r of registries) r.start();
-      timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
-      timer.unref();
-      http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });
-      broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, limits: config.mqtt, metrics, log: log.child({ component: "mqtt" }), onMessage });
-      await broker.start();
+      await lifecycle.start();
       isReady = true;
+      live.start();
       log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), targets: names, ms: Date.now() - t0 }, "edgegate started");
     },
     close() {
       closing ??= (async () => {
         isReady = false;
+        live.stop();
         const t0 = Date.now();
-        await broker?.close();
-        log.info({ ms: Date.now() - t0 }, "mqtt broker closed; flushing open windows");
-        if (timer) clearInterval(timer);
-        tick(true);
-        // Give the senders a bounded time to deliver what is queued (the final windows too).
-        const deadline = options.shutdownSendTimeoutMs ?? 5000;
-        let timeout: NodeJS.Timeout | undefined;
-        await Promise.race([gateway.drained(), new Promise<void>((r) => (timeout = setTimeout(r, deadline)))]);
-        clearTimeout(timeout);
-        await Promise.all(senders.map((s) => s.close(1000)));
-        const left = outbox?.depth();
-        log.info({ ms: Date.now() - t0, unsent_rows: left?.rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
-        await http?.close();
-        for (const r of registries) r.close();
-        checkpoints?.close();
-        outbox?.close();
-        pipeline = null;
+        await lifecycle.close();
+        // Also when start() never got to the pipeline: the registries were loaded when the core was built.
+        for (const r of core.registries) r.close();
         log.info({ ms: Date.now() - t0 }, "edgegate stopped");
       })();
       return closing;
     },
     mqttAddress() {
-      const a = broker?.address();
+      const a = p.broker?.address();
       return a ? formatListen(a.host, a.port) : config.mqtt.listen;
     },
     httpAddress() {
-      const a = http?.address();
+      const a = p.http?.address();
       return a && typeof a !== "string" ? formatListen(a.address, a.port) : config.http.listen;
     },
     ready: () => isReady,
@@ -300,7 +490,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       tick(final);
     },
     async drained() {
-      await Promise.all(senders.map((s) => s.drained()));
+      await Promise.all(p.senders.map((s) => s.drained()));
     },
   };
   return gateway;

@@ -10,7 +10,7 @@ export const limitsSchema = z
       .nonnegative()
       .default(0)
       .describe("Most series (distinct label sets) active at once; a sample of a new series beyond it is dropped (reason=\"series_limit\"). 0 = no limit."),
-    series_ttl: duration("A series not seen for this long (wall clock) stops counting towards max_series, so a limit is never permanent.").default("10m"),
+    series_ttl: duration("A series not seen for this long (wall clock) stops counting towards max_series, so a limit is never permanent.").prefault("10m"),
     max_label_value_length: z
       .number()
       .int()

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { Aedes } from "aedes";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics/catalogue.js";
-import { parseListen } from "./listen-address.js";
+import { parseListen } from "../config/listen-address.js";
 import { MqttLimits, type MqttLimitsConfig } from "./mqtt-limits.js";
 
 export interface BrokerOptions {

@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
+import type { MqttRefusedReason } from "../metrics/limit-reasons.js";
 
 /**
  * Sits between a client's transport stream (TCP, TLS, WebSocket) and aedes,
@@ -32,7 +33,7 @@ export interface ConnectionLimits {
 
 export interface ConnectionEvents {
   /** The connection was closed by a bound (packet_too_large, malformed_packet, slow_consumer). */
-  refused(reason: string): void;
+  refused(reason: MqttRefusedReason): void;
   /** Reading was paused by the rate limit. */
   rateLimited(): void;
 }
@@ -104,7 +105,7 @@ export class GuardedConnection extends Duplex {
    * offset up to which the bytes may pass: the start of the first PUBLISH for
    * which the token bucket has no token (chunk.length when all may pass).
    */
-  private scan(chunk: Buffer): string | number {
+  private scan(chunk: Buffer): MqttRefusedReason | number {
     const max = this.limits.maxPacketSize > 0 ? this.limits.maxPacketSize : MQTT_MAX_PACKET;
     const rate = this.limits.messageRateLimit;
     if (rate > 0) this.refill();
@@ -208,7 +209,7 @@ export class GuardedConnection extends Duplex {
  * edgegate_mqtt_refused_total; null for an ordinary disconnect (a reset, a
  * keep-alive timeout) that refuses nothing.
  */
-export function clientErrorReason(err: Error): string | null {
+export function clientErrorReason(err: Error): MqttRefusedReason | null {
   const m = err.message;
   if (m.includes("is not allowed in PUBLISH")) return "wildcard_topic"; // [MQTT-3.3.2-2]
   if (m.includes("empty topic") || m.includes("too many levels")) return "invalid_topic";

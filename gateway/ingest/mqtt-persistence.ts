@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import type { MqttQueueDroppedReason, MqttRetainedRefusedReason } from "../metrics/limit-reasons.js";
 
 // aedes-persistence is CommonJS whose typings declare an ES default export; load it as CommonJS.
 const memory = createRequire(import.meta.url)("aedes-persistence") as (() => object) & { Packet: new (packet: object) => object };
@@ -25,8 +26,8 @@ export interface PersistenceLimits {
 }
 
 export interface PersistenceEvents {
-  retainedRefused(reason: string): void;
-  queueDropped(reason: string, messages: number): void;
+  retainedRefused(reason: MqttRetainedRefusedReason): void;
+  queueDropped(reason: MqttQueueDroppedReason, messages: number): void;
   /** Levels changed: retained (messages, bytes), queued (messages, bytes). */
   levels(retained: number, retainedBytes: number, queued: number, queuedBytes: number): void;
 }
@@ -108,7 +109,7 @@ export function boundedPersistence(limits: PersistenceLimits, events: Persistenc
     let byBytes = 0;
     // Oldest first: a device's newest readings are the ones worth keeping.
     while (q.packets.length > 1) {
-      let reason: string | null = null;
+      let reason: MqttQueueDroppedReason | null = null;
       if (limits.maxQueuedMessages > 0 && q.packets.length > limits.maxQueuedMessages) reason = "max_queued_messages";
       else if (limits.maxQueuedBytes > 0 && q.bytes > limits.maxQueuedBytes) reason = "max_queued_bytes";
       if (reason === null) break;

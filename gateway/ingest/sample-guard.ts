@@ -1,4 +1,6 @@
-import type { Labels, Sample } from "../pipeline/sample.js";
+import type { Labels, Sample } from "../prom/sample.js";
+import type { DropFn } from "../metrics/drop-reasons.js";
+import type { LabelValueReplacedReason } from "../metrics/limit-reasons.js";
 
 /**
  * The last check of every decoded sample before it enters the pipeline, shared
@@ -15,9 +17,9 @@ export interface SampleGuardOptions {
   /** Oldest accepted timestamp = now − this (ms); 0 = no bound. */
   maxSampleAgeMs: number;
   /** Samples dropped, by reason (too_far_in_future, too_old, invalid_timestamp). */
-  onDrop: (reason: string, samples: number) => void;
+  onDrop: DropFn;
   /** Label values whose characters were replaced (by U+FFFD), by reason (invalid_utf16, control_character). */
-  onReplace: (reason: string, values: number) => void;
+  onReplace: (reason: LabelValueReplacedReason, values: number) => void;
 }
 
 /**

@@ -1,9 +1,9 @@
 import type { LimitsConfig } from "../config/schema-limits.js";
-import { parseDuration } from "../config/duration.js";
-import type { Sample } from "./sample.js";
+import type { Sample } from "../prom/sample.js";
 import type { Stage } from "./stage.js";
+import type { DropFn } from "../metrics/drop-reasons.js";
 
-export type DropFn = (reason: string, samples: number) => void;
+export type { DropFn } from "../metrics/drop-reasons.js";
 
 /**
  * Cardinality limiter (`limits`, `topics[].limits`).
@@ -45,7 +45,7 @@ export class LimitsStage implements Stage {
 
   constructor(config: LimitsConfig, private readonly onDrop: DropFn) {
     this.maxSeries = config.max_series;
-    this.ttlMs = parseDuration(config.series_ttl);
+    this.ttlMs = config.series_ttl;
     this.maxValueLength = config.max_label_value_length;
   }
 

@@ -1,12 +1,12 @@
 import { createRequire } from "node:module";
 import protobuf from "protobufjs";
-import type { Sample } from "../pipeline/sample.js";
+import type { Sample } from "../prom/sample.js";
 import { protoFile } from "../proto-path.js";
 
 /**
  * Prometheus Remote-Write 1.0 codec: samples → series → batches → protobuf
  * `prometheus.WriteRequest` → snappy block. Rules cite the spec
- * ("Prometheus Remote-Write Specification" v1.0, see shared/REFERENCE.md).
+ * ("Prometheus Remote-Write Specification" v1.0, prometheus.io, April 2023).
  */
 
 export interface PromLabel {
@@ -33,19 +33,9 @@ interface SnappyJs {
 const snappy = createRequire(import.meta.url)("snappyjs") as SnappyJs;
 
 // ---------------------------------------------------------------------------
-// Stale markers (spec "Stale Markers": NaN with bit pattern 0x7ff0000000000002).
+// Stale markers: defined with the rest of Prometheus's data model.
 
-const scratch = new DataView(new ArrayBuffer(8));
-scratch.setUint32(0, 0x7ff00000);
-scratch.setUint32(4, 0x00000002);
-/** The Prometheus stale marker. Only `isStaleNaN` can tell it from an ordinary NaN. */
-export const STALE_NAN: number = scratch.getFloat64(0);
-
-export function isStaleNaN(v: number): boolean {
-  if (v === v) return false; // not NaN at all: the fast, common path
-  scratch.setFloat64(0, v);
-  return scratch.getUint32(0) === 0x7ff00000 && scratch.getUint32(4) === 0x00000002;
-}
+export { STALE_NAN, isStaleNaN } from "../prom/stale.js";
 
 // ---------------------------------------------------------------------------
 // Samples → series.

@@ -2,13 +2,14 @@ import { it } from "node:test";
 import assert from "node:assert/strict";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { Json } from "../../gateway/pipeline/aggregate/output.js";
+import { parseRules } from "../helpers/aggregation-rules.js";
 
 /**
  * Issue 10: a checkpoint holding a high-water mark in the year 3000 (written
  * before the ingest timestamp window existed, or under a wrong clock) must not
  * refuse every later sample as too_late once restored.
  */
-const RULE = { match: "m", interval: "10s", allowed_lateness: "2s", outputs: ["count_samples"] };
+const RULE = parseRules([{ match: "m", interval: "10s", allowed_lateness: "2s", outputs: ["count_samples"] }])[0]!;
 const NOW = 1_700_000_005_000;
 const YEAR_3000 = 32_503_680_000_000;
 
@@ -53,7 +54,7 @@ it("clampFuture discards state beyond now + skew; later samples are aggregated a
 it("max_open_windows and max_groups bound the state one client can open; refusals are counted, existing groups keep flowing", () => {
   const drops: Record<string, number> = {};
   const s = new AggregateStage({
-    rules: [{ match: "m", interval: "10s", allowed_lateness: "1h", by: ["fleet"], outputs: ["count_samples"] }],
+    rules: parseRules([{ match: "m", interval: "10s", allowed_lateness: "1h", by: ["fleet"], outputs: ["count_samples"] }]),
     forwardUnmatched: false,
     onDrop: (r, n) => (drops[r] = (drops[r] ?? 0) + n),
     maxOpenWindows: 3,

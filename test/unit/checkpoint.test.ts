@@ -8,9 +8,10 @@ import Database from "better-sqlite3";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.js";
 import type { Json } from "../../gateway/pipeline/aggregate/output.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
-import { CheckpointStore } from "../../gateway/pipeline/checkpoint.js";
+import { CheckpointStore } from "../../gateway/outbox/checkpoint.js";
+import { parseRules } from "../helpers/aggregation-rules.js";
 
 /**
  * Checkpoints: a run interrupted at any point — snapshot, JSON round trip,
@@ -49,7 +50,7 @@ const stepArb = fc.record({
 });
 
 function newStage(): AggregateStage {
-  return new AggregateStage({ rules: RULES, forwardUnmatched: false, onDrop: () => undefined });
+  return new AggregateStage({ rules: parseRules(RULES), forwardUnmatched: false, onDrop: () => undefined });
 }
 
 describe("checkpoint: snapshot and restore", () => {
@@ -89,10 +90,10 @@ describe("checkpoint: snapshot and restore", () => {
 
   it("a restored stage does not emit windows flushed before the snapshot, and keeps them closed", () => {
     const drops: string[] = [];
-    const stage = new AggregateStage({ rules: [RULES[1]!], forwardUnmatched: false, onDrop: (r) => drops.push(r) });
+    const stage = new AggregateStage({ rules: parseRules([RULES[1]!]), forwardUnmatched: false, onDrop: (r) => drops.push(r) });
     stage.process([{ labels: { __name__: "m", vin: "V1", fleet: "a" }, value: 5, timestamp: 1_000 }], 0);
     assert.equal(stage.flush(15_000, false).length, 3); // total, increase, total_prometheus (rate_*: one sample, no rate)
-    const restored = new AggregateStage({ rules: [RULES[1]!], forwardUnmatched: false, onDrop: (r) => drops.push(r) });
+    const restored = new AggregateStage({ rules: parseRules([RULES[1]!]), forwardUnmatched: false, onDrop: (r) => drops.push(r) });
     restored.restore(JSON.parse(JSON.stringify(stage.snapshot())) as Json);
     // wall clock says the window is still within lateness (14s < 15s), the watermark says it was flushed
     restored.process([{ labels: { __name__: "m", vin: "V1", fleet: "a" }, value: 7, timestamp: 2_000 }], 14_000);
@@ -101,15 +102,15 @@ describe("checkpoint: snapshot and restore", () => {
   });
 
   it("a rule whose config changed starts empty; unchanged rules keep their state; garbage is reported, not thrown", () => {
-    const stage = new AggregateStage({ rules: [RULES[0]!, RULES[1]!], forwardUnmatched: false, onDrop: () => undefined });
+    const stage = new AggregateStage({ rules: parseRules([RULES[0]!, RULES[1]!]), forwardUnmatched: false, onDrop: () => undefined });
     stage.process([{ labels: { __name__: "m", vin: "V1", fleet: "a" }, value: 5, timestamp: 1_000 }], 0);
     const saved = JSON.parse(JSON.stringify(stage.snapshot())) as Json;
-    const changed = new AggregateStage({ rules: [{ ...RULES[1]!, interval: "20s", dedup_interval: undefined }, RULES[1]!], forwardUnmatched: false, onDrop: () => undefined });
+    const changed = new AggregateStage({ rules: parseRules([{ ...RULES[1]!, interval: "20s", dedup_interval: undefined }, RULES[1]!]), forwardUnmatched: false, onDrop: () => undefined });
     const report = changed.restore(saved);
     assert.equal(report.rules, 1);
     assert.equal(report.windows, 1);
     assert.match(report.discarded[0]!, /aggregation\[0\]: no saved state/);
-    assert.deepEqual(new AggregateStage({ rules: RULES, forwardUnmatched: false, onDrop: () => undefined }).restore({ v: 99 }).discarded, [
+    assert.deepEqual(new AggregateStage({ rules: parseRules(RULES), forwardUnmatched: false, onDrop: () => undefined }).restore({ v: 99 }).discarded, [
       "checkpoint not restored: snapshot version 99, expected 1",
     ]);
   });

@@ -9,7 +9,7 @@ import { compileExpr, ExprError } from "../../gateway/pipeline/derive/expr.js";
 import { ConfigError, parseConfig } from "../../gateway/config/load.js";
 import { SampleGuard, sanitizeLabelValue } from "../../gateway/ingest/sample-guard.js";
 import { GuardedConnection } from "../../gateway/ingest/mqtt-connection-guard.js";
-import { METRIC_NAME_RE, type Sample } from "../../gateway/pipeline/sample.js";
+import { METRIC_NAME_RE, type Sample } from "../../gateway/prom/sample.js";
 
 /**
  * Issue 10: every parser of device or config input, fed arbitrary input by

@@ -1,14 +1,16 @@
-import type { AggregationRuleInput } from "../../config/schema-pipeline.js";
-import type { Sample } from "../sample.js";
+import type { AggregationRuleConfig } from "../../config/schema.js";
+import type { Sample } from "../../prom/sample.js";
 import type { Stage } from "../stage.js";
 import type { Json } from "./output.js";
 import { compileRule, type Rule } from "./rule.js";
 import { SeriesInterner, type SeriesRef } from "./series.js";
 import { restoreRules, snapshotRules, type RestoreReport } from "./snapshot.js";
 import { Group, SampleEmitter, SeriesBuffer, Window, emitWindow } from "./window.js";
+import type { DropFn } from "../../metrics/drop-reasons.js";
 
 export interface AggregateStageOptions {
-  rules: AggregationRuleInput[];
+  /** Rules as the config schema outputs them (validated, defaults applied). */
+  rules: AggregationRuleConfig[];
   /** Forward samples matched by no rule unchanged (config `forward_unmatched`); else drop them, counted as reason="unmatched". */
   forwardUnmatched: boolean;
   /**
@@ -18,7 +20,7 @@ export interface AggregateStageOptions {
    * (open windows of a rule with flush_on_shutdown: false, at shutdown), or
    * `output_relabel_drop` (output series dropped by output_relabel_configs).
    */
-  onDrop: (reason: string, samples: number) => void;
+  onDrop: DropFn;
   /** Most windows open at once, all rules together; a sample that would open one more is dropped (reason="window_limit"). 0/absent = no limit. */
   maxOpenWindows?: number;
   /** Most groups in open windows, all rules together; a sample that would start one more is dropped (reason="group_limit"). 0/absent = no limit. */
@@ -48,7 +50,7 @@ export class AggregateStage implements Stage {
   readonly name = "aggregate";
   private readonly rules: Rule[];
   private readonly forwardUnmatched: boolean;
-  private readonly onDrop: (reason: string, samples: number) => void;
+  private readonly onDrop: DropFn;
   private readonly interner = new SeriesInterner();
   private readonly emitter = new SampleEmitter();
   /** Windows flushed (or dropped) so far: the gateway checkpoints after a tick that flushed any. */
@@ -224,6 +226,32 @@ export class AggregateStage implements Stage {
     if (win.end > rule.flushedUntil) rule.flushedUntil = win.end;
     for (const series of win.series) if (--series.windows === 0) this.interner.release(series);
     this.flushedWindows++;
+  }
+
+  /**
+   * Config reload: emits now the open windows of the rules whose fingerprint
+   * is not in `kept` (removed or changed rules, whose state the new config's
+   * stage does not take over), so what they aggregated so far is not lost.
+   */
+  flushRetired(kept: ReadonlySet<string>): Sample[] {
+    const due: Window[] = [];
+    for (const rule of this.rules) if (!kept.has(rule.options.fingerprint)) due.push(...rule.windows.values());
+    due.sort((a, b) => a.end - b.end || a.rule - b.rule);
+    const out: Sample[] = [];
+    for (const win of due) {
+      const rule = this.rules[win.rule]!;
+      emitWindow(win, rule, this.emitter, out);
+      this.release(rule, win);
+    }
+    this.emitter.aim([], "", {}, 0);
+    const relabelDropped = this.emitter.takeDropped();
+    if (relabelDropped > 0) this.onDrop("output_relabel_drop", relabelDropped);
+    return out;
+  }
+
+  /** Fingerprints of this stage's rules (a rule's config identity: reload keeps the state of an unchanged rule). */
+  fingerprints(): string[] {
+    return this.rules.map((r) => r.options.fingerprint);
   }
 
   /** Open windows, cross-window output state, flushed-window watermarks and stale tracking, as JSON (checkpoints). */

@@ -1,5 +1,5 @@
-import type { Labels, Sample } from "../sample.js";
-import { STALE_NAN } from "../../remote-write/codec.js";
+import type { Labels, Sample } from "../../prom/sample.js";
+import { STALE_NAN } from "../../prom/stale.js";
 import { asArray, asNumber, asObject, asString, type Json } from "./output.js";
 
 class Entry {
