@@ -111,6 +111,7 @@ function coreDeps(metrics: Metrics, log: Logger): CoreDeps {
     onDrop: (reason, n) => metrics.samplesDropped.inc({ reason }, n),
     onMessageDropped: (reason) => metrics.messagesDropped.inc({ reason }),
     onSamplesIn: (n) => metrics.samplesIn.inc(n),
+    onLabelValuesReplaced: (reason, n) => metrics.labelValuesReplaced.inc({ reason }, n),
     onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
     registryEvents: {
       // A failed reload keeps the previous data: logged and counted, never fatal.
@@ -183,7 +184,7 @@ function components(c: Context): Component[] {
         // The broker is built here, its password and ACL files loaded before the HTTP server opens:
         // the push endpoint authenticates with them, and a missing or invalid file fails the start
         // before any port opens. The mqtt component starts its listeners; its close stops the file watchers.
-        p.broker = new Broker({ mqtt: config.mqtt, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage: c.onMessage });
+        p.broker = new Broker({ mqtt: config.mqtt, maxPayloadBytes: config.mqtt.max_payload_bytes, limits: config.mqtt, metrics, log: log.child({ component: "mqtt" }), onMessage: c.onMessage });
         const broker = p.broker;
         broker.loadAuth();
         try {
@@ -314,8 +315,10 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     checkpoint(final);
     metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);
     staleMarkersCounted = aggregate.staleMarkers;
+    p.broker?.updateGauges();
     const st = aggregate.stats();
     metrics.windowsOpen.set(st.windowsOpen);
+    metrics.aggregationGroupsOpen.set(aggregate.groupsOpen());
     metrics.seriesActive.set(st.seriesActive + p.sink.trackedSeries());
     for (const l of core.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
   }
@@ -343,6 +346,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     const report = core.restore(p.checkpoints, now());
     if (report.problem !== undefined) log.warn(report.problem);
     if (!report.restored) return;
+    if (report.clamped) log.warn({ rules: report.clamped.rules, windows: report.clamped.windows }, "aggregation checkpoint held state beyond now + ingest.max_future_skew; discarded it");
     for (const line of report.discarded ?? []) log.warn({ checkpoint_ms: report.savedMs }, line);
     log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - report.savedMs! }, "aggregation state restored from checkpoint");
   }

@@ -9,12 +9,14 @@
  */
 import type { Config } from "./config/schema.js";
 import { TopicRouter } from "./ingest/topic-router.js";
+import { SampleGuard } from "./ingest/sample-guard.js";
 import { buildStages, type BuildDeps, type BuiltStages } from "./pipeline/build.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { TopicStages } from "./pipeline/topic-stages.js";
 import type { Sample } from "./prom/sample.js";
 import { SeriesView } from "./remote-write/pending-series.js";
 import type { MessageDropReason } from "./metrics/drop-reasons.js";
+import type { LabelValueReplacedReason } from "./metrics/limit-reasons.js";
 
 export type { Config } from "./config/schema.js";
 export { ConfigError, defaultConfig, loadConfigFile, parseConfig } from "./config/load.js";
@@ -29,6 +31,8 @@ export interface CoreDeps extends BuildDeps {
   onMessageDropped?: (reason: MessageDropReason) => void;
   /** Samples decoded (after the per-topic stages): the gateway's "samples in". */
   onSamplesIn?: (samples: number) => void;
+  /** Label values whose characters the sample guard replaced by U+FFFD, by reason. */
+  onLabelValuesReplaced?: (reason: LabelValueReplacedReason, values: number) => void;
 }
 
 /** Where checkpoints are kept (outbox/checkpoint.ts in the gateway). */
@@ -46,6 +50,8 @@ export interface RestoreReport {
   windows?: number;
   discarded?: string[];
   savedMs?: number;
+  /** State beyond now + ingest.max_future_skew that was discarded (rules touched, windows and their samples). */
+  clamped?: { rules: number; windows: number; samples: number };
 }
 
 const CHECKPOINT_KEY = "aggregate";
@@ -55,6 +61,8 @@ export class Core {
   readonly topicStages: TopicStages;
   readonly built: BuiltStages;
   readonly pipeline: Pipeline;
+  /** `ingest`: the sample-timestamp window and label-value repair, right after decoding. */
+  readonly guard: SampleGuard;
   private readonly deps: CoreDeps;
   private readonly batch: Sample[] = [];
   private checkpointedAt = 0;
@@ -72,6 +80,12 @@ export class Core {
   ) {
     this.deps = deps;
     this.router = new TopicRouter(config.topics);
+    this.guard = new SampleGuard({
+      maxFutureSkewMs: config.ingest.max_future_skew,
+      maxSampleAgeMs: config.ingest.max_sample_age,
+      onDrop: deps.onDrop,
+      onReplace: (reason, n) => deps.onLabelValuesReplaced?.(reason, n),
+    });
     this.topicStages = new TopicStages(config.topics, deps.onDrop);
     this.built = buildStages(config, deps);
     this.pipeline = new Pipeline(this.built.stages, sink);
@@ -86,6 +100,9 @@ export class Core {
       this.deps.onMessageDropped?.("no_topic_rule");
       return false;
     }
+    if (batch.length === 0) return true;
+    // Before any stage: a far-future timestamp must not reach a limiter or a window, a bad character no relabel regex.
+    this.guard.apply(batch, nowMs);
     if (batch.length === 0) return true;
     const samples = this.topicStages.process(rule, batch.slice(), nowMs);
     if (samples.length === 0) return true;
@@ -126,9 +143,15 @@ export class Core {
       return { restored: false, problem: "aggregation checkpoint is not valid JSON; starting with empty windows", savedMs: saved.savedMs };
     }
     const report = aggregate.restore(data);
+    // A checkpoint written before the timestamp window existed (or under a wrong clock) may hold a
+    // high-water mark in the future, which would refuse every later sample as too_late.
+    const clamped = aggregate.clampFuture(nowMs + this.config.ingest.max_future_skew);
+    if (clamped.windows > 0) this.deps.onDrop("too_far_in_future", clamped.samples);
     this.checkpointedAt = nowMs;
     this.checkpointedWindows = aggregate.flushedWindows;
-    return { restored: true, rules: report.rules, windows: report.windows, discarded: report.discarded, savedMs: saved.savedMs };
+    const out: RestoreReport = { restored: true, rules: report.rules, windows: report.windows, discarded: report.discarded, savedMs: saved.savedMs };
+    if (clamped.rules > 0) out.clamped = clamped;
+    return out;
   }
 
   /** Per-topic and global cardinality limiters: series each counts now. */

@@ -3,6 +3,7 @@ import { hostPort, labelName } from "./schema-common.js";
 import { relabelConfigsSchema } from "./schema-relabel.js";
 import { limitsSchema } from "./schema-limits.js";
 import { basicAuthUsersSchema, httpSecurityProblems, httpTlsSchema, mqttAuthSchema, mqttSecurityProblems, mqttTlsSchema, mqttWebsocketSchema, optionalListen, pushSchema } from "./schema-security.js";
+import { mqttLimitsShape } from "./schema-ingest-limits.js";
 
 export const mqttSchema = z
   .strictObject({
@@ -13,6 +14,7 @@ export const mqttSchema = z
     tls: mqttTlsSchema.optional(),
     websocket: mqttWebsocketSchema.optional(),
     auth: mqttAuthSchema.prefault({}),
+    ...mqttLimitsShape,
   })
   .superRefine((m, ctx) => {
     for (const p of mqttSecurityProblems(m)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
@@ -49,3 +51,5 @@ export const topicSchema = z.strictObject({
   relabel_configs: relabelConfigsSchema("Prometheus relabelling of this rule's samples, right after decoding (before enrich); docs/pipeline.md."),
   limits: limitsSchema.prefault({}).describe("Cardinality limiter for this rule's series, after its relabel_configs."),
 });
+
+export { ingestSchema } from "./schema-ingest-limits.js";

@@ -14,7 +14,7 @@ export function parseByteSize(text: string | number): number | undefined {
 }
 
 /** A size in bytes, written `512MiB`, `2GB` or as a number; the config's output holds the number. */
-const byteSize = (desc: string) =>
+export const byteSize = (desc: string) =>
   z
     .union([z.number().int().nonnegative(), z.string()])
     .transform((v, ctx) => {

@@ -1,11 +1,11 @@
 import { z } from "zod";
 import { labelName } from "./schema-common.js";
-import { httpSchema, mqttSchema, topicSchema } from "./schema-ingest.js";
+import { httpSchema, ingestSchema, mqttSchema, topicSchema } from "./schema-ingest.js";
 import { storageSchema } from "./schema-storage.js";
 import { aggregationSchema } from "./schema-pipeline.js";
 import { remoteWriteSchema } from "./schema-remote-write.js";
 import { relabelConfigsSchema } from "./schema-relabel.js";
-import { limitsSchema } from "./schema-limits.js";
+import { globalLimitsSchema } from "./schema-limits.js";
 import { enrichSchema } from "./schema-enrich.js";
 import { deriveSchema } from "./schema-derive.js";
 
@@ -29,6 +29,7 @@ export const configSchema = z
   .strictObject({
     mqtt: mqttSchema.prefault({}),
     http: httpSchema.prefault({}),
+    ingest: ingestSchema.prefault({}),
     storage: storageSchema.prefault({}),
     external_labels: z
       .record(labelName, z.string().min(1))
@@ -47,7 +48,7 @@ export const configSchema = z
     enrich: z.array(enrichSchema).prefault([]).describe("Device registries: labels from reference data keyed by a sample label, applied in order after decoding (docs/pipeline.md)."),
     relabel_configs: relabelConfigsSchema("Prometheus relabelling of every sample, after enrich and before derive (docs/pipeline.md)."),
     derive: z.array(deriveSchema).default([]).describe("New samples computed from the signals of one message, after relabel_configs (docs/pipeline.md)."),
-    limits: limitsSchema.prefault({}).describe("Global cardinality limiter, after derive and before aggregation (docs/pipeline.md)."),
+    limits: globalLimitsSchema.prefault({}).describe("Global cardinality limiter, after derive and before aggregation (docs/pipeline.md)."),
     aggregation: z
       .array(aggregationSchema)
       .default([])

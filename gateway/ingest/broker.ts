@@ -5,11 +5,14 @@ import type { Metrics } from "../metrics/catalogue.js";
 import { parseListen } from "../config/listen-address.js";
 import { DeviceAuth } from "./auth/device-auth.js";
 import { Listeners, type ListenerStatus } from "./listeners.js";
+import { MqttLimits, type MqttLimitsConfig } from "./mqtt-limits.js";
 
 export interface BrokerOptions {
   /** mqtt.listen, mqtt.tls, mqtt.websocket and mqtt.auth. */
   mqtt: Config["mqtt"];
   maxPayloadBytes: number;
+  /** Connection, queue and retained-message bounds (mqtt.* keys); see mqtt-limits.ts. */
+  limits: MqttLimitsConfig;
   metrics: Metrics;
   log: Logger;
   /** Called synchronously for every client PUBLISH (not for the broker's own $SYS messages). */
@@ -27,6 +30,7 @@ export class Broker {
   /** Authentication and ACLs (also used by the HTTP push endpoint). */
   readonly auth: DeviceAuth;
   private authLoaded = false;
+  private limits: MqttLimits | null = null;
 
   constructor(private readonly opts: BrokerOptions) {
     this.auth = new DeviceAuth(opts.mqtt, opts.metrics, opts.log);
@@ -49,7 +53,9 @@ export class Broker {
     const auth = this.auth;
     // Files first: a missing or invalid password/ACL file fails the start before any port opens.
     this.loadAuth();
+    const limits = (this.limits = new MqttLimits(this.opts.limits, metrics));
     const aedes = await Aedes.createBroker({
+      ...limits.aedesOptions(),
       heartbeatInterval: 60_000,
       drainTimeout: 30_000,
       preConnect: (client, packet, done) => {
@@ -68,11 +74,21 @@ export class Broker {
     };
     aedes.on("client", () => metrics.mqttClientsConnected.set(aedes.connectedClients));
     aedes.on("clientDisconnect", () => metrics.mqttClientsConnected.set(aedes.connectedClients));
+    aedes.on("clientError", (client, err) => limits.onClientError(err));
     aedes.on("clientError", (client, err) => log.debug({ client: client?.id, err: err.message }, "mqtt client error"));
     aedes.on("connectionError", (client, err) => log.debug({ client: client?.id, err: err.message }, "mqtt connection error"));
     this.aedes = aedes;
 
-    this.listeners = new Listeners(this.opts.mqtt, (stream, info, req) => auth.noteConnection(aedes.handle(stream, req), info), log);
+    this.listeners = new Listeners(
+      this.opts.mqtt,
+      (stream, info, req) => {
+        // Every transport (TCP, TLS, WebSocket) passes the same connection cap and guard:
+        // packet size, message rate and unread bytes are bounded the same way on each.
+        const guarded = limits.admit(stream);
+        if (guarded) auth.noteConnection(aedes.handle(guarded, req), info);
+      },
+      log,
+    );
     await this.listeners.start();
     log.info({ listen: this.address(), listeners: this.listeners.status(), auth: auth.describe() }, "mqtt broker listening");
   }
@@ -103,6 +119,11 @@ export class Broker {
 
   listenerStatus(): ListenerStatus[] {
     return this.listeners?.status() ?? [];
+  }
+
+  /** Refreshes the broker's bounded-level gauges (the gateway's tick calls it). */
+  updateGauges(): void {
+    this.limits?.updateGauges();
   }
 
   connectedClients(): number {

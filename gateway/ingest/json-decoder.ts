@@ -55,6 +55,7 @@ export class JsonDecoder {
   /** `decode` after parsing: `doc` is an object or an array of objects, as JSON.parse returns them (the protobuf decoder hands its readings here). */
   decodeDocument(doc: unknown, base: Labels, arrivalMs: number, out: Sample[], onDrop: DropFn): void {
     if (Array.isArray(doc)) {
+      if (doc.length === 0) onDrop("no_samples", 1); // an empty message is counted like any other that yields nothing
       for (const item of doc) this.decodeObject(item, base, arrivalMs, out, onDrop);
     } else {
       this.decodeObject(doc, base, arrivalMs, out, onDrop);

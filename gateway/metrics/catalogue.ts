@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { createLimitMetrics } from "./limits-catalogue.js";
 import { registerBuildInfo } from "./build-info.js";
 
 /**
@@ -55,6 +56,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     authFileReloads: new Counter({ name: "edgegate_auth_file_reloads_total", help: "Loads of mqtt.auth.password_file and acl_file, by file (password_file, acl_file) and result (success, failure; a failure keeps the previous data).", labelNames: ["file", "result"], registers: r }),
     httpAuthRefusals: new Counter({ name: "edgegate_http_auth_refusals_total", help: "HTTP requests refused for lack of valid basic-auth credentials or client certificate, by reason.", labelNames: ["reason"], registers: r }),
     pushRequests: new Counter({ name: "edgegate_http_push_requests_total", help: "POST /api/v1/push requests, by HTTP status code.", labelNames: ["code"], registers: r }),
+    ...createLimitMetrics(r),
   };
 }
 

@@ -21,6 +21,8 @@ export const DROP_REASONS = {
   too_deeply_nested: { counter: "samples", stage: "ingest", help: "A nested object deeper than 8 levels." },
   non_numeric_field: { counter: "samples", stage: "ingest", help: "A field that is neither a number, a boolean, a nested object nor a `label_fields` entry (strings, null, arrays)." },
   invalid_metric_name: { counter: "samples", stage: "ingest", help: "`metric_prefix` + field path does not make a valid Prometheus metric name even after sanitising." },
+  too_far_in_future: { counter: "samples", stage: "ingest", help: "The sample's timestamp is later than the gateway clock plus `ingest.max_future_skew` (or beyond what an int64 millisecond field holds); also the samples of aggregation windows restored from a checkpoint that lie beyond that bound." },
+  too_old: { counter: "samples", stage: "ingest", help: "The sample's timestamp is earlier than the gateway clock minus `ingest.max_sample_age`." },
   // pipeline stages
   relabel_drop: { counter: "samples", stage: "relabel", help: "Dropped by keep/drop/keepequal/dropequal in a topic's or the global `relabel_configs` (a deliberate filter, still counted)." },
   relabel_invalid_metric_name: { counter: "samples", stage: "relabel", help: "Relabelling left a series without a valid `__name__`." },
@@ -31,11 +33,14 @@ export const DROP_REASONS = {
   label_value_too_long: { counter: "samples", stage: "limits", help: "A label value longer than `limits.max_label_value_length`." },
   too_late: { counter: "samples", stage: "aggregate", help: "The sample's window was already flushed (its end plus `allowed_lateness` has passed); never merged into another window." },
   unmatched: { counter: "samples", stage: "aggregate", help: "No aggregation rule matched and `forward_unmatched` is false." },
+  window_limit: { counter: "samples", stage: "aggregate", help: "The sample would open one more aggregation window beyond `limits.max_open_windows` (all rules together)." },
+  group_limit: { counter: "samples", stage: "aggregate", help: "The sample would start one more group in open aggregation windows beyond `limits.max_groups` (all rules together)." },
   shutdown_unflushed: { counter: "samples", stage: "aggregate", help: "An open window at shutdown of a rule with `flush_on_shutdown: false`." },
   output_relabel_drop: { counter: "samples", stage: "aggregate", help: "An output series dropped by the rule's `output_relabel_configs`." },
   // remote-write batching and the outbox
   write_relabel_drop: { counter: "samples", stage: "remote-write", help: "Dropped by a target's `write_relabel_configs` (counted per target that drops it)." },
   missing_metric_name: { counter: "samples", stage: "remote-write", help: "A sample without `__name__` (or with a non-finite timestamp) reached encoding." },
+  duplicate_timestamp: { counter: "samples", stage: "remote-write", help: "Another sample of the same series with the same timestamp in one batch: the last one wins (a receiver refuses two values at one timestamp)." },
   out_of_order: { counter: "samples", stage: "remote-write", help: "Not newer than the last sample committed for its series: Remote-Write requires per-series time order, and a receiver refuses a whole request for one such sample." },
   outbox_write_failed: { counter: "samples", stage: "outbox", help: "The outbox commit failed (e.g. disk full); logged, ingest keeps running." },
   evicted_size: { counter: "samples", stage: "outbox", help: "Evicted, oldest first, because the outbox reached `storage.max_bytes`." },

@@ -1,5 +1,7 @@
 import type { Metrics } from "./catalogue.js";
 import { DROP_REASONS, type DropReason, type MessageDropReason } from "./drop-reasons.js";
+import { HTTP_AUTH_REFUSED_REASONS, MQTT_ACL_ACTIONS, MQTT_ACL_REFUSED_REASONS, MQTT_AUTH_REFUSED_REASONS } from "./auth-reasons.js";
+import { LABEL_VALUE_REPLACED_REASONS, MQTT_QUEUE_DROPPED_REASONS, MQTT_REFUSED_REASONS, MQTT_RETAINED_REFUSED_REASONS } from "./limit-reasons.js";
 
 /**
  * The label values edgegate can emit, so every labelled counter is exported at 0
@@ -24,6 +26,14 @@ export function initKnownLabels(m: Metrics, targets: readonly string[], registri
   for (const reason of SAMPLE_DROP_REASONS) m.samplesDropped.inc({ reason }, 0);
   for (const reason of MESSAGE_DROP_REASONS) m.messagesDropped.inc({ reason }, 0);
   for (const result of RESULTS) m.checkpoints.inc({ result }, 0);
+  for (const reason of Object.keys(MQTT_REFUSED_REASONS)) m.mqttRefused.inc({ reason }, 0);
+  for (const reason of Object.keys(MQTT_RETAINED_REFUSED_REASONS)) m.mqttRetainedRefused.inc({ reason }, 0);
+  for (const reason of Object.keys(MQTT_QUEUE_DROPPED_REASONS)) m.mqttQueueDropped.inc({ reason }, 0);
+  for (const reason of Object.keys(LABEL_VALUE_REPLACED_REASONS)) m.labelValuesReplaced.inc({ reason }, 0);
+  for (const reason of Object.keys(MQTT_AUTH_REFUSED_REASONS)) m.mqttAuthRefusals.inc({ reason }, 0);
+  for (const reason of Object.keys(HTTP_AUTH_REFUSED_REASONS)) m.httpAuthRefusals.inc({ reason }, 0);
+  for (const action of MQTT_ACL_ACTIONS) for (const reason of Object.keys(MQTT_ACL_REFUSED_REASONS)) m.mqttAclRefusals.inc({ action, reason }, 0);
+  for (const file of ["password_file", "acl_file"]) for (const result of RESULTS) m.authFileReloads.inc({ file, result }, 0);
   for (const target of targets) {
     m.samplesOut.inc({ target }, 0);
     m.rwSamplesSent.inc({ target }, 0);

@@ -76,7 +76,13 @@ export const STAGE_NAMES: readonly string[] = STAGES.map((s) => s.name);
  * a device registry cannot be loaded.
  */
 export function buildStages(config: Config, deps: BuildDeps): BuiltStages {
-  const aggregate = new AggregateStage({ rules: config.aggregation, forwardUnmatched: config.forward_unmatched, onDrop: deps.onDrop });
+  const aggregate = new AggregateStage({
+    rules: config.aggregation,
+    forwardUnmatched: config.forward_unmatched,
+    onDrop: deps.onDrop,
+    maxOpenWindows: config.limits.max_open_windows,
+    maxGroups: config.limits.max_groups,
+  });
   const built: Built = { aggregate, registries: [], limits: null };
   const stages: Stage[] = [];
   try {

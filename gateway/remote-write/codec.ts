@@ -58,7 +58,7 @@ function byTimestamp(a: PromSample, b: PromSample): number {
  * samples with one timestamp the one that came last in the input wins: a receiver
  * refuses two different values at one timestamp (Prometheus answers 400).
  */
-export function toTimeSeries(samples: Sample[]): { series: TimeSeries[]; invalid: number } {
+export function toTimeSeries(samples: Sample[]): { series: TimeSeries[]; invalid: number; duplicates: number } {
   const byKey = new Map<string, Building>();
   const order: Building[] = [];
   let invalid = 0;
@@ -93,13 +93,17 @@ export function toTimeSeries(samples: Sample[]): { series: TimeSeries[]; invalid
     b.samples.push({ value: s.value, timestamp: ts });
   }
   const series: TimeSeries[] = new Array<TimeSeries>(order.length);
+  let duplicates = 0;
   for (let i = 0; i < order.length; i++) {
     const b = order[i]!;
     // Array.prototype.sort is stable (ES2019), so equal timestamps keep input order.
     if (!b.sorted) b.samples.sort(byTimestamp);
+    const n = b.samples.length;
     series[i] = { labels: b.labels, samples: collapseDuplicates(b.samples) };
+    duplicates += n - b.samples.length;
   }
-  return { series, invalid };
+  // The collapsed samples are counted by the caller (reason="duplicate_timestamp"), so samples in = written + dropped.
+  return { series, invalid, duplicates };
 }
 
 /** Keeps the last of each run of equal timestamps (input is sorted, stably). */

@@ -52,8 +52,9 @@ export class SeriesView {
 
   /** write_relabel_configs (on copies: views share the input), then grouping into series, then the order guard. */
   take(samples: readonly Sample[]): TimeSeries[] {
-    const { series, invalid } = toTimeSeries(this.relabel(samples));
+    const { series, invalid, duplicates } = toTimeSeries(this.relabel(samples));
     if (invalid > 0) this.onDrop("missing_metric_name", invalid);
+    if (duplicates > 0) this.onDrop("duplicate_timestamp", duplicates);
     return this.enforceOrder(series);
   }
 

@@ -52,6 +52,9 @@ storage: {path: "${join(dir, "outbox.db")}", flush_interval: 100ms}
 topics:
   - topic: "vehicles/{vin}/telemetry"
     metric_prefix: "vehicle_"
+  - topic: "timed/{vin}"
+    metric_prefix: "timed_"
+    timestamp_field: ts
 remote_write: [{url: "${receiver.url}"}]
 ${extra}`;
   const config = resolveConfigPaths(parseConfig(yaml, "trust test config"), dir);

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { makePki } from "../helpers/certs.js";
-import { httpCall, mosquittoPasswd, startTrustGateway, tempDir, writeText } from "../helpers/trust-rig.js";
+import { httpCall, mosquittoPasswd, run, startTrustGateway, tempDir, writeText } from "../helpers/trust-rig.js";
 import { waitFor } from "../helpers/wait.js";
 import { buildGateway } from "../../gateway/app.js";
 import { parseConfig } from "../../gateway/config/load.js";
@@ -117,6 +117,28 @@ test("POST /api/v1/push/<topic>: 204, 400 with the reason, 401, 403, 413, 429; s
   assert.equal(codes["204"], 3);
   assert.equal(codes["429"], 1);
   assert.equal(codes["413"], 1);
+});
+
+test("POST /api/v1/push goes through the same sample guard as MQTT: a far-future timestamp is refused and counted", async (t) => {
+  const dir = tempDir(t);
+  mosquittoPasswd(join(dir, "devices.passwd"), { A: "pw-A" });
+  const { gw, receiver, httpUrl, port } = await startTrustGateway(t, dir, `  auth:\n    password_file: devices.passwd`);
+  const tooFar = async () => (await gw.metrics.samplesDropped.get()).values.find((v) => v.labels.reason === "too_far_in_future")?.value ?? 0;
+  const push = (body: string) => httpCall(`${httpUrl}/api/v1/push/timed/A`, { method: "POST", body, auth: "A:pw-A", headers: { "content-type": "application/json" } });
+  const future = await push(JSON.stringify({ ts: Date.now() + 365 * 86_400_000, speed: 1 }));
+  assert.equal(future.status, 400);
+  assert.match(future.body, /too_far_in_future/);
+  assert.equal(await tooFar(), 1);
+  // The same payload over MQTT is counted the same way.
+  const pub = await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(port("tcp")), "-u", "A", "-P", "pw-A", "-q", "1", "-t", "timed/A", "-m", JSON.stringify({ ts: Date.now() + 365 * 86_400_000, speed: 2 })]);
+  assert.equal(pub.code, 0, pub.stderr);
+  await waitFor("the MQTT refusal", async () => ((await tooFar()) >= 2 ? true : undefined), 5000, 50);
+  // A current timestamp passes.
+  assert.equal((await push(JSON.stringify({ ts: Date.now(), speed: 3 }))).status, 204);
+  gw.flushNow();
+  await gw.drained();
+  await waitFor("the pushed sample", () => (receiver.samples().length >= 1 ? true : undefined), 10_000);
+  assert.deepEqual(receiver.samples().map((s) => `${s.labels.__name__}=${s.value}`), ["timed_speed=3"]);
 });
 
 test("/api/v1/status reports the listeners and redacts secrets in target URLs", async (t) => {

@@ -127,3 +127,50 @@ test("MQTT over WebSocket (ws, password) and secure WebSocket (wss, client certi
   const status = JSON.parse((await httpCall(`${wss.httpUrl}/api/v1/status`)).body) as { mqtt: { listeners: { transport: string; client_certificates?: string }[] } };
   assert.deepEqual(status.mqtt.listeners.map((l) => [l.transport, l.client_certificates]), [["wss", "required"]]);
 });
+
+test("TLS and WebSocket clients meet the same broker limits as TCP: packet size, and one connection cap over every transport", async (t) => {
+  const dir = tempDir(t);
+  const pki = makePki(dir);
+  mosquittoPasswd(join(dir, "p"), { A: "pw-A" });
+  const { gw, port } = await startTrustGateway(
+    t,
+    dir,
+    `${tlsYaml(pki, "")}\n  websocket:\n    listen: "127.0.0.1:0"\n  auth:\n    password_file: p\n  max_packet_size: 4096\n  max_connections: 2`,
+  );
+  const refused = async (reason: string) => (await gw.metrics.mqttRefused.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  const opts = { username: "A", password: "pw-A", protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 5000 };
+  const tls = { ca: readFileSync(pki.ca), servername: "localhost" };
+  const urls = [`mqtts://127.0.0.1:${port("tls")}`, `ws://127.0.0.1:${port("ws")}/mqtt`];
+  // A PUBLISH above max_packet_size closes that connection, on TLS and on WebSocket alike.
+  for (const [i, url] of urls.entries()) {
+    const c = await mqtt.connectAsync(url, { ...opts, ...tls, clientId: `big-${i}` });
+    c.on("error", () => {});
+    c.publish("vehicles/A/telemetry", JSON.stringify({ pad: "x".repeat(10_000), speed: 1 }));
+    await waitFor(`the refusal over ${url}`, async () => ((await refused("packet_too_large")) >= i + 1 ? true : undefined), 5000, 50);
+    await waitFor(`the client over ${url} to be disconnected`, () => (c.connected ? undefined : true), 5000, 50);
+    c.end(true);
+    assert.equal(await refused("packet_too_large"), i + 1, `packet_too_large over ${url}`);
+  }
+  // max_connections counts TCP, TLS and WebSocket clients together.
+  const tcp = await mqtt.connectAsync(`mqtt://127.0.0.1:${port("tcp")}`, { ...opts, clientId: "tcp-1" });
+  const ws = await mqtt.connectAsync(urls[1]!, { ...opts, clientId: "ws-1" });
+  t.after(() => {
+    tcp.end(true);
+    ws.end(true);
+  });
+  await waitFor("both refused clients to be gone", () => (gw.status().mqtt.connected_clients === 2 ? true : undefined), 5000, 50);
+  const third = mqtt.connect(urls[0]!, { ...opts, ...tls, clientId: "tls-3", connectTimeout: 3000 });
+  const outcome = await new Promise<string>((resolve) => {
+    third.once("connect", () => resolve("connected"));
+    third.once("close", () => resolve("closed"));
+    third.on("error", () => resolve("closed"));
+  });
+  third.end(true);
+  assert.equal(outcome, "closed", "a third client (TLS) beyond max_connections: 2 is closed on accept");
+  await waitFor("the refusal to be counted", async () => ((await refused("max_connections")) >= 1 ? true : undefined), 5000, 50);
+  assert.equal(await refused("max_connections"), 1);
+  // The connected clients carry on.
+  await ws.publishAsync("vehicles/A/telemetry", '{"speed": 5}', { qos: 1 });
+  gw.flushNow();
+  await gw.drained();
+});

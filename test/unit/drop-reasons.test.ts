@@ -3,6 +3,10 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DROP_REASONS } from "../../gateway/metrics/drop-reasons.js";
+import { LIMIT_REASON_COUNTERS } from "../../gateway/metrics/limit-reasons.js";
+import { AUTH_REASON_COUNTERS, MQTT_ACL_ACTIONS, MQTT_ACL_REFUSED_REASONS } from "../../gateway/metrics/auth-reasons.js";
+import { createMetrics } from "../../gateway/metrics/catalogue.js";
+import { initKnownLabels } from "../../gateway/metrics/known-labels.js";
 import { REPO } from "../helpers/gateway-process.js";
 
 /** Every .ts file of the gateway. */
@@ -50,4 +54,50 @@ test("every drop reason in the catalogue is documented in docs/drop-reasons.md",
     assert.ok(row, `docs/drop-reasons.md has no row for "${reason}"`);
     assert.ok(row.includes(d.help), `docs/drop-reasons.md describes "${reason}" differently from the catalogue`);
   }
+});
+
+test("every broker refusal and label-value repair reason is documented and exported at 0", async () => {
+  const doc = readFileSync(join(REPO, "docs", "drop-reasons.md"), "utf8");
+  const m = createMetrics();
+  initKnownLabels(m, []);
+  const exposition = await m.registry.metrics();
+  let n = 0;
+  for (const [counter, reasons] of Object.entries(LIMIT_REASON_COUNTERS)) {
+    for (const [reason, help] of Object.entries(reasons)) {
+      n++;
+      const row = doc.split("\n").find((l) => l.startsWith(`| \`${reason}\` | \`${counter}\` |`));
+      assert.ok(row, `docs/drop-reasons.md has no row for ${counter}{reason="${reason}"}`);
+      assert.ok(row.includes(help), `docs/drop-reasons.md describes ${counter}{reason="${reason}"} differently from limit-reasons.ts`);
+      assert.ok(exposition.includes(`${counter}{reason="${reason}"} 0`), `${counter}{reason="${reason}"} is not exported at 0`);
+    }
+  }
+  assert.ok(n >= 15, `only ${n} reasons`);
+});
+
+test("every authentication and ACL refusal reason is documented and exported at 0", async () => {
+  const doc = readFileSync(join(REPO, "docs", "drop-reasons.md"), "utf8").split("\n");
+  const m = createMetrics();
+  initKnownLabels(m, []);
+  const exposition = await m.registry.metrics();
+  let n = 0;
+  const documented = (counter: string, reason: string, help: string) => {
+    const row = doc.find((l) => l.startsWith(`| \`${reason}\` | \`${counter}\` |`));
+    assert.ok(row, `docs/drop-reasons.md has no row for ${counter}{reason="${reason}"}`);
+    assert.ok(row.includes(help), `docs/drop-reasons.md describes ${counter}{reason="${reason}"} differently from auth-reasons.ts`);
+  };
+  for (const [counter, reasons] of Object.entries(AUTH_REASON_COUNTERS)) {
+    for (const [reason, help] of Object.entries(reasons)) {
+      n++;
+      documented(counter, reason, help);
+      assert.ok(exposition.includes(`${counter}{reason="${reason}"} 0`), `${counter}{reason="${reason}"} is not exported at 0`);
+    }
+  }
+  for (const [reason, help] of Object.entries(MQTT_ACL_REFUSED_REASONS)) {
+    documented("edgegate_mqtt_acl_refusals_total", reason, help);
+    for (const action of MQTT_ACL_ACTIONS) {
+      n++;
+      assert.ok(exposition.includes(`edgegate_mqtt_acl_refusals_total{action="${action}",reason="${reason}"} 0`), `acl refusal ${action}/${reason} is not exported at 0`);
+    }
+  }
+  assert.ok(n >= 19, `only ${n} reasons`);
 });

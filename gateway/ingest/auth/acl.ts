@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
+import type { MqttAclRefusedReason } from "../../metrics/auth-reasons.js";
 
 /**
  * Mosquitto's ACL file, with the semantics of its default security plugin
@@ -34,7 +35,7 @@ export interface AclIdentity {
   clientId: string;
 }
 
-export type AclDecision = { allowed: true } | { allowed: false; reason: "acl_deny" | "acl_no_match" | "dangerous_identity" | "reserved_topic" };
+export type AclDecision = { allowed: true } | { allowed: false; reason: MqttAclRefusedReason };
 
 function grants(g: Grant, access: Access): boolean {
   return g === "readwrite" || g === access;

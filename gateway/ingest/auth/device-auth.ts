@@ -5,6 +5,7 @@ import type { Metrics } from "../../metrics/catalogue.js";
 import { PasswordFile } from "./password-file.js";
 import { AclFile, type AclDecision, type Access } from "./acl.js";
 import { allowAnonymous } from "../../config/schema-security.js";
+import type { MqttAuthRefusedReason } from "../../metrics/auth-reasons.js";
 
 /** How a connection reached the broker, recorded by the listener before CONNECT is read. */
 export interface ConnInfo {
@@ -124,7 +125,7 @@ export class DeviceAuth {
     return this.identities.get(client);
   }
 
-  private refuse(reason: string, fields: Record<string, unknown>, returnCode: number, message: string): AuthenticateError {
+  private refuse(reason: MqttAuthRefusedReason, fields: Record<string, unknown>, returnCode: number, message: string): AuthenticateError {
     this.metrics.mqttAuthRefusals.inc({ reason });
     this.refusalLog.warn(`connect:${reason}`, fields, `mqtt connect refused: ${message}`);
     return refusal(returnCode, message);

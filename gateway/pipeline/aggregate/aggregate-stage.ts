@@ -21,6 +21,10 @@ export interface AggregateStageOptions {
    * `output_relabel_drop` (output series dropped by output_relabel_configs).
    */
   onDrop: DropFn;
+  /** Most windows open at once, all rules together; a sample that would open one more is dropped (reason="window_limit"). 0/absent = no limit. */
+  maxOpenWindows?: number;
+  /** Most groups in open windows, all rules together; a sample that would start one more is dropped (reason="group_limit"). 0/absent = no limit. */
+  maxGroups?: number;
 }
 
 /**
@@ -53,11 +57,18 @@ export class AggregateStage implements Stage {
   flushedWindows = 0;
   /** Stale markers emitted so far. */
   staleMarkers = 0;
+  private readonly maxOpenWindows: number;
+  private readonly maxGroups: number;
+  /** Open windows and their groups, all rules (kept against the limits above). */
+  private openWindows = 0;
+  private openGroups = 0;
 
   constructor(opts: AggregateStageOptions) {
     this.rules = opts.rules.map(compileRule);
     this.forwardUnmatched = opts.forwardUnmatched;
     this.onDrop = opts.onDrop;
+    this.maxOpenWindows = opts.maxOpenWindows ?? 0;
+    this.maxGroups = opts.maxGroups ?? 0;
   }
 
   process(batch: Sample[], nowMs: number): Sample[] {
@@ -66,6 +77,8 @@ export class AggregateStage implements Stage {
     let tooLate = 0;
     let badTime = 0;
     let unmatched = 0;
+    let windowLimit = 0;
+    let groupLimit = 0;
     for (let i = 0; i < batch.length; i++) {
       const sample = batch[i]!;
       const value = sample.value;
@@ -85,8 +98,12 @@ export class AggregateStage implements Stage {
           tooLate++;
           continue;
         }
+        if (win === undefined) {
+          windowLimit++;
+          continue;
+        }
         series ??= this.interner.intern(sample.labels);
-        this.absorb(rule, win, series, value, sample.timestamp);
+        if (!this.absorb(rule, win, series, value, sample.timestamp)) groupLimit++;
       }
       if (!matched) {
         if (this.forwardUnmatched) forwarded.push(sample);
@@ -96,11 +113,13 @@ export class AggregateStage implements Stage {
     if (tooLate > 0) this.onDrop("too_late", tooLate);
     if (badTime > 0) this.onDrop("invalid_timestamp", badTime);
     if (unmatched > 0) this.onDrop("unmatched", unmatched);
+    if (windowLimit > 0) this.onDrop("window_limit", windowLimit);
+    if (groupLimit > 0) this.onDrop("group_limit", groupLimit);
     return forwarded;
   }
 
-  /** The window of `rule` that `ts` belongs to, opened if needed; null if that window is closed. */
-  private openWindow(rule: Rule, ts: number, nowMs: number): Window | null {
+  /** The window of `rule` that `ts` belongs to, opened if needed; null if that window is closed, undefined if max_open_windows is reached. */
+  private openWindow(rule: Rule, ts: number, nowMs: number): Window | null | undefined {
     const interval = rule.intervalMs;
     const start = Math.floor(ts / interval) * interval;
     const last = rule.lastWindow; // most samples go to the current window
@@ -109,23 +128,31 @@ export class AggregateStage implements Stage {
     if (end + rule.latenessMs <= nowMs || end <= rule.flushedUntil) return null;
     let win = rule.windows.get(start);
     if (win === undefined) {
+      if (this.maxOpenWindows > 0 && this.openWindows >= this.maxOpenWindows) return undefined;
       win = new Window(rule.index, start, end);
       rule.windows.set(start, win);
+      this.openWindows++;
     }
     rule.lastWindow = win;
     return win;
   }
 
-  private absorb(rule: Rule, win: Window, series: SeriesRef, value: number, ts: number): void {
+  /** Adds a sample to its group in `win`; false (nothing changed) when it would start a group beyond max_groups. */
+  private absorb(rule: Rule, win: Window, series: SeriesRef, value: number, ts: number): boolean {
+    const groupKey = (series.groupKeys[rule.index] ??= rule.grouping.key(series.labels));
+    let group = win.groups.get(groupKey);
+    if (group === undefined && this.maxGroups > 0 && this.openGroups >= this.maxGroups) {
+      if (win.samples === 0 && win.groups.size === 0) this.dropEmpty(rule, win);
+      return false;
+    }
     if (!win.series.has(series)) {
       win.series.add(series);
       series.windows++;
     }
     win.samples++;
-    const groupKey = (series.groupKeys[rule.index] ??= rule.grouping.key(series.labels));
-    let group = win.groups.get(groupKey);
     const outputs = rule.outputs;
     if (group === undefined) {
+      this.openGroups++;
       group = new Group(groupKey, win.end, series.labels["__name__"] ?? "", rule.grouping.labels(series.labels));
       if (rule.buffered) group.buffers = new Map();
       else {
@@ -142,10 +169,18 @@ export class AggregateStage implements Stage {
         group.buffers.set(series, buf);
       }
       buf.add(ts, value, rule.options.dedupMs);
-      return;
+      return true;
     }
     const states = group.states!;
     for (let o = 0; o < outputs.length; o++) outputs[o]!.update(states[o], value, ts, series);
+    return true;
+  }
+
+  /** Forgets a window opened for a sample that was then refused (it holds nothing). */
+  private dropEmpty(rule: Rule, win: Window): void {
+    rule.windows.delete(win.start);
+    if (rule.lastWindow === win) rule.lastWindow = null;
+    this.openWindows--;
   }
 
   flush(nowMs: number, final: boolean): Sample[] {
@@ -184,6 +219,8 @@ export class AggregateStage implements Stage {
   }
 
   private release(rule: Rule, win: Window): void {
+    this.openWindows--;
+    this.openGroups -= win.groups.size;
     rule.windows.delete(win.start);
     if (rule.lastWindow === win) rule.lastWindow = null;
     if (win.end > rule.flushedUntil) rule.flushedUntil = win.end;
@@ -228,7 +265,53 @@ export class AggregateStage implements Stage {
    * the snapshot cannot be read. Throws nothing: the report says what happened.
    */
   restore(data: Json): RestoreReport {
-    return restoreRules(this.rules, data, this.interner);
+    const report = restoreRules(this.rules, data, this.interner);
+    this.openWindows = 0;
+    this.openGroups = 0;
+    for (const rule of this.rules) {
+      this.openWindows += rule.windows.size;
+      for (const win of rule.windows.values()) this.openGroups += win.groups.size;
+    }
+    return report;
+  }
+
+  /**
+   * Discards restored state beyond `limitMs` (now + the allowed clock skew):
+   * open windows starting after it, and a flushed-window watermark after it,
+   * which would otherwise refuse every later sample as too_late (issue 10:
+   * one year-3000 sample, a restart, and 47/47 later samples were dropped).
+   */
+  clampFuture(limitMs: number): { rules: number; windows: number; samples: number } {
+    let rules = 0;
+    let windows = 0;
+    let samples = 0;
+    for (const rule of this.rules) {
+      let touched = false;
+      for (const win of [...rule.windows.values()]) {
+        if (win.start <= limitMs) continue;
+        windows++;
+        samples += win.samples;
+        rule.windows.delete(win.start);
+        this.openWindows--;
+        this.openGroups -= win.groups.size;
+        if (rule.lastWindow === win) rule.lastWindow = null;
+        for (const series of win.series) if (--series.windows === 0) this.interner.release(series);
+        touched = true;
+      }
+      if (rule.flushedUntil > limitMs) {
+        // Back to the end of the last window that can have closed by now.
+        rule.flushedUntil = Math.floor(limitMs / rule.intervalMs) * rule.intervalMs;
+        touched = true;
+      }
+      if (rule.stale.clampFuture(limitMs)) touched = true;
+      if (touched) rules++;
+    }
+    return { rules, windows, samples };
+  }
+
+  /** Groups in open windows, all rules (bounded by maxGroups). */
+  groupsOpen(): number {
+    return this.openGroups;
   }
 
   stats(): { windowsOpen: number; seriesActive: number } {

@@ -61,6 +61,18 @@ export class StaleTracker {
     return n;
   }
 
+  /** Forgets series whose last sample is after `limitMs` (restored from a checkpoint with a future clock); true if any. */
+  clampFuture(limitMs: number): boolean {
+    let any = false;
+    for (const [key, e] of this.series) {
+      if (e.lastTs > limitMs) {
+        this.series.delete(key);
+        any = true;
+      }
+    }
+    return any;
+  }
+
   snapshot(): Json {
     const rows: Json[] = [];
     for (const [key, e] of this.series) rows.push([key, e.labels, e.lastTs]);
