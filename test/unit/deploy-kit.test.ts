@@ -4,7 +4,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import mqtt from "mqtt";
 import { startTestGateway } from "../helpers/gateway-inproc.js";
+import { buildGateway } from "../../gateway/app.js";
+import { parseConfig } from "../../gateway/config/load.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const read = (p: string) => readFileSync(join(ROOT, p), "utf8");
@@ -133,4 +136,51 @@ test("Containerfile: multi-stage, runtime without toolchain, non-root, data volu
   const run = (s: string) => new Promise<number | null>((resolve) => spawn(process.execPath, ["-e", s], { stdio: "ignore" }).once("exit", resolve));
   assert.equal(await run(script), 0, "healthy gateway → exit 0");
   assert.equal(await run(argv[2]!.replace("127.0.0.1:9480", "127.0.0.1:9")), 1, "nothing listening → exit 1");
+});
+
+test("container config: listens on 0.0.0.0 with device authentication on the data volume; adding a device with `edgegate passwd` lets it in", async (t) => {
+  const yaml = read("deploy/edgegate.container.yaml");
+  const config = parseConfig(yaml, "deploy/edgegate.container.yaml");
+  assert.equal(config.mqtt.listen, "0.0.0.0:1883", "a port-mapped container is reached through the container's own interface");
+  assert.equal(config.http.listen, "0.0.0.0:9480");
+  assert.ok(config.mqtt.auth.password_file?.startsWith("/var/lib/edgegate/"), "the password file is on the data volume");
+  assert.notEqual(config.mqtt.auth.allow_anonymous, true);
+  // The safe-default rule is what makes the auth block necessary.
+  assert.throws(() => parseConfig(yaml.replace(/^ {2}auth:\n(?: {4}.*\n)+/m, ""), "no auth"), /no device authentication/);
+  const cf = read("deploy/Containerfile");
+  const runtime = cf.split(/^FROM /m).at(-1)!;
+  assert.match(runtime, /^COPY \S* ?deploy\/edgegate\.container\.yaml \/etc\/edgegate\/edgegate\.yaml$/m);
+  assert.match(runtime, /^COPY \S* ?deploy\/devices\.passwd \/var\/lib\/edgegate\/devices\.passwd$/m);
+  assert.match(runtime, /^COPY \S* ?deploy\/devices\.acl \/etc\/edgegate\/devices\.acl$/m);
+  assert.match(runtime, /^CMD \["--config", "\/etc\/edgegate\/edgegate\.yaml"/m);
+  assert.doesNotMatch(cf, /--print-defaults/);
+
+  // The image's config with its paths moved to a temp dir and its ports to loopback:0.
+  const dir = mkdtempSync(join(tmpdir(), "edgegate-container-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "devices.passwd"), read("deploy/devices.passwd"));
+  writeFileSync(join(dir, "devices.acl"), read("deploy/devices.acl"));
+  const local = yaml
+    .replaceAll("/var/lib/edgegate/", dir + "/")
+    .replaceAll("/etc/edgegate/", dir + "/")
+    .replaceAll('"0.0.0.0:', '"127.0.0.1:')
+    .replace(/127\.0\.0\.1:(1883|9480)/g, "127.0.0.1:0")
+    .replace("http://prometheus:9090", "http://127.0.0.1:9");
+  const gw = buildGateway(parseConfig(local, "container config (local)"), { shutdownSendTimeoutMs: 500 });
+  t.after(() => gw.close());
+  await gw.start();
+  const url = `mqtt://${gw.mqttAddress()}`;
+  const opts = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 3000 };
+  await assert.rejects(mqtt.connectAsync(url, { ...opts, username: "VIN-1", password: "s3cret" }), (e: { code?: number }) => e.code === 4);
+  // What docs/install.md tells the operator to run in the container.
+  const added = spawnSync(process.execPath, [join(ROOT, "dist/gateway/main.js"), "passwd", "-b", join(dir, "devices.passwd"), "VIN-1", "s3cret"], { encoding: "utf8" });
+  assert.equal(added.status, 0, added.stderr);
+  let client: mqtt.MqttClient | undefined;
+  for (let i = 0; i < 50 && !client; i++) {
+    client = await mqtt.connectAsync(url, { ...opts, username: "VIN-1", password: "s3cret" }).catch(() => undefined);
+    if (!client) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(client, "the added device connects without a restart");
+  await client.endAsync();
+  await assert.rejects(mqtt.connectAsync(url, opts), (e: { code?: number }) => e.code === 5, "anonymous devices are refused");
 });
