@@ -50,8 +50,9 @@ async function subackCode(c: mqtt.MqttClient, filter: string): Promise<number> {
 
 async function metricValue(gw: { metrics: { registry: { getSingleMetricAsString(n: string): Promise<string> } } }, name: string, labels: string): Promise<number> {
   const text = await gw.metrics.registry.getSingleMetricAsString(name);
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(labels));
-  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+  // Summed: every known label set is exported at 0, so a partial label match can name several series.
+  const lines = text.split("\n").filter((l) => l.startsWith(`${name}{`) && l.includes(labels));
+  return lines.reduce((n, line) => n + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
 }
 
 test("mosquitto_passwd file + ACL: right password publishes, wrong password is CONNACK 4, anonymous CONNACK 5, A cannot publish as B", async (t) => {
