@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { WatchedFile, type ReloadEvents } from "./watched-file.js";
 import type { MqttAclRefusedReason } from "../../metrics/auth-reasons.js";
 
 /**
@@ -208,67 +208,18 @@ function covers(g: readonly string[], f: readonly string[]): boolean {
   return g.length === f.length;
 }
 
-export interface AclReloadEvents {
-  onReload(err: Error | null, rules: number): void;
-}
+export type AclReloadEvents = ReloadEvents;
 
-/** An ACL file kept current like the password file: polled mtime, a failed reload keeps the previous rules. */
-export class AclFile {
-  private acl: Acl | null = null;
-  private stamp = "";
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(
-    readonly path: string,
-    private readonly events: AclReloadEvents,
-    private readonly pollMs = 2000,
-  ) {}
-
-  load(): void {
-    const stamp = this.currentStamp();
-    this.acl = new Acl(readFileSync(this.path, "utf8"), this.path);
-    this.stamp = stamp;
-    this.events.onReload(null, 0);
+/** An ACL file kept current like the password file (watched-file.ts): a failed reload keeps the previous rules. */
+export class AclFile extends WatchedFile<Acl> {
+  constructor(path: string, events: AclReloadEvents, pollMs = 2000) {
+    // Mosquitto reports no rule count either: the reload event carries 0 entries.
+    super(path, (text, source) => new Acl(text, source), () => 0, events, pollMs);
   }
 
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.reloadIfChanged(), this.pollMs);
-    this.timer.unref();
-  }
-
-  close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
-
-  private currentStamp(): string {
-    const st = statSync(this.path);
-    return `${st.mtimeMs}:${st.size}:${st.ino}`;
-  }
-
-  reloadIfChanged(): boolean {
-    let stamp: string;
-    try {
-      stamp = this.currentStamp();
-    } catch (err) {
-      if (this.stamp !== "missing") this.events.onReload(err as Error, 0);
-      this.stamp = "missing";
-      return true;
-    }
-    if (stamp === this.stamp) return false;
-    this.stamp = stamp;
-    try {
-      this.acl = new Acl(readFileSync(this.path, "utf8"), this.path);
-      this.events.onReload(null, 0);
-    } catch (err) {
-      this.events.onReload(err as Error, 0);
-    }
-    return true;
-  }
-
-  current(): Acl {
-    if (!this.acl) throw new Error(`${this.path}: not loaded`);
-    return this.acl;
+  override current(): Acl {
+    const acl = super.current();
+    if (!acl) throw new Error(`${this.path}: not loaded`);
+    return acl;
   }
 }

@@ -1,5 +1,5 @@
 import { createHash, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { WatchedFile, type ReloadEvents } from "./watched-file.js";
 
 /**
  * Mosquitto's password file: one `user:hash` per line, where hash is
@@ -84,71 +84,22 @@ export function parsePasswordFile(text: string, source: string): Map<string, Pas
   return users;
 }
 
-export interface ReloadEvents {
-  /** Called after every load attempt; `err` set means the previous data is kept. */
-  onReload(err: Error | null, users: number): void;
-}
+export type { ReloadEvents } from "./watched-file.js";
+
+const NO_USERS: ReadonlyMap<string, PasswordHash> = new Map();
 
 /**
- * A password file kept current: loaded at start (an unreadable or invalid file
- * is then an error), then re-read when its mtime or size changes (polled, which
- * also works on bind mounts and editors that replace the file). A failed reload
- * keeps the previous users, so a half-written file cannot lock every device out.
+ * A password file kept current (watched-file.ts): loaded at start, re-read when
+ * it changes; a failed reload keeps the previous users, so a half-written file
+ * cannot lock every device out.
  */
-export class PasswordFile {
-  private users = new Map<string, PasswordHash>();
-  private stamp = "";
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(
-    readonly path: string,
-    private readonly events: ReloadEvents,
-    private readonly pollMs = 2000,
-  ) {}
-
-  /** First load: throws on a missing or invalid file. */
-  load(): void {
-    const stamp = this.currentStamp();
-    this.users = parsePasswordFile(readFileSync(this.path, "utf8"), this.path);
-    this.stamp = stamp;
-    this.events.onReload(null, this.users.size);
+export class PasswordFile extends WatchedFile<Map<string, PasswordHash>> {
+  constructor(path: string, events: ReloadEvents, pollMs = 2000) {
+    super(path, parsePasswordFile, (users) => users.size, events, pollMs);
   }
 
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.reloadIfChanged(), this.pollMs);
-    this.timer.unref();
-  }
-
-  close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
-
-  private currentStamp(): string {
-    const st = statSync(this.path);
-    return `${st.mtimeMs}:${st.size}:${st.ino}`;
-  }
-
-  /** Re-reads the file when it changed; returns true when a reload was attempted. */
-  reloadIfChanged(): boolean {
-    let stamp: string;
-    try {
-      stamp = this.currentStamp();
-    } catch (err) {
-      if (this.stamp !== "missing") this.events.onReload(err as Error, this.users.size);
-      this.stamp = "missing";
-      return true;
-    }
-    if (stamp === this.stamp) return false;
-    this.stamp = stamp;
-    try {
-      this.users = parsePasswordFile(readFileSync(this.path, "utf8"), this.path);
-      this.events.onReload(null, this.users.size);
-    } catch (err) {
-      this.events.onReload(err as Error, this.users.size);
-    }
-    return true;
+  private get users(): ReadonlyMap<string, PasswordHash> {
+    return super.current() ?? NO_USERS;
   }
 
   has(user: string): boolean {
