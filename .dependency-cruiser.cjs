@@ -44,6 +44,13 @@ module.exports = {
       to: { path: "^gateway/(ingest|pipeline)/" },
     },
     {
+      name: "outbox-never-imports-remote-write",
+      comment: "The outbox stores opaque named queues of encoded batches; how they are named and grouped per target is remote-write's, handed in by the composition root.",
+      severity: "error",
+      from: { path: "^gateway/outbox/" },
+      to: { path: "^gateway/remote-write/" },
+    },
+    {
       name: "device-sim-through-the-core-only",
       comment: "device-sim is a client of the gateway: it uses it only through gateway/core.ts, the core's public entry.",
       severity: "error",

@@ -10,6 +10,7 @@ import { Core, type CoreDeps } from "./core.js";
 import type { Sample } from "./prom/sample.js";
 import { Lifecycle, type Component } from "./lifecycle.js";
 import { OutboxSink } from "./remote-write/pending-series.js";
+import { queueTarget } from "./remote-write/queue-names.js";
 import { CheckpointStore } from "./outbox/checkpoint.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { openOutbox } from "./outbox/open.js";
@@ -170,7 +171,7 @@ function components(c: Context): Component[] {
     {
       name: "outbox",
       start() {
-        p.outbox = openOutbox(config.storage, metrics, log);
+        p.outbox = openOutbox(config.storage, metrics, log, queueTarget);
         c.restoreCheckpoint();
       },
       close() {

@@ -8,6 +8,7 @@ import { buildGateway } from "./app.js";
 import { ConfigError, defaultConfig, loadConfigFile } from "./config/load.js";
 import { DEFAULT_CONFIG_YAML } from "./config/defaults.js";
 import { outboxCommand } from "./outbox/cli.js";
+import { queueTarget } from "./remote-write/queue-names.js";
 import { passwdCommand } from "./passwd-cli.js";
 import { securityFileProblems } from "./ingest/auth/check-files.js";
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "./logging/logger.js";
@@ -115,7 +116,7 @@ program
 
 // Options after a subcommand name belong to it (`edgegate outbox status --config F`).
 program.enablePositionalOptions();
-program.addCommand(outboxCommand());
+program.addCommand(outboxCommand(queueTarget));
 program.addCommand(passwdCommand());
 
 program.parseAsync(argv).catch((err: unknown) => fail(`edgegate: ${(err as Error).message}`));

@@ -2,8 +2,8 @@ import { statSync } from "node:fs";
 import Database from "better-sqlite3";
 import { SCHEMA_VERSION, bumpAdminGeneration } from "./schema.js";
 import { readRunState } from "./run-marker.js";
-import { queueTarget, targetCondition } from "./queues.js";
 
+/** Figures per group of queues; `target` is the group (AdminOptions.group). */
 export interface QueueStatus {
   target: string;
   rows: number;
@@ -14,8 +14,9 @@ export interface QueueStatus {
 }
 export interface DeadLetter {
   id: number;
+  /** The group of its queue (AdminOptions.group). */
   target: string;
-  /** The outbox queue it came from and is requeued to: the target, or one of its shards (`<target>#<k>/<n>`). */
+  /** The outbox queue it came from and is requeued to. */
   queue: string;
   batchId: number;
   createdMs: number;
@@ -25,6 +26,14 @@ export interface DeadLetter {
   attempts: number;
   status: string;
   error: string;
+}
+export interface AdminOptions {
+  /**
+   * The group a queue belongs to: status figures are summed, and selections
+   * by `target` made, per group. Queue names are opaque to the outbox; the
+   * caller that names them says how they group. Default: each queue is its own.
+   */
+  group?: (queue: string) => string;
 }
 export interface OutboxStatus {
   path: string;
@@ -36,7 +45,7 @@ export interface OutboxStatus {
   deadLetters: { target: string; rows: number; samples: number; bytes: number }[];
 }
 export interface Selection {
-  /** A target: all its queues (shards included). */
+  /** A group: all its queues (AdminOptions.group). */
   target?: string | undefined;
   /** A dead-letter id (as listed by `deadLetters`). */
   id?: number | undefined;
@@ -56,9 +65,13 @@ export class OutboxAdmin {
   private constructor(
     private readonly db: Database.Database,
     private readonly path: string,
-  ) {}
+    private readonly group: (queue: string) => string,
+  ) {
+    // Selections by group run in SQL through the caller's function.
+    db.function("queue_group", { deterministic: true }, (queue: unknown) => group(String(queue)));
+  }
 
-  static open(path: string): OutboxAdmin {
+  static open(path: string, opts: AdminOptions = {}): OutboxAdmin {
     let db: Database.Database;
     try {
       db = new Database(path, { fileMustExist: true });
@@ -71,7 +84,7 @@ export class OutboxAdmin {
       db.close();
       throw new Error(`outbox ${path} has schema version ${row?.value ?? "none"}; this edgegate understands version ${SCHEMA_VERSION}`);
     }
-    return new OutboxAdmin(db, path);
+    return new OutboxAdmin(db, path, opts.group ?? ((queue) => queue));
   }
 
   status(): OutboxStatus {
@@ -82,13 +95,13 @@ export class OutboxAdmin {
         return 0;
       }
     };
-    // Per queue in SQL, then per target (a sharded target has one queue per shard).
+    // Per queue in SQL, then per group.
     const perQueue = this.db
       .prepare("SELECT target, count(*) AS rows, sum(samples) AS samples, sum(bytes) AS bytes, min(created_ms) AS oldestMs, max(created_ms) AS newestMs FROM batches GROUP BY target")
       .all() as QueueStatus[];
     const queues = new Map<string, QueueStatus>();
     for (const q of perQueue) {
-      const target = queueTarget(q.target);
+      const target = this.group(q.target);
       const t = queues.get(target);
       if (t === undefined) queues.set(target, { ...q, target });
       else {
@@ -104,7 +117,7 @@ export class OutboxAdmin {
       .all() as OutboxStatus["deadLetters"];
     const dead = new Map<string, OutboxStatus["deadLetters"][number]>();
     for (const d of deadPerQueue) {
-      const target = queueTarget(d.target);
+      const target = this.group(d.target);
       const t = dead.get(target);
       if (t === undefined) dead.set(target, { ...d, target });
       else {
@@ -124,11 +137,11 @@ export class OutboxAdmin {
         `SELECT id, target AS queue, batch_id AS batchId, created_ms AS createdMs, dead_ms AS deadMs, samples, bytes, attempts, status, error FROM dead_letters ${where} ORDER BY id LIMIT ?`,
       )
       .all(...args, sel.limit ?? -1) as Omit<DeadLetter, "target">[];
-    return rows.map((r) => ({ ...r, target: queueTarget(r.queue) }));
+    return rows.map((r) => ({ ...r, target: this.group(r.queue) }));
   }
 
   /**
-   * Moves dead letters back into their queue (their target's, or shard's) under their original
+   * Moves dead letters back into the queue they came from under their original
    * batch id, so each goes back to its place in the FIFO (ahead of anything
    * committed after it), not behind newer data of the same series.
    */
@@ -144,7 +157,7 @@ export class OutboxAdmin {
     }).immediate();
   }
 
-  /** Deletes dead letters, or with `pending` a target's waiting batches (e.g. of a target removed from the config). */
+  /** Deletes dead letters, or with `pending` a group's waiting batches (e.g. of a target removed from the config). */
   purge(sel: Selection & { pending?: boolean } = {}): { rows: number; samples: number } {
     const table = sel.pending ? "batches" : "dead_letters";
     const { where, args } = filter(sel);
@@ -164,9 +177,8 @@ function filter(sel: Selection): { where: string; args: (string | number)[] } {
   const parts: string[] = [];
   const args: (string | number)[] = [];
   if (sel.target !== undefined) {
-    const t = targetCondition(sel.target);
-    parts.push(t.sql);
-    args.push(...t.args);
+    parts.push("queue_group(target) = ?");
+    args.push(sel.target);
   }
   if (sel.id !== undefined) {
     parts.push("id = ?");

@@ -1,13 +1,15 @@
 import { Command, InvalidArgumentError } from "commander";
 import { loadConfigFile } from "../config/load.js";
-import { OutboxAdmin, type OutboxStatus } from "./admin.js";
+import { OutboxAdmin, type AdminOptions, type OutboxStatus } from "./admin.js";
 
 /**
  * `edgegate outbox status|dead-letters|requeue|purge --config F`: works on the
  * file named by the config's storage.path (or --db), whether the gateway is
- * stopped or running (see OutboxAdmin).
+ * stopped or running (see OutboxAdmin). `group` maps a queue to the target it
+ * belongs to (the queue naming is the sender's, handed in by the caller):
+ * figures are per target and `--target` selects all of a target's queues.
  */
-export function outboxCommand(): Command {
+export function outboxCommand(group: AdminOptions["group"]): Command {
   const cmd = new Command("outbox").description("inspect the store-and-forward outbox: depth, age, dead letters; requeue or purge dead letters");
   const common = (c: Command) =>
     c
@@ -15,6 +17,7 @@ export function outboxCommand(): Command {
       .option("--db <file>", "the outbox file itself, instead of --config")
       .option("--json", "print JSON instead of text");
 
+  const run = (o: Opts, fn: (admin: OutboxAdmin) => void) => withAdmin(o, group, fn);
   common(cmd.command("status").description("queue depth, bytes and age per target, dead letters, whether a gateway has the file open")).action(
     (o: Opts) => run(o, (admin) => print(o, admin.status(), formatStatus)),
   );
@@ -53,7 +56,7 @@ interface Opts {
   json?: boolean;
 }
 
-function run(o: Opts, fn: (admin: OutboxAdmin) => void): void {
+function withAdmin(o: Opts, group: AdminOptions["group"], fn: (admin: OutboxAdmin) => void): void {
   let path = o.db;
   if (path === undefined) {
     if (o.config === undefined) fail("edgegate outbox: give --config <file> (or --db <file>)");
@@ -65,7 +68,7 @@ function run(o: Opts, fn: (admin: OutboxAdmin) => void): void {
   }
   let admin: OutboxAdmin;
   try {
-    admin = OutboxAdmin.open(path);
+    admin = OutboxAdmin.open(path, { group });
   } catch (err) {
     fail(`edgegate outbox: ${(err as Error).message}`);
   }

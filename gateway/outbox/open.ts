@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics/catalogue.js";
-import { Outbox } from "./outbox.js";
+import { Outbox, type OutboxOptions } from "./outbox.js";
 
 /**
  * Opens the gateway's outbox from `storage`, wiring evictions to the
@@ -9,10 +9,12 @@ import { Outbox } from "./outbox.js";
  * stop, a backlog). Evicted waiting samples are counted twice on purpose: in
  * `edgegate_samples_dropped_total{reason}` (the gateway-wide drop account) and
  * per target in `edgegate_outbox_evicted_samples_total{target,reason}` (the
- * per-target account: written = sent + dead-lettered + evicted + queued).
+ * per-target account: written = sent + dead-lettered + evicted + queued);
+ * `group` maps a queue to its target (the sender names the queues).
  */
-export function openOutbox(storage: Config["storage"], metrics: Metrics, log: Logger): Outbox {
+export function openOutbox(storage: Config["storage"], metrics: Metrics, log: Logger, group: OutboxOptions["group"]): Outbox {
   const outbox = Outbox.open(storage.path, {
+    group,
     maxBytes: storage.max_bytes,
     maxAgeMs: storage.max_age,
     onEvict(e) {

@@ -5,7 +5,6 @@ import { migrate, readAdminGeneration, readTotals, type Totals } from "./schema.
 import { OutboxWriteError, sqliteCode } from "./errors.js";
 import { Evictor, type Eviction } from "./eviction.js";
 import { markRunning, markStopped, type StartInfo } from "./run-marker.js";
-import { queueTarget } from "./queues.js";
 
 export type { Eviction } from "./eviction.js";
 export type { StartInfo } from "./run-marker.js";
@@ -32,12 +31,19 @@ export interface OutboxOptions {
   onError?: (err: Error) => void;
   /** Period of the age check and of noticing other connections' commits (`edgegate outbox requeue`). Default 1 s. */
   maintenanceIntervalMs?: number;
+  /**
+   * The group a queue belongs to, for the figures asked per group (`depth`,
+   * `deadLetterDepth`, `queues`) and for `onEvict`. Queue names are opaque to
+   * the outbox: the caller that names them says how they group (e.g. the
+   * several queues of one Remote-Write target). Default: each queue is its own group.
+   */
+  group?: (queue: string) => string;
 }
 
 type BatchRow = { id: number; target: string; created_ms: number; samples: number; bytes: number; attempts: number; payload: Uint8Array };
 type Removed = { target: string; samples: number; bytes: number };
 type NewBatch = { payload: Uint8Array; samples: number };
-/** Batches for one queue (a target's, or one of its shards': queues.ts). */
+/** Batches for one queue (an opaque name chosen by the caller). */
 export type QueueBatches = { queue: string; batches: NewBatch[] };
 
 /**
@@ -56,6 +62,7 @@ export class Outbox {
   readonly startInfo: StartInfo;
   private readonly db: Database.Database;
   private readonly opts: OutboxOptions;
+  private readonly group: (queue: string) => string;
   private readonly evictor: Evictor;
   private readonly insertStmt: Database.Statement<[string, number, number, number, Uint8Array]>;
   private readonly oldestStmt: Database.Statement<[string], BatchRow>;
@@ -78,6 +85,7 @@ export class Outbox {
   private constructor(db: Database.Database, opts: OutboxOptions, startInfo: StartInfo) {
     this.db = db;
     this.opts = opts;
+    this.group = opts.group ?? ((queue) => queue);
     this.startInfo = startInfo;
     this.evictor = new Evictor(db);
     this.insertStmt = db.prepare("INSERT INTO batches (target, created_ms, samples, bytes, payload) VALUES (?, ?, ?, ?, ?)");
@@ -153,9 +161,9 @@ export class Outbox {
   }
 
   /**
-   * `append` for a sharded target: the batches of several queues of `target`
-   * (queues.ts) in one transaction, so a flush costs one fsync whatever the
-   * number of shards.
+   * `append` for several queues at once (e.g. all queues of `target`, the
+   * name OutboxWriteError reports) in one transaction, so a flush costs one
+   * fsync whatever the number of queues.
    */
   appendQueues(target: string, parts: QueueBatches[], nowMs: number = Date.now()): void {
     const all = parts.filter((p) => p.batches.length > 0);
@@ -221,11 +229,11 @@ export class Outbox {
     this.add(this.dead, removed.target, 1, removed.bytes, removed.samples);
   }
 
-  /** Waiting batches of one target (all its shard queues), or of all targets. `oldestMs` is the creation time of the oldest. */
+  /** Waiting batches of one group (all its queues: OutboxOptions.group), or of all queues. `oldestMs` is the creation time of the oldest. */
   depth(target?: string): { rows: number; bytes: number; samples: number; oldestMs: number | null } {
     const sum = { rows: 0, bytes: 0, samples: 0, oldestMs: null as number | null };
     for (const name of this.pending.keys()) {
-      if (target !== undefined && queueTarget(name) !== target) continue;
+      if (target !== undefined && this.group(name) !== target) continue;
       const d = this.queueDepth(name);
       sum.rows += d.rows;
       sum.bytes += d.bytes;
@@ -235,18 +243,18 @@ export class Outbox {
     return sum;
   }
 
-  /** Waiting batches of one queue (a target's, or one shard's: queues.ts). */
+  /** Waiting batches of one queue. */
   queueDepth(queue: string): { rows: number; bytes: number; samples: number; oldestMs: number | null } {
     const t = this.pending.get(queue);
     if (t === undefined || t.rows <= 0) return { rows: 0, bytes: 0, samples: 0, oldestMs: null };
     return { rows: t.rows, bytes: t.bytes, samples: t.samples, oldestMs: this.oldestCreatedStmt.get(queue)?.created_ms ?? null };
   }
 
-  /** The queues of `target` that hold waiting batches, oldest first (a sharded target has several). */
+  /** The queues of group `target` that hold waiting batches, oldest first. */
   queues(target: string): string[] {
     const found: { queue: string; oldestMs: number }[] = [];
     for (const [name, t] of this.pending) {
-      if (queueTarget(name) !== target || t.rows <= 0) continue;
+      if (this.group(name) !== target || t.rows <= 0) continue;
       found.push({ queue: name, oldestMs: this.queueDepth(name).oldestMs ?? 0 });
     }
     return found.sort((a, b) => a.oldestMs - b.oldestMs).map((q) => q.queue);
@@ -255,7 +263,7 @@ export class Outbox {
   deadLetterDepth(target?: string): { rows: number; samples: number; bytes: number } {
     const sum = { rows: 0, samples: 0, bytes: 0 };
     for (const [name, d] of this.dead) {
-      if (target !== undefined && queueTarget(name) !== target) continue;
+      if (target !== undefined && this.group(name) !== target) continue;
       sum.rows += d.rows;
       sum.samples += d.samples;
       sum.bytes += d.bytes;
@@ -319,7 +327,7 @@ export class Outbox {
   private applyEvictions(evictions: Eviction[]): void {
     for (const e of evictions) {
       this.add(e.table === "batches" ? this.pending : this.dead, e.target, -e.rows, -e.bytes, -e.samples);
-      this.opts.onEvict?.({ ...e, target: queueTarget(e.target) }); // counted per target, not per shard queue
+      this.opts.onEvict?.({ ...e, target: this.group(e.target) }); // counted per group, not per queue
       if (e.table === "batches") this.notify(e.target); // the sender refreshes its depth gauges
     }
   }

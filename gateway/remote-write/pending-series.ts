@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics/catalogue.js";
 import type { Outbox, QueueBatches } from "../outbox/outbox.js";
-import { queueName } from "../outbox/queues.js";
+import { queueName } from "./queue-names.js";
 import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries, type TimeSeries } from "./codec.js";
 import { splitByShard } from "./shard.js";
 import { compileRelabelConfigs, relabelLabels, type CompiledRelabel, type RelabelRule } from "../prom/relabel.js";

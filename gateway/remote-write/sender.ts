@@ -34,7 +34,7 @@ export interface SenderStatus {
  */
 export class Sender {
   private readonly name: string;
-  /** The outbox queue this sender ships: the target's name, or one shard's queue (outbox/queues.ts). */
+  /** The outbox queue this sender ships: the target's name, or one shard's queue (queue-names.ts). */
   private readonly queue: string;
   private readonly outbox: Outbox;
   private readonly metrics: Metrics;

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { RemoteWriteConfig } from "../config/schema.js";
 import type { Outbox } from "../outbox/outbox.js";
-import { queueNames, queueTarget } from "../outbox/queues.js";
+import { queueNames, queueTarget } from "./queue-names.js";
 import type { Metrics } from "../metrics/catalogue.js";
 import { Sender, type SenderStatus } from "./sender.js";
 

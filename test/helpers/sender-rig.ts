@@ -9,6 +9,7 @@ import { createMetrics, type Metrics } from "../../gateway/metrics/catalogue.js"
 import { Outbox, type OutboxOptions } from "../../gateway/outbox/outbox.js";
 import { encodeWriteRequest, snappyCompress, toTimeSeries } from "../../gateway/remote-write/codec.js";
 import { Sender } from "../../gateway/remote-write/sender.js";
+import { queueTarget } from "../../gateway/remote-write/queue-names.js";
 
 /** A Sender over a temp-file Outbox, closed (sender first) after the test. */
 export interface SenderRig {
@@ -30,7 +31,7 @@ export function senderRig(
 ): SenderRig {
   const dir = mkdtempSync(join(tmpdir(), "edgegate-sender-"));
   const path = join(dir, "outbox.db");
-  const outbox = Outbox.open(path, { maintenanceIntervalMs: 0, ...opts.outbox });
+  const outbox = Outbox.open(path, { maintenanceIntervalMs: 0, group: queueTarget, ...opts.outbox });
   const metrics = createMetrics();
   const logs: SenderRig["logs"] = [];
   const log = pino({ level: "debug" }, { write: (line: string) => void logs.push(JSON.parse(line) as SenderRig["logs"][number]) });

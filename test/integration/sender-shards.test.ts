@@ -9,6 +9,7 @@ import { createMetrics } from "../../gateway/metrics/catalogue.js";
 import { Outbox } from "../../gateway/outbox/outbox.js";
 import { OutboxAdmin } from "../../gateway/outbox/admin.js";
 import { OutboxSink } from "../../gateway/remote-write/pending-series.js";
+import { queueTarget } from "../../gateway/remote-write/queue-names.js";
 import type { Sample } from "../../gateway/prom/sample.js";
 import { TargetSender } from "../../gateway/remote-write/target-sender.js";
 import { startFakeReceiver, type FakeReceiver } from "../helpers/fake-receiver.js";
@@ -22,7 +23,7 @@ const FLUSHES = 8;
 async function rig(t: TestContext, shards: number, receiver: FakeReceiver, before?: (outbox: Outbox) => void) {
   const dir = mkdtempSync(join(tmpdir(), "edgegate-shards-"));
   const path = join(dir, "outbox.db");
-  const outbox = Outbox.open(path, { maintenanceIntervalMs: 0 });
+  const outbox = Outbox.open(path, { maintenanceIntervalMs: 0, group: queueTarget });
   before?.(outbox);
   const metrics = createMetrics();
   const log = pino({ level: "silent" });
@@ -95,7 +96,7 @@ test("shards: 4 sends in parallel, every sample exactly once, each series in ord
   // The CLI reports and selects by target, whatever the shard queues.
   const more = await feed(new OutboxSink(outbox, [{ name: TARGET, maxSamplesPerSend: 4, shards: 4 }], metrics, pino({ level: "silent" })));
   await sender.close(100);
-  const admin = OutboxAdmin.open(path);
+  const admin = OutboxAdmin.open(path, { group: queueTarget });
   try {
     const queued = admin.status().queues;
     assert.deepEqual(queued.map((q) => q.target), [TARGET]);

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { queueName, queueNames, queueTarget, targetCondition } from "../../gateway/outbox/queues.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { OutboxAdmin } from "../../gateway/outbox/admin.js";
+import { Outbox } from "../../gateway/outbox/outbox.js";
+import { queueName, queueNames, queueTarget } from "../../gateway/remote-write/queue-names.js";
 import { toTimeSeries } from "../../gateway/remote-write/codec.js";
 import { shardOf, splitByShard } from "../../gateway/remote-write/shard.js";
 
@@ -65,5 +70,28 @@ test("queue names: one queue per shard, each mapping back to its target", () => 
   assert.equal(queueName("127.0.0.1:9090", 2, 4), "127.0.0.1:9090#2/4");
   for (const q of [...queueNames("prom", 4), "prom"]) assert.equal(queueTarget(q), "prom");
   assert.equal(queueTarget("prom_2"), "prom_2");
-  assert.deepEqual(targetCondition("p_x").args, ["p_x", "p_x#", "p_x#"]);
+});
+
+test("queue names group per target in the outbox and its admin: a target's shards, never a target sharing its prefix", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "edgegate-names-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, "o.db");
+  const ob = Outbox.open(path, { maintenanceIntervalMs: 0, group: queueTarget });
+  const batch = (samples: number) => ({ payload: new Uint8Array(10), samples });
+  const queues = ["p_x", queueName("p_x", 1, 2), "p_x_2", queueName("p_xy", 0, 2)];
+  queues.forEach((queue, i) => ob.appendQueues(queueTarget(queue), [{ queue, batches: [batch(i + 1), batch(10 * (i + 1))] }], 1000 + i));
+  assert.deepEqual(ob.depth("p_x"), { rows: 4, bytes: 40, samples: 33, oldestMs: 1000 });
+  assert.deepEqual(ob.queues("p_x"), ["p_x", "p_x#1/2"]);
+  for (const queue of queues) ob.deadLetter(ob.oldest(queue)!, "400", "bad");
+  assert.deepEqual(ob.deadLetterDepth("p_x"), { rows: 2, samples: 3, bytes: 20 });
+  assert.equal(ob.deadLetterDepth("p_xy").rows, 1);
+  ob.close();
+  const admin = OutboxAdmin.open(path, { group: queueTarget });
+  t.after(() => admin.close());
+  assert.deepEqual(admin.status().queues.map((q) => [q.target, q.samples]), [["p_x", 30], ["p_x_2", 30], ["p_xy", 40]]);
+  assert.deepEqual(admin.deadLetters({ target: "p_x" }).map((d) => [d.target, d.queue]), [["p_x", "p_x"], ["p_x", "p_x#1/2"]]);
+  assert.deepEqual(admin.requeue({ target: "p_x" }), { rows: 2, samples: 3 });
+  assert.deepEqual(admin.purge({ target: "p_x", pending: true }), { rows: 4, samples: 33 });
+  assert.deepEqual(admin.status().queues.map((q) => q.target), ["p_x_2", "p_xy"]);
+  assert.deepEqual(admin.status().deadLetters.map((d) => d.target), ["p_x_2", "p_xy"]);
 });
