@@ -8,7 +8,10 @@ import { formatListen } from "./ingest/listen-address.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { buildStages } from "./pipeline/build.js";
 import { OutboxSink } from "./pipeline/outbox-sink.js";
-import { CheckpointStore } from "./pipeline/checkpoint.js";
+import { Durability } from "./recovery.js";
+import { GroupCommitter } from "./ingest/durable-ack.js";
+import type { JournalEntry } from "./outbox/journal.js";
+import { parseByteSize } from "./config/schema-storage.js";
 import type { Sample } from "./pipeline/sample.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { openOutbox } from "./outbox/open.js";
@@ -47,6 +50,8 @@ export interface GatewayStatus {
   uptime_seconds: number;
   mqtt: { listen: string; connected_clients: number };
   outbox: { path: string; rows: number; bytes: number; samples: number; oldest_age_seconds: number | null; dead_letter_rows: number };
+  /** The ingest journal and the disk-full state (`full` is null while messages are acknowledged). */
+  storage: { full: string | null; journal_rows: number; journal_bytes: number; checkpoint_seq: number };
   targets: TargetStatus[];
 }
 
@@ -113,10 +118,11 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   });
   const flushIntervalMs = parseDuration(config.storage.flush_interval);
   const checkpointIntervalMs = parseDuration(config.storage.checkpoint_interval);
-  let checkpoints: CheckpointStore | null = null;
-  let checkpointedAt = 0;
-  let checkpointedWindows = 0;
   let staleMarkersCounted = 0;
+  let durability: Durability | null = null;
+  let committer: GroupCommitter | null = null;
+  /** During replay of messages whose raw samples the outbox already has: they only update the order guard. */
+  let rawCommitted = false;
 
   let outbox: Outbox | null = null;
   let sink: OutboxSink | null = null;
@@ -130,9 +136,22 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   const startedAt = now();
   const batch: Sample[] = [];
 
-  function onMessage(topic: string, payload: Buffer): void {
+  /** Runs one accepted (journaled) message through the pipeline, with its arrival time as the clock (replay gives the same result). */
+  function processEntry(entry: JournalEntry, committed: boolean): void {
+    rawCommitted = committed;
+    try {
+      onMessage(entry.topic, entry.payload, entry.receivedMs);
+    } catch (err) {
+      // A bug in a stage must not take ingest down with it; count and log it.
+      metrics.messagesDropped.inc({ reason: "internal_error" });
+      log.error({ err, topic: entry.topic }, "failed to process message");
+    } finally {
+      rawCommitted = false;
+    }
+  }
+
+  function onMessage(topic: string, payload: Buffer, t: number): void {
     if (!pipeline) return;
-    const t = now();
     batch.length = 0;
     if (!router.route(topic, payload, t, batch, onDrop)) {
       metrics.messagesDropped.inc({ reason: "no_topic_rule" });
@@ -144,11 +163,12 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   }
 
   function tick(final: boolean): void {
-    if (!pipeline || !sink) return;
+    if (!pipeline || !sink || !durability) return;
+    if (final) committer?.flush();
+    const before = sink.pending();
     pipeline.tick(now(), final);
-    sink.flush();
-    // After the outbox commit, never before: see gateway/pipeline/checkpoint.ts.
-    checkpoint(final);
+    // Outbox rows, journal position and (when windows were emitted) the checkpoint: one transaction.
+    durability.commit(sink.pending() > before, final);
     metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);
     staleMarkersCounted = aggregate.staleMarkers;
     const st = aggregate.stats();
@@ -158,50 +178,11 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     for (const l of router.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
   }
 
-  /** Writes a checkpoint when a window was flushed since the last one, when checkpoint_interval elapsed, or when forced (shutdown). */
-  function checkpoint(force: boolean): void {
-    if (!checkpoints) return;
-    const t = now();
-    if (!force && aggregate.flushedWindows === checkpointedWindows && t - checkpointedAt < checkpointIntervalMs) return;
-    const t0 = performance.now();
-    try {
-      const bytes = checkpoints.save("aggregate", JSON.stringify(aggregate.snapshot()), t);
-      metrics.checkpoints.inc({ result: "success" });
-      metrics.checkpointBytes.set(bytes);
-    } catch (err) {
-      metrics.checkpoints.inc({ result: "failure" });
-      log.error({ err }, "could not write the aggregation checkpoint");
-    }
-    metrics.checkpointDuration.set((performance.now() - t0) / 1000);
-    checkpointedAt = t;
-    checkpointedWindows = aggregate.flushedWindows;
-  }
-
-  /** Restores the aggregation state of the previous run (before any sample can arrive). */
-  function restoreCheckpoint(): void {
-    if (config.aggregation.length === 0 || checkpointIntervalMs <= 0) return;
-    checkpoints = CheckpointStore.open(config.storage.path);
-    const saved = checkpoints.load("aggregate");
-    if (saved === undefined) return;
-    let data;
-    try {
-      data = JSON.parse(saved.data) as Parameters<typeof aggregate.restore>[0];
-    } catch (err) {
-      log.warn({ err }, "aggregation checkpoint is not valid JSON; starting with empty windows");
-      return;
-    }
-    const report = aggregate.restore(data);
-    for (const line of report.discarded) log.warn({ checkpoint_ms: saved.savedMs }, line);
-    log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - saved.savedMs }, "aggregation state restored from checkpoint");
-    checkpointedAt = now();
-    checkpointedWindows = aggregate.flushedWindows;
-  }
-
   function status(): GatewayStatus {
     const depth = outbox?.depth() ?? { rows: 0, bytes: 0, samples: 0, oldestMs: null };
     return {
       version: VERSION,
-      ready: isReady,
+      ready: gateway.ready(),
       uptime_seconds: Math.round((now() - startedAt) / 1000),
       mqtt: { listen: gateway.mqttAddress(), connected_clients: broker?.connectedClients() ?? 0 },
       outbox: {
@@ -212,6 +193,12 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         oldest_age_seconds: depth.oldestMs === null ? null : Math.max(0, (now() - depth.oldestMs) / 1000),
         dead_letter_rows: outbox?.deadLetterDepth().rows ?? 0,
       },
+      storage: {
+        full: durability?.refusal() ?? null,
+        journal_rows: durability?.stats().journalRows ?? 0,
+        journal_bytes: durability?.stats().journalBytes ?? 0,
+        checkpoint_seq: durability?.stats().checkpointSeq ?? 0,
+      },
       targets: senders.map((s) => targetStatus(s.status())),
     };
   }
@@ -221,8 +208,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     metrics,
     async start() {
       const t0 = Date.now();
-      outbox = openOutbox(config.storage, metrics, log);
-      restoreCheckpoint();
+      outbox = openOutbox(config.storage, metrics, log, () => durability?.stats().journalBytes ?? 0);
       senders = config.remote_write.map(
         (rw, i) => new TargetSender({ name: names[i]!, config: rw, outbox: outbox!, metrics, log: log.child({ target: names[i] }), userAgent: USER_AGENT }),
       );
@@ -234,12 +220,45 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         log,
       );
       const s = sink;
-      pipeline = new Pipeline(stages, (samples) => s.write(samples));
+      pipeline = new Pipeline(stages, (samples) => (rawCommitted ? s.remember(samples) : s.write(samples)));
+      const maxBytes = parseByteSize(config.storage.max_bytes) ?? 0;
+      durability = new Durability({
+        outbox,
+        sink,
+        aggregate,
+        process: processEntry,
+        metrics,
+        log,
+        now,
+        checkpointIntervalMs,
+        // A crash replays at most this much; a quarter of the storage bound, at most 64 MiB.
+        journalMaxBytes: maxBytes > 0 ? Math.min(maxBytes / 4, 64 * 1024 * 1024) : 64 * 1024 * 1024,
+        storagePath: config.storage.path,
+      });
+      durability.recover();
+      const d = durability;
+      committer = new GroupCommitter({
+        commit: (entries) => d.commitGroup(entries),
+        committed: (entries, last) => d.committedGroup(entries, last),
+        failed: (err, entries) => d.groupFailed(err, entries),
+      });
+      const c = committer;
+      d.onRefusalChange = (reason) => c.setRefusal(reason);
+      c.setRefusal(d.refusal());
       for (const r of registries) r.start();
       timer = setInterval(() => tick(false), Math.min(flushIntervalMs, 1000));
       timer.unref();
-      http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => isReady, status });
-      broker = new Broker({ listen: config.mqtt.listen, maxPayloadBytes: config.mqtt.max_payload_bytes, metrics, log: log.child({ component: "mqtt" }), onMessage });
+      http = await startHttpServer({ listen: config.http.listen, log, registry: metrics.registry, isReady: () => gateway.ready(), status });
+      broker = new Broker({
+        listen: config.mqtt.listen,
+        maxPayloadBytes: config.mqtt.max_payload_bytes,
+        metrics,
+        log: log.child({ component: "mqtt" }),
+        onMessage: (topic, payload) => onMessage(topic, payload, now()),
+        accept: (topic, payload, clientId, qos) => c.accept({ topic, payload, clientId, receivedMs: now() }, qos),
+      });
+      // Open windows get their allowed lateness again from here: devices could not send while the gateway was down.
+      d.resume(now());
       await broker.start();
       isReady = true;
       log.info({ mqtt: gateway.mqttAddress(), http: gateway.httpAddress(), targets: names, ms: Date.now() - t0 }, "edgegate started");
@@ -262,7 +281,6 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         log.info({ ms: Date.now() - t0, unsent_rows: left?.rows ?? 0 }, "senders stopped; unsent batches stay in the outbox for the next start");
         await http?.close();
         for (const r of registries) r.close();
-        checkpoints?.close();
         outbox?.close();
         pipeline = null;
         log.info({ ms: Date.now() - t0 }, "edgegate stopped");
@@ -277,7 +295,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       const a = http?.address();
       return a && typeof a !== "string" ? formatListen(a.address, a.port) : config.http.listen;
     },
-    ready: () => isReady,
+    ready: () => isReady && (durability?.refusal() ?? null) === null,
     status,
     flushNow(final = false) {
       tick(final);

@@ -11,6 +11,15 @@ export interface BrokerOptions {
   log: Logger;
   /** Called synchronously for every client PUBLISH (not for the broker's own $SYS messages). */
   onMessage: (topic: string, payload: Buffer, clientId: string) => void;
+  /**
+   * Durable acceptance (ingest journal): when set, every client PUBLISH is
+   * handed here instead of `onMessage`, from aedes's authorizePublish, and
+   * aedes sends PUBACK (QoS 1) / PUBREC (QoS 2) only after the promise
+   * resolves. A rejection refuses the message: no acknowledgement, and aedes
+   * closes the connection (MQTT 3.1.1 has no negative PUBACK), so the device
+   * keeps the message and sends it again after reconnecting.
+   */
+  accept?: (topic: string, payload: Buffer, clientId: string, qos: number) => Promise<void>;
 }
 
 /**
@@ -28,8 +37,23 @@ export class Broker {
   async start(): Promise<void> {
     const { metrics, log } = this.opts;
     const aedes = await Aedes.createBroker({ heartbeatInterval: 60_000, drainTimeout: 30_000 });
+    const accept = this.opts.accept;
+    if (accept) {
+      const authorize = aedes.authorizePublish.bind(aedes);
+      aedes.authorizePublish = (client, packet, callback) => {
+        authorize(client, packet, (err) => {
+          if (err || !client) return callback(err);
+          const payload = this.admit(packet.payload);
+          if (payload === null) return callback(null);
+          accept(packet.topic, payload, client.id, packet.qos).then(
+            () => callback(null),
+            (e: Error) => callback(e),
+          );
+        });
+      };
+    }
     aedes.published = (packet, client, done) => {
-      if (client) this.handle(packet.topic, packet.payload, client.id);
+      if (client && !accept) this.handle(packet.topic, packet.payload, client.id);
       done();
     };
     aedes.on("client", () => metrics.mqttClientsConnected.set(aedes.connectedClients));
@@ -55,20 +79,27 @@ export class Broker {
     log.info({ listen: this.address() }, "mqtt broker listening");
   }
 
-  private handle(topic: string, payload: Buffer | string, clientId: string): void {
+  /** Counts a received payload; null when it is dropped for its size (counted). */
+  private admit(payload: Buffer | string): Buffer | null {
     const { metrics } = this.opts;
     metrics.mqttMessagesReceived.inc();
     const size = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
     metrics.mqttBytesReceived.inc(size);
     if (size > this.opts.maxPayloadBytes) {
       metrics.messagesDropped.inc({ reason: "payload_too_large" });
-      return;
+      return null;
     }
+    return typeof payload === "string" ? Buffer.from(payload) : payload;
+  }
+
+  private handle(topic: string, raw: Buffer | string, clientId: string): void {
+    const payload = this.admit(raw);
+    if (payload === null) return;
     try {
-      this.opts.onMessage(topic, typeof payload === "string" ? Buffer.from(payload) : payload, clientId);
+      this.opts.onMessage(topic, payload, clientId);
     } catch (err) {
       // A bug in a stage must not take the broker down with it; count and log it.
-      metrics.messagesDropped.inc({ reason: "internal_error" });
+      this.opts.metrics.messagesDropped.inc({ reason: "internal_error" });
       this.opts.log.error({ err, topic }, "failed to process message");
     }
   }

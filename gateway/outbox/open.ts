@@ -13,8 +13,9 @@ import { Outbox } from "./outbox.js";
  * per target in `edgegate_outbox_evicted_samples_total{target,reason}` (the
  * per-target account: written = sent + dead-lettered + evicted + queued).
  */
-export function openOutbox(storage: Config["storage"], metrics: Metrics, log: Logger): Outbox {
+export function openOutbox(storage: Config["storage"], metrics: Metrics, log: Logger, otherBytes?: () => number): Outbox {
   const outbox = Outbox.open(storage.path, {
+    otherBytes,
     maxBytes: parseByteSize(storage.max_bytes) ?? 0,
     maxAgeMs: parseDuration(storage.max_age),
     onEvict(e) {

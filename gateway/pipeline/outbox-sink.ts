@@ -29,6 +29,14 @@ interface View {
   lastTs: Map<string, number>;
 }
 
+type OrderUpdate = [Map<string, number>, string, number];
+
+function seriesKey(s: TimeSeries): string {
+  let key = "";
+  for (const l of s.labels) key += l.name + "\u0000" + l.value + "\u0000";
+  return key;
+}
+
 /**
  * The end of the pipeline: buffers samples for up to `storage.flush_interval`
  * (or until `maxBuffered` samples), then encodes them as Remote-Write batches
@@ -86,13 +94,63 @@ export class OutboxSink {
     if (this.buffer.length === 0) return;
     const samples = this.buffer;
     this.buffer = [];
-    for (const view of this.views) this.flushView(view, view.relabel ? view.relabel.processCopy(samples) : samples);
+    for (const view of this.views) this.flushView(view, view.relabel ? view.relabel.processCopy(samples) : samples, null);
   }
 
-  private flushView(view: View, samples: Sample[]): void {
+  /**
+   * All or nothing, for a caller that commits the outbox rows together with
+   * the journal position they cover (`Outbox.atomically`): on a failed
+   * append it throws and keeps the buffer and the order guard as they were,
+   * so the same samples are committed by a later call. Nothing is dropped.
+   */
+  flushAtomic(): void {
+    if (this.buffer.length === 0) return;
+    const samples = this.buffer;
+    const updates: OrderUpdate[] = [];
+    this.buffer = [];
+    try {
+      for (const view of this.views) this.flushView(view, view.relabel ? view.relabel.processCopy(samples) : samples, updates);
+    } catch (err) {
+      this.buffer = samples.concat(this.buffer);
+      throw err;
+    }
+    for (const [map, key, ts] of updates) map.set(key, ts);
+  }
+
+  /**
+   * Journal replay of messages whose samples the outbox already holds: only
+   * the order guard learns them, so a device's re-sent duplicate of one is
+   * still recognised.
+   */
+  remember(samples: Sample[]): void {
+    for (const view of this.views) {
+      const { series } = toTimeSeries(view.relabel ? view.relabel.processCopy(samples) : samples);
+      for (const s of series) {
+        const last = s.samples[s.samples.length - 1];
+        if (last === undefined) continue;
+        const key = seriesKey(s);
+        const prev = view.lastTs.get(key);
+        if (prev === undefined || last.timestamp > prev) view.lastTs.set(key, last.timestamp);
+      }
+    }
+  }
+
+  /** The order guard (last committed timestamp per series and view), for checkpoints. */
+  orderState(): [string, number][][] {
+    return this.views.map((v) => [...v.lastTs]);
+  }
+
+  restoreOrderState(state: [string, number][][]): void {
+    this.views.forEach((v, i) => {
+      v.lastTs.clear();
+      for (const [k, ts] of state[i] ?? []) v.lastTs.set(k, ts);
+    });
+  }
+
+  private flushView(view: View, samples: Sample[], updates: OrderUpdate[] | null): void {
     const { series, invalid } = toTimeSeries(samples);
     if (invalid > 0) this.metrics.samplesDropped.inc({ reason: "missing_metric_name" }, invalid);
-    const ordered = this.enforceOrder(series, view.lastTs);
+    const ordered = this.enforceOrder(series, view.lastTs, updates);
     if (ordered.length === 0) return;
     let total = 0;
     for (const s of ordered) total += s.samples.length;
@@ -117,6 +175,7 @@ export class OutboxSink {
         this.outbox.appendQueues(target.name, perShard.map((batches, k) => ({ queue: queueName(target.name, k, shards), batches })));
         this.metrics.samplesOut.inc({ target: target.name }, total);
       } catch (err) {
+        if (updates !== null) throw err;
         // e.g. SQLITE_FULL: ingest keeps running; the loss is counted, never silent.
         this.metrics.samplesDropped.inc({ reason: "outbox_write_failed" }, total);
         this.log.error({ err, target: target.name, samples: total }, "could not commit batch to the outbox");
@@ -124,24 +183,28 @@ export class OutboxSink {
     }
   }
 
-  private enforceOrder(series: TimeSeries[], lastTs: Map<string, number>): TimeSeries[] {
+  private enforceOrder(series: TimeSeries[], lastTs: Map<string, number>, updates: OrderUpdate[] | null): TimeSeries[] {
     const out: TimeSeries[] = [];
     let dropped = 0;
+    let duplicates = 0;
     if (lastTs.size > this.maxTracked) lastTs.clear(); // bounded; the receiver is the last line of defence
     for (const s of series) {
-      let key = "";
-      for (const l of s.labels) key += l.name + "\u0000" + l.value + "\u0000";
+      const key = seriesKey(s);
       const last = lastTs.get(key);
       let samples = s.samples;
       if (last !== undefined && samples.length > 0 && samples[0]!.timestamp <= last) {
         samples = samples.filter((p) => p.timestamp > last);
+        // Same series and timestamp as the last one committed: a duplicate (a device's re-send), as Prometheus treats it.
+        for (const p of s.samples) if (p.timestamp === last) duplicates++;
         dropped += s.samples.length - samples.length;
       }
       if (samples.length === 0) continue;
-      lastTs.set(key, samples[samples.length - 1]!.timestamp);
+      if (updates === null) lastTs.set(key, samples[samples.length - 1]!.timestamp);
+      else updates.push([lastTs, key, samples[samples.length - 1]!.timestamp]);
       out.push(samples === s.samples ? s : { labels: s.labels, samples });
     }
-    if (dropped > 0) this.metrics.samplesDropped.inc({ reason: "out_of_order" }, dropped);
+    if (duplicates > 0) this.metrics.samplesDropped.inc({ reason: "duplicate" }, duplicates);
+    if (dropped > duplicates) this.metrics.samplesDropped.inc({ reason: "out_of_order" }, dropped - duplicates);
     return out;
   }
 }

@@ -193,7 +193,13 @@ export class Sender {
       const possiblyDelivered = this.maybeStored;
       let outcome: Outcome;
       try {
-        this.outbox.recordAttempt(batch.id); // before sending: a crash mid-request leaves the mark
+        try {
+          this.outbox.recordAttempt(batch.id); // before sending: a crash mid-request leaves the mark
+        } catch (err) {
+          // Disk full: send anyway. Delivering and deleting is what frees space; the mark only
+          // refines how a resend after a crash is counted.
+          this.log.debug({ err: (err as Error).message, batchId: batch.id }, "could not record the attempt; sending anyway");
+        }
         outcome = await this.send(batch);
       } catch (err) {
         this.noteError({ atMs: Date.now(), message: `outbox write failed: ${(err as Error).message}` });

@@ -51,6 +51,13 @@ export class AggregateStage implements Stage {
   flushedWindows = 0;
   /** Stale markers emitted so far. */
   staleMarkers = 0;
+  /**
+   * When this run (or the run a replayed journal entry belongs to) began
+   * accepting connections. A window closes at max(end, resumedAt) +
+   * allowed_lateness: devices could not send while the gateway was down, so
+   * a restart gives open windows their allowed lateness again.
+   */
+  private resumedAtMs = -Infinity;
 
   constructor(opts: AggregateStageOptions) {
     this.rules = opts.rules.map(compileRule);
@@ -62,6 +69,7 @@ export class AggregateStage implements Stage {
     const forwarded: Sample[] = [];
     const rules = this.rules;
     let tooLate = 0;
+    let duplicates = 0;
     let badTime = 0;
     let unmatched = 0;
     for (let i = 0; i < batch.length; i++) {
@@ -84,6 +92,12 @@ export class AggregateStage implements Stage {
           continue;
         }
         series ??= this.interner.intern(sample.labels);
+        // Same series and timestamp as a sample already in this window: a duplicate (a device's
+        // re-send after a lost PUBACK, or a journal replay), counted once as Prometheus would store it once.
+        if (!win.admit(series.dedupId, sample.timestamp)) {
+          duplicates++;
+          continue;
+        }
         this.absorb(rule, win, series, value, sample.timestamp);
       }
       if (!matched) {
@@ -92,6 +106,7 @@ export class AggregateStage implements Stage {
       }
     }
     if (tooLate > 0) this.onDrop("too_late", tooLate);
+    if (duplicates > 0) this.onDrop("duplicate", duplicates);
     if (badTime > 0) this.onDrop("invalid_timestamp", badTime);
     if (unmatched > 0) this.onDrop("unmatched", unmatched);
     return forwarded;
@@ -102,9 +117,10 @@ export class AggregateStage implements Stage {
     const interval = rule.intervalMs;
     const start = Math.floor(ts / interval) * interval;
     const last = rule.lastWindow; // most samples go to the current window
-    if (last !== null && last.start === start && last.end + rule.latenessMs > nowMs) return last;
+    const resumed = this.resumedAtMs;
+    if (last !== null && last.start === start && Math.max(last.end, resumed) + rule.latenessMs > nowMs) return last;
     const end = start + interval;
-    if (end + rule.latenessMs <= nowMs || end <= rule.flushedUntil) return null;
+    if (Math.max(end, resumed) + rule.latenessMs <= nowMs || end <= rule.flushedUntil) return null;
     let win = rule.windows.get(start);
     if (win === undefined) {
       win = new Window(rule.index, start, end);
@@ -150,7 +166,7 @@ export class AggregateStage implements Stage {
     const due: Window[] = [];
     for (const rule of this.rules) {
       for (const win of rule.windows.values()) {
-        if (final || win.end + rule.latenessMs <= nowMs) due.push(win);
+        if (final || Math.max(win.end, this.resumedAtMs) + rule.latenessMs <= nowMs) due.push(win);
       }
     }
     // Older windows first, across rules too, so every output series is emitted in time order
@@ -187,6 +203,11 @@ export class AggregateStage implements Stage {
     if (win.end > rule.flushedUntil) rule.flushedUntil = win.end;
     for (const series of win.series) if (--series.windows === 0) this.interner.release(series);
     this.flushedWindows++;
+  }
+
+  /** The gateway (re)started accepting at `ms` (see resumedAtMs); also replayed from the journal. */
+  resume(ms: number): void {
+    this.resumedAtMs = ms;
   }
 
   /** Open windows, cross-window output state, flushed-window watermarks and stale tracking, as JSON (checkpoints). */

@@ -1,0 +1,254 @@
+import { statfsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { Logger } from "pino";
+import type { Metrics } from "./metrics/catalogue.js";
+import type { Outbox } from "./outbox/outbox.js";
+import { Journal, KIND_RESUME, type JournalEntry } from "./outbox/journal.js";
+import { sqliteCode } from "./outbox/errors.js";
+import type { OutboxSink } from "./pipeline/outbox-sink.js";
+import type { AggregateStage } from "./pipeline/aggregate/aggregate-stage.js";
+import type { Json } from "./pipeline/aggregate/output.js";
+import { crashPoint } from "./crash-hook.js";
+
+export interface DurabilityOptions {
+  outbox: Outbox;
+  sink: OutboxSink;
+  aggregate: AggregateStage;
+  /** Runs one journaled message through the pipeline; `committed` = its raw samples are already in the outbox (replay). */
+  process: (entry: JournalEntry, committed: boolean) => void;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+  /** storage.checkpoint_interval (0: only when a window flushed, at the journal bound and at shutdown). */
+  checkpointIntervalMs: number;
+  /** The journal is checkpointed (and truncated) when it holds more than this many bytes. */
+  journalMaxBytes: number;
+  storagePath: string;
+}
+
+/** What a checkpoint row holds besides its journal position. */
+interface CheckpointData {
+  aggregate: Json;
+  order: [string, number][][];
+}
+
+/** Free bytes the file system must have again before acknowledging resumes after a full disk. */
+const RESUME_FREE_BYTES = 256 * 1024;
+
+/**
+ * Acknowledged means delivered: the ingest journal, the checkpoints and the
+ * outbox as one recovery model (Flink's): a checkpoint is the aggregation
+ * state plus the journal position it covers, committed in the SAME
+ * transaction as the outbox rows it emitted; at start the checkpoint is
+ * restored and the journal after it replayed, in the order it was accepted,
+ * with each message's own arrival time as the pipeline clock, so the state
+ * after replay is the state the crashed process had.
+ *
+ * Disk full is a state: a commit that fails for lack of space makes the
+ * gateway refuse publishes (no PUBACK; the device keeps the message), report
+ * not ready, and keep delivering (deleting frees pages); outputs of the tick
+ * whose commit failed stay buffered and are committed by a later tick.
+ */
+export class Durability {
+  readonly journal: Journal;
+  private processedSeq = 0;
+  private outboxSeq = 0;
+  private checkpointSeq = 0;
+  private checkpointedAt = 0;
+  private checkpointedWindows = 0;
+  private full: string | null = null;
+
+  constructor(private readonly o: DurabilityOptions) {
+    this.journal = new Journal(o.outbox.connection());
+  }
+
+  /** Restores the last checkpoint and replays the journal after it. Call before anything is accepted. */
+  recover(): { checkpointSeq: number; replayed: number; skippedRaw: number } {
+    const { aggregate, sink, log } = this.o;
+    const cp = this.journal.load("checkpoint");
+    if (cp !== undefined) {
+      try {
+        const data = JSON.parse(cp.data) as CheckpointData;
+        const report = aggregate.restore(data.aggregate);
+        for (const line of report.discarded) log.warn({ checkpoint_seq: cp.seq }, line);
+        sink.restoreOrderState(data.order ?? []);
+        log.info({ rules: report.rules, windows: report.windows, checkpoint_seq: cp.seq, checkpoint_age_ms: this.o.now() - cp.savedMs }, "aggregation state restored from checkpoint");
+      } catch (err) {
+        log.error({ err, checkpoint_seq: cp.seq }, "checkpoint not readable; replaying the journal into empty windows");
+      }
+      this.checkpointSeq = cp.seq;
+    }
+    this.outboxSeq = Math.max(this.checkpointSeq, this.journal.load("outbox")?.seq ?? 0);
+    this.processedSeq = this.checkpointSeq;
+    let replayed = 0;
+    let skippedRaw = 0;
+    for (const rec of this.journal.after(this.checkpointSeq)) {
+      if (rec.kind === KIND_RESUME) aggregate.resume(rec.receivedMs);
+      else {
+        const committed = rec.seq <= this.outboxSeq;
+        if (committed) skippedRaw++;
+        this.o.process(rec, committed);
+        replayed++;
+        crashPoint("during_replay");
+      }
+      this.processedSeq = rec.seq;
+    }
+    this.checkpointedAt = this.o.now();
+    this.checkpointedWindows = aggregate.flushedWindows;
+    if (replayed > 0) log.info({ replayed, from_seq: this.checkpointSeq, raw_already_in_outbox: skippedRaw }, "journal replayed");
+    this.gauges();
+    return { checkpointSeq: this.checkpointSeq, replayed, skippedRaw };
+  }
+
+  /** Journals "accepting from now on" (a restart's allowed lateness counts from here) and applies it. */
+  resume(ms: number): void {
+    this.o.aggregate.resume(ms);
+    try {
+      this.processedSeq = this.journal.append([{ receivedMs: ms, topic: "", clientId: "", payload: Buffer.alloc(0) }], KIND_RESUME);
+    } catch (err) {
+      this.onWriteError(err, "journal");
+    }
+  }
+
+  /** The group commit's commit: journal rows in one transaction. */
+  commitGroup(entries: readonly JournalEntry[]): number {
+    if (crashPointArmed("mid_group_commit")) {
+      return this.o.outbox.connection().transaction(() => {
+        const seq = this.journal.append(entries);
+        crashPoint("mid_group_commit");
+        return seq;
+      })();
+    }
+    return this.journal.append(entries);
+  }
+
+  /** After the group commit: process in journal order (then the broker acknowledges). */
+  committedGroup(entries: readonly JournalEntry[], lastSeq: number): void {
+    crashPoint("after_journal_commit");
+    for (const e of entries) this.o.process(e, false);
+    this.processedSeq = lastSeq;
+  }
+
+  /** A group commit failed: a reason to stop acknowledging when the disk is full. */
+  groupFailed(err: unknown, entries: readonly JournalEntry[]): string | null {
+    this.o.metrics.messagesDropped.inc({ reason: "journal_write_failed" }, entries.length);
+    return this.onWriteError(err, "journal");
+  }
+
+  /**
+   * The tick's commit, one transaction: the outbox rows buffered since the
+   * last one, the journal position they cover, and — when a window or stale
+   * marker was emitted, checkpoint_interval elapsed, the journal outgrew its
+   * bound, or at shutdown — the checkpoint and the journal truncated behind it.
+   */
+  commit(emitted: boolean, final: boolean): void {
+    const { aggregate, sink, outbox, metrics, log } = this.o;
+    const now = this.o.now();
+    const jstats = this.journal.stats();
+    const wantCheckpoint =
+      final ||
+      emitted ||
+      aggregate.flushedWindows !== this.checkpointedWindows ||
+      jstats.bytes > this.o.journalMaxBytes ||
+      (this.o.checkpointIntervalMs > 0 && now - this.checkpointedAt >= this.o.checkpointIntervalMs && this.processedSeq > this.checkpointSeq);
+    if (!wantCheckpoint && sink.pending() === 0 && this.processedSeq === this.outboxSeq) {
+      this.probe();
+      return;
+    }
+    const seq = this.processedSeq;
+    const t0 = performance.now();
+    let removed = { rows: 0, bytes: 0 };
+    let bytes = 0;
+    try {
+      outbox.atomically(() => {
+        sink.flushAtomic();
+        this.journal.savePosition("outbox", seq, now);
+        if (wantCheckpoint) {
+          const data = JSON.stringify({ aggregate: aggregate.snapshot(), order: sink.orderState() } satisfies CheckpointData);
+          bytes = Buffer.byteLength(data);
+          this.journal.savePosition("checkpoint", seq, now, data);
+          removed = this.journal.truncate(seq);
+        }
+        crashPoint("mid_outbox_commit");
+      });
+    } catch (err) {
+      if (wantCheckpoint) metrics.checkpoints.inc({ result: "failure" });
+      const reason = this.onWriteError(err, "outbox");
+      if (reason === null) log.error({ err }, "could not commit to the outbox; the samples stay buffered for the next tick");
+      return;
+    }
+    crashPoint("after_outbox_commit");
+    this.outboxSeq = seq;
+    if (wantCheckpoint) {
+      this.journal.truncated(removed);
+      this.checkpointSeq = seq;
+      this.checkpointedAt = now;
+      this.checkpointedWindows = aggregate.flushedWindows;
+      metrics.checkpoints.inc({ result: "success" });
+      metrics.checkpointBytes.set(bytes);
+      metrics.checkpointDuration.set((performance.now() - t0) / 1000);
+    }
+    this.probe();
+    this.gauges();
+  }
+
+  /** Why publishes are refused (disk full), or null. */
+  refusal(): string | null {
+    return this.full;
+  }
+
+  /** Called when the reason changes (the broker's group committer refuses while it is set). */
+  onRefusalChange: (reason: string | null) => void = () => {};
+
+  stats(): { journalRows: number; journalBytes: number; checkpointSeq: number; outboxSeq: number; processedSeq: number } {
+    const j = this.journal.stats();
+    return { journalRows: j.rows, journalBytes: j.bytes, checkpointSeq: this.checkpointSeq, outboxSeq: this.outboxSeq, processedSeq: this.processedSeq };
+  }
+
+  gauges(): void {
+    const j = this.journal.stats();
+    this.o.metrics.journalRows.set(j.rows);
+    this.o.metrics.journalBytes.set(j.bytes);
+    this.o.metrics.storageFull.set(this.full === null ? 0 : 1);
+  }
+
+  /** A write failed: SQLITE_FULL / ENOSPC make the storage "full" (refuse, not ready); other errors are the caller's to log. */
+  private onWriteError(err: unknown, what: string): string | null {
+    const code = sqliteCode(err);
+    const message = (err as Error)?.message ?? String(err);
+    if (code !== "SQLITE_FULL" && !/ENOSPC|database or disk is full/i.test(message)) return null;
+    if (this.full === null) {
+      this.full = `storage full: ${what} commit failed (${code}) on ${this.o.storagePath}; not acknowledging messages until space is free`;
+      this.o.log.error({ err: message }, this.full);
+      this.o.metrics.storageFullEvents.inc();
+      this.onRefusalChange(this.full);
+      this.gauges();
+    }
+    return this.full;
+  }
+
+  /** While full: accept again once the file system has room and a write of a group's size commits. */
+  private probe(): void {
+    if (this.full === null) return;
+    try {
+      const path = this.o.storagePath === ":memory:" ? "." : dirname(resolve(this.o.storagePath));
+      const fs = statfsSync(path);
+      if (fs.bavail * fs.bsize < RESUME_FREE_BYTES) return;
+      const db = this.o.outbox.connection();
+      db.transaction(() => {
+        db.prepare("INSERT INTO recovery (name, seq, saved_ms, data) VALUES ('probe', 0, 0, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data").run("x".repeat(64 * 1024));
+        db.prepare("DELETE FROM recovery WHERE name = 'probe'").run();
+      })();
+    } catch {
+      return;
+    }
+    this.o.log.warn({ path: this.o.storagePath }, "storage has room again; acknowledging messages");
+    this.full = null;
+    this.onRefusalChange(null);
+    this.gauges();
+  }
+}
+
+function crashPointArmed(name: string): boolean {
+  return process.env["EDGEGATE_CRASH_AT"] === name;
+}
