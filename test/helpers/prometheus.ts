@@ -11,6 +11,8 @@ export interface PrometheusHandle {
   query(expr: string, timeMs?: number): Promise<{ metric: Record<string, string>; value: number; timestamp: number }[]>;
   /** Every raw sample of the series matching `selector` in the last `range` (e.g. "1h") at `timeMs`. */
   rawSamples(selector: string, range: string, timeMs?: number): Promise<{ metric: Record<string, string>; samples: [number, number][] }[]>;
+  /** SIGTERM, then start again on the SAME data folder and port (as an operator restarts it). */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -24,9 +26,63 @@ export async function startPrometheus(opts: { outOfOrderWindow?: string } = {}):
   let yml = "global:\n  scrape_interval: 1h\n";
   if (opts.outOfOrderWindow) yml += `storage:\n  tsdb:\n    out_of_order_time_window: ${opts.outOfOrderWindow}\n`;
   writeFileSync(cfg, yml);
+  let { child, port } = await spawnPrometheus(cfg, join(dir, "data"), 0);
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(url);
+  async function api(path: string, params: Record<string, string>) {
+    const res = await fetch(`${url}${path}?${new URLSearchParams(params)}`);
+    const body = (await res.json()) as { status: string; data: { result: unknown[] }; error?: string };
+    if (body.status !== "success") throw new Error(`prometheus query failed: ${body.error}`);
+    return body.data.result;
+  }
+  async function stop(): Promise<void> {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+  }
+  return {
+    url,
+    writeUrl: `${url}/api/v1/write`,
+    async query(expr, timeMs) {
+      const params: Record<string, string> = { query: expr };
+      if (timeMs !== undefined) params.time = String(timeMs / 1000);
+      const result = (await api("/api/v1/query", params)) as { metric: Record<string, string>; value: [number, string] }[];
+      return result.map((r) => ({ metric: r.metric, value: Number(r.value[1]), timestamp: Math.round(r.value[0] * 1000) }));
+    },
+    async rawSamples(selector, range, timeMs) {
+      const params: Record<string, string> = { query: `${selector}[${range}]` };
+      if (timeMs !== undefined) params.time = String(timeMs / 1000);
+      const result = (await api("/api/v1/query", params)) as { metric: Record<string, string>; values: [number, string][] }[];
+      return result.map((r) => ({ metric: r.metric, samples: r.values.map(([t, v]) => [Math.round(t * 1000), Number(v)] as [number, number]) }));
+    },
+    async restart() {
+      await stop();
+      ({ child } = await spawnPrometheus(cfg, join(dir, "data"), port));
+      await waitReady(url);
+    },
+    async close() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function spawnPrometheus(cfg: string, data: string, wantPort: number): Promise<{ child: ChildProcess; port: number }> {
   const child: ChildProcess = spawn(
     "prometheus",
-    [`--config.file=${cfg}`, `--storage.tsdb.path=${join(dir, "data")}`, "--web.listen-address=127.0.0.1:0", "--web.enable-remote-write-receiver", "--log.level=info"],
+    [`--config.file=${cfg}`, `--storage.tsdb.path=${data}`, `--web.listen-address=127.0.0.1:${wantPort}`, "--web.enable-remote-write-receiver", "--log.level=info"],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let log = "";
@@ -45,42 +101,5 @@ export async function startPrometheus(opts: { outOfOrderWindow?: string } = {}):
       reject(new Error(`prometheus exited with ${code}:\n${log}`));
     });
   });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  async function api(path: string, params: Record<string, string>) {
-    const res = await fetch(`${url}${path}?${new URLSearchParams(params)}`);
-    const body = (await res.json()) as { status: string; data: { result: unknown[] }; error?: string };
-    if (body.status !== "success") throw new Error(`prometheus query failed: ${body.error}`);
-    return body.data.result;
-  }
-  return {
-    url,
-    writeUrl: `${url}/api/v1/write`,
-    async query(expr, timeMs) {
-      const params: Record<string, string> = { query: expr };
-      if (timeMs !== undefined) params.time = String(timeMs / 1000);
-      const result = (await api("/api/v1/query", params)) as { metric: Record<string, string>; value: [number, string] }[];
-      return result.map((r) => ({ metric: r.metric, value: Number(r.value[1]), timestamp: Math.round(r.value[0] * 1000) }));
-    },
-    async rawSamples(selector, range, timeMs) {
-      const params: Record<string, string> = { query: `${selector}[${range}]` };
-      if (timeMs !== undefined) params.time = String(timeMs / 1000);
-      const result = (await api("/api/v1/query", params)) as { metric: Record<string, string>; values: [number, string][] }[];
-      return result.map((r) => ({ metric: r.metric, samples: r.values.map(([t, v]) => [Math.round(t * 1000), Number(v)] as [number, number]) }));
-    },
-    async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(t);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { child, port };
 }
