@@ -241,6 +241,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         commit: (entries) => d.commitGroup(entries),
         committed: (entries, last) => d.committedGroup(entries, last),
         failed: (err, entries) => d.groupFailed(err, entries),
+        refused: () => metrics.messagesDropped.inc({ reason: "storage_full" }),
       });
       const c = committer;
       d.onRefusalChange = (reason) => c.setRefusal(reason);

@@ -131,8 +131,10 @@ export class Durability {
 
   /** A group commit failed: a reason to stop acknowledging when the disk is full. */
   groupFailed(err: unknown, entries: readonly JournalEntry[]): string | null {
-    this.o.metrics.messagesDropped.inc({ reason: "journal_write_failed" }, entries.length);
-    return this.onWriteError(err, "journal");
+    const reason = this.onWriteError(err, "journal");
+    // Refused, not lost: QoS 1/2 senders keep the message (no PUBACK) and send it again.
+    this.o.metrics.messagesDropped.inc({ reason: reason === null ? "journal_write_failed" : "storage_full" }, entries.length);
+    return reason;
   }
 
   /**
@@ -144,6 +146,7 @@ export class Durability {
   commit(emitted: boolean, final: boolean): void {
     const { aggregate, sink, outbox, metrics, log } = this.o;
     const now = this.o.now();
+    if (this.full !== null) this.relieve();
     const jstats = this.journal.stats();
     const wantCheckpoint =
       final ||
@@ -227,14 +230,29 @@ export class Durability {
     return this.full;
   }
 
-  /** While full: accept again once the file system has room and a write of a group's size commits. */
+  /**
+   * Moves the WAL into the database file and truncates it. The WAL only
+   * restarts from its beginning after a checkpoint, so on a disk that filled
+   * up before the automatic checkpoint (1,000 pages) even a DELETE could not
+   * commit; after this, deletes (delivered batches) free pages again.
+   */
+  private relieve(): void {
+    try {
+      this.o.outbox.connection().pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      // Still full: the next tick tries again.
+    }
+  }
+
+  /** While full: accept again once there is room (free file-system space plus free pages in the file) and a write of a group's size commits. */
   private probe(): void {
     if (this.full === null) return;
     try {
+      const db = this.o.outbox.connection();
       const path = this.o.storagePath === ":memory:" ? "." : dirname(resolve(this.o.storagePath));
       const fs = statfsSync(path);
-      if (fs.bavail * fs.bsize < RESUME_FREE_BYTES) return;
-      const db = this.o.outbox.connection();
+      const freePages = (db.pragma("freelist_count", { simple: true }) as number) * (db.pragma("page_size", { simple: true }) as number);
+      if (fs.bavail * fs.bsize + freePages < RESUME_FREE_BYTES) return;
       db.transaction(() => {
         db.prepare("INSERT INTO recovery (name, seq, saved_ms, data) VALUES ('probe', 0, 0, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data").run("x".repeat(64 * 1024));
         db.prepare("DELETE FROM recovery WHERE name = 'probe'").run();

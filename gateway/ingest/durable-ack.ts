@@ -15,6 +15,8 @@ export interface GroupCommitOptions {
   committed: (entries: readonly JournalEntry[], lastSeq: number) => void;
   /** A commit failed. Return a reason to refuse publishes with (stops acknowledging), or null to just fail this group. */
   failed: (err: unknown, entries: readonly JournalEntry[]) => string | null;
+  /** A publish refused at once (while refusing), for counting. */
+  refused?: () => void;
   /** Max entries in one group; reaching it commits without waiting for the end of the event-loop turn. Default 5000. */
   maxGroup?: number;
 }
@@ -46,7 +48,10 @@ export class GroupCommitter {
 
   /** Resolves once the entry is durable and processed (at once for QoS 0). Rejects with NotAcceptingError while refusing. */
   accept(entry: JournalEntry, qos: number): Promise<void> {
-    if (this.refusal !== null) return Promise.reject(new NotAcceptingError(this.refusal));
+    if (this.refusal !== null) {
+      this.opts.refused?.();
+      return Promise.reject(new NotAcceptingError(this.refusal));
+    }
     this.entries.push(entry);
     if (qos === 0) {
       this.waiters.push(null);

@@ -265,6 +265,16 @@ export class Outbox {
     this.add(this.dead, removed.target, 1, removed.bytes, removed.samples);
   }
 
+  /**
+   * Stores part of a batch (the samples a receiver refuses, isolated by
+   * splitting) as a dead letter of its own; the batch itself stays until
+   * `ack` (its other samples were delivered).
+   */
+  deadLetterPart(batch: OutboxBatch, payload: Uint8Array, samples: number, status: string, error: string, nowMs: number = Date.now()): void {
+    this.deadInsertStmt.run(batch.target, batch.id, batch.createdMs, nowMs, samples, payload.byteLength, batch.attempts, status, error, payload);
+    this.add(this.dead, batch.target, 1, payload.byteLength, samples);
+  }
+
   /** Waiting batches of one target (all its shard queues), or of all targets. `oldestMs` is the creation time of the oldest. */
   depth(target?: string): { rows: number; bytes: number; samples: number; oldestMs: number | null } {
     const sum = { rows: 0, bytes: 0, samples: 0, oldestMs: null as number | null };
