@@ -5,7 +5,7 @@ import type { Metrics } from "./metrics/catalogue.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { Journal, KIND_RESUME, type JournalEntry } from "./outbox/journal.js";
 import { sqliteCode } from "./outbox/errors.js";
-import type { OutboxSink } from "./pipeline/outbox-sink.js";
+import type { OutboxSink, PendingFlush } from "./pipeline/outbox-sink.js";
 import type { AggregateStage } from "./pipeline/aggregate/aggregate-stage.js";
 import type { Json } from "./pipeline/aggregate/output.js";
 import { crashPoint } from "./crash-hook.js";
@@ -162,12 +162,13 @@ export class Durability {
     const t0 = performance.now();
     let removed = { rows: 0, bytes: 0 };
     let bytes = 0;
+    let pending: PendingFlush | undefined;
     try {
       outbox.atomically(() => {
-        sink.flushAtomic();
+        pending = sink.flushAtomic();
         this.journal.savePosition("outbox", seq, now);
         if (wantCheckpoint) {
-          const data = JSON.stringify({ aggregate: aggregate.snapshot(), order: sink.orderState() } satisfies CheckpointData);
+          const data = JSON.stringify({ aggregate: aggregate.snapshot(), order: sink.orderState(pending) } satisfies CheckpointData);
           bytes = Buffer.byteLength(data);
           this.journal.savePosition("checkpoint", seq, now, data);
           removed = this.journal.truncate(seq);
@@ -175,12 +176,14 @@ export class Durability {
         crashPoint("mid_outbox_commit");
       });
     } catch (err) {
+      pending?.rolledBack();
       if (wantCheckpoint) metrics.checkpoints.inc({ result: "failure" });
       const reason = this.onWriteError(err, "outbox");
       if (reason === null) log.error({ err }, "could not commit to the outbox; the samples stay buffered for the next tick");
       return;
     }
     crashPoint("after_outbox_commit");
+    pending?.committed();
     this.outboxSeq = seq;
     if (wantCheckpoint) {
       this.journal.truncated(removed);

@@ -29,7 +29,15 @@ interface View {
   lastTs: Map<string, number>;
 }
 
-type OrderUpdate = [Map<string, number>, string, number];
+/** [view index, series key, timestamp]: an order-guard move waiting for its transaction. */
+type OrderUpdate = [number, string, number];
+
+/** What `flushAtomic` wrote, waiting for the caller's transaction. */
+export interface PendingFlush {
+  readonly updates: readonly OrderUpdate[];
+  committed(): void;
+  rolledBack(): void;
+}
 
 function seriesKey(s: TimeSeries): string {
   let key = "";
@@ -102,19 +110,30 @@ export class OutboxSink {
    * the journal position they cover (`Outbox.atomically`): on a failed
    * append it throws and keeps the buffer and the order guard as they were,
    * so the same samples are committed by a later call. Nothing is dropped.
+   * The caller calls `committed()` after its transaction commits (or
+   * `rolledBack()` when it failed after this returned).
    */
-  flushAtomic(): void {
-    if (this.buffer.length === 0) return;
+  flushAtomic(): PendingFlush {
     const samples = this.buffer;
     const updates: OrderUpdate[] = [];
     this.buffer = [];
-    try {
-      for (const view of this.views) this.flushView(view, view.relabel ? view.relabel.processCopy(samples) : samples, updates);
-    } catch (err) {
+    const rolledBack = () => {
       this.buffer = samples.concat(this.buffer);
+    };
+    try {
+      if (samples.length > 0) this.views.forEach((view, i) => this.flushView(view, view.relabel ? view.relabel.processCopy(samples) : samples, updates, i));
+    } catch (err) {
+      rolledBack();
       throw err;
     }
-    for (const [map, key, ts] of updates) map.set(key, ts);
+    // The caller's transaction decides: the order guard moves on only once the rows are committed.
+    return {
+      updates,
+      committed: () => {
+        for (const [i, key, ts] of updates) this.views[i]!.lastTs.set(key, ts);
+      },
+      rolledBack,
+    };
   }
 
   /**
@@ -135,9 +154,11 @@ export class OutboxSink {
     }
   }
 
-  /** The order guard (last committed timestamp per series and view), for checkpoints. */
-  orderState(): [string, number][][] {
-    return this.views.map((v) => [...v.lastTs]);
+  /** The order guard (last committed timestamp per series and view), for checkpoints, with a pending flush's moves applied. */
+  orderState(pending?: PendingFlush): [string, number][][] {
+    const maps = this.views.map((v) => new Map(v.lastTs));
+    for (const [i, key, ts] of pending?.updates ?? []) maps[i]!.set(key, ts);
+    return maps.map((m) => [...m]);
   }
 
   restoreOrderState(state: [string, number][][]): void {
@@ -147,10 +168,10 @@ export class OutboxSink {
     });
   }
 
-  private flushView(view: View, samples: Sample[], updates: OrderUpdate[] | null): void {
+  private flushView(view: View, samples: Sample[], updates: OrderUpdate[] | null, viewIndex = 0): void {
     const { series, invalid } = toTimeSeries(samples);
     if (invalid > 0) this.metrics.samplesDropped.inc({ reason: "missing_metric_name" }, invalid);
-    const ordered = this.enforceOrder(series, view.lastTs, updates);
+    const ordered = this.enforceOrder(series, view.lastTs, updates, viewIndex);
     if (ordered.length === 0) return;
     let total = 0;
     for (const s of ordered) total += s.samples.length;
@@ -183,7 +204,7 @@ export class OutboxSink {
     }
   }
 
-  private enforceOrder(series: TimeSeries[], lastTs: Map<string, number>, updates: OrderUpdate[] | null): TimeSeries[] {
+  private enforceOrder(series: TimeSeries[], lastTs: Map<string, number>, updates: OrderUpdate[] | null, viewIndex: number): TimeSeries[] {
     const out: TimeSeries[] = [];
     let dropped = 0;
     let duplicates = 0;
@@ -200,7 +221,7 @@ export class OutboxSink {
       }
       if (samples.length === 0) continue;
       if (updates === null) lastTs.set(key, samples[samples.length - 1]!.timestamp);
-      else updates.push([lastTs, key, samples[samples.length - 1]!.timestamp]);
+      else updates.push([viewIndex, key, samples[samples.length - 1]!.timestamp]);
       out.push(samples === s.samples ? s : { labels: s.labels, samples });
     }
     if (duplicates > 0) this.metrics.samplesDropped.inc({ reason: "duplicate" }, duplicates);

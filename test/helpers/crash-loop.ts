@@ -26,6 +26,8 @@ export interface CrashLoopResult {
   sent: number;
   acked: Message[];
   kills: number;
+  /** Times the gateway killed itself at a test-only crash point and was restarted. */
+  selfKills: number;
   /** Milliseconds from each SIGKILL until the restarted gateway logged "edgegate started". */
   restartMs: number[];
   gateway: GatewayProcess;
@@ -41,6 +43,12 @@ export interface CrashLoopOptions {
   seed: number;
   /** Called at each second of the run (index), e.g. to take the uplink down or restart Prometheus. */
   onSecond?: (second: number, rw: TcpProxy) => Promise<void>;
+  /** Environment of the FIRST gateway process (e.g. a test-only crash point); restarts run without it. */
+  firstEnv?: Record<string, string>;
+  /** Environment of the gateway started after each scheduled SIGKILL (e.g. the crash point during_replay). */
+  envAfterKill?: Record<string, string>;
+  /** external_labels, to tell runs apart in one Prometheus. */
+  run?: string;
 }
 
 const VINS = [
@@ -50,8 +58,9 @@ const VINS = [
   ["V4", "south"],
 ] as const;
 
-export function crashLoopConfig(rwUrl: string): string {
+export function crashLoopConfig(rwUrl: string, run = "crash-loop"): string {
   return `mqtt: {listen: "127.0.0.1:0"}
+external_labels: {run: "${run}"}
 http: {listen: "127.0.0.1:0"}
 storage: {path: "./outbox.db", flush_interval: 200ms, checkpoint_interval: 2s}
 topics:
@@ -86,8 +95,8 @@ function rng(seed: number): () => number {
 
 export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult> {
   const rwProxy = await startTcpProxy(Number(new URL(o.prom.url).port));
-  const config = crashLoopConfig(rwProxy.url("/api/v1/write"));
-  let gateway = await startGatewayProcess(config, o.dir, "edgegate.yaml", { dist: true });
+  const config = crashLoopConfig(rwProxy.url("/api/v1/write"), o.run);
+  let gateway = await startGatewayProcess(config, o.dir, "edgegate.yaml", { dist: true, ...(o.firstEnv ? { env: o.firstEnv } : {}) });
   const mqttProxy = await startTcpProxy(gateway.mqttPort);
   const client = mqtt.connect(`mqtt://127.0.0.1:${mqttProxy.port}`, { clientId: "crash-loop-publisher", clean: false, reconnectPeriod: 100, connectTimeout: 2000, keepalive: 10 });
   client.on("error", () => undefined); // reconnects by itself
@@ -102,35 +111,56 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult
   const restartMs: number[] = [];
   let kills = 0;
   let second = 0;
+  let selfKills = 0;
 
-  while (Date.now() - t0 < o.durationMs) {
-    const elapsed = Date.now() - t0;
-    if (o.onSecond && elapsed >= second * 1000) await o.onSecond(second++, rwProxy);
-    if (kills < killAt.length && elapsed >= killAt[kills]!) {
-      const killedAt = Date.now();
-      const exited = new Promise((r) => gateway.child.once("exit", r));
-      gateway.child.kill("SIGKILL");
-      await exited;
-      kills++;
-      gateway = await startGatewayProcess(config, o.dir, "edgegate.yaml", { dist: true });
-      mqttProxy.setUpstream(gateway.mqttPort);
-      restartMs.push(Date.now() - killedAt);
+  try {
+    while (Date.now() - t0 < o.durationMs) {
+      const elapsed = Date.now() - t0;
+      if (o.onSecond && elapsed >= second * 1000) await o.onSecond(second++, rwProxy);
+      if (kills < killAt.length && elapsed >= killAt[kills]!) {
+        const killedAt = Date.now();
+        const exited = new Promise((r) => gateway.child.once("exit", r));
+        gateway.child.kill("SIGKILL");
+        await exited;
+        kills++;
+        gateway = await startGatewayProcess(config, o.dir, "edgegate.yaml", { dist: true, ...(o.envAfterKill ? { env: o.envAfterKill } : {}) }).catch(async (err: Error) => {
+          // A crash point during start-up (replay) kills it before it logs "started": start it plainly.
+          if (!o.envAfterKill) throw err;
+          selfKills++;
+          return startGatewayProcess(config, o.dir, "edgegate.yaml", { dist: true });
+        });
+        mqttProxy.setUpstream(gateway.mqttPort);
+        restartMs.push(Date.now() - killedAt);
+      }
+      if (gateway.child.exitCode !== null || gateway.child.signalCode !== null) {
+        // It killed itself (a test-only crash point): start it again, as systemd would.
+        selfKills++;
+        gateway = await startGatewayProcess(config, o.dir, "edgegate.yaml", { dist: true });
+        mqttProxy.setUpstream(gateway.mqttPort);
+      }
+      for (const [vin, fleet] of VINS) {
+        const ts = Math.max(Date.now(), (lastTs.get(vin) ?? 0) + 1);
+        lastTs.set(vin, ts);
+        const m: Message = { vin, fleet, ts, speed: Math.round(random() * 1200) / 10, odo: ++odo };
+        sent++;
+        client.publish(`vehicles/${vin}/telemetry`, JSON.stringify({ ts, fleet, speed_kmh: m.speed, odo_km: m.odo }), { qos: 1 }, (err) => {
+          if (!err) acked.push(m);
+        });
+      }
+      await sleep(25);
     }
-    for (const [vin, fleet] of VINS) {
-      const ts = Math.max(Date.now(), (lastTs.get(vin) ?? 0) + 1);
-      lastTs.set(vin, ts);
-      const m: Message = { vin, fleet, ts, speed: Math.round(random() * 1200) / 10, odo: ++odo };
-      sent++;
-      client.publish(`vehicles/${vin}/telemetry`, JSON.stringify({ ts, fleet, speed_kmh: m.speed, odo_km: m.odo }), { qos: 1 }, (err) => {
-        if (!err) acked.push(m);
-      });
-    }
-    await sleep(25);
+    // The publisher keeps re-sending until everything it sent is acknowledged.
+    await waitFor("every message acknowledged", () => (acked.length === sent ? true : undefined), 60_000, 100);
+  } catch (err) {
+    // Leave no gateway behind (it would keep the test runner alive).
+    client.end(true);
+    await gateway.stop();
+    await mqttProxy.close();
+    await rwProxy.close();
+    throw err;
   }
-  // The publisher keeps re-sending until everything it sent is acknowledged.
-  await waitFor("every message acknowledged", () => (acked.length === sent ? true : undefined), 60_000, 100);
   client.end(true);
-  return { sent, acked, kills, restartMs, gateway, mqttProxy, rwProxy };
+  return { sent, acked, kills, selfKills, restartMs, gateway, mqttProxy, rwProxy };
 }
 
 /** What the acknowledged messages imply for each (fleet, window end): count_samples, sum_samples, count_series. */
@@ -152,14 +182,14 @@ export function expectedWindows(acked: readonly Message[]): Map<string, { count:
  * Compares Prometheus with the acknowledged messages; returns one line per
  * difference (empty: the guarantee held).
  */
-export async function checkPrometheus(prom: PrometheusHandle, acked: readonly Message[]): Promise<{ problems: string[]; rawSamples: number; windows: number }> {
+export async function checkPrometheus(prom: PrometheusHandle, acked: readonly Message[], run = "crash-loop"): Promise<{ problems: string[]; rawSamples: number; windows: number }> {
   const problems: string[] = [];
   const at = Date.now();
   const range = "30m";
   let rawSamples = 0;
   for (const [vin] of VINS) {
     const want = acked.filter((m) => m.vin === vin).map((m) => [m.ts, m.odo] as [number, number]).sort((a, b) => a[0] - b[0]);
-    const got = (await prom.rawSamples(`vehicle_odo_km{vin="${vin}"}`, range, at))[0]?.samples ?? [];
+    const got = (await prom.rawSamples(`vehicle_odo_km{vin="${vin}",run="${run}"}`, range, at))[0]?.samples ?? [];
     rawSamples += got.length;
     const gotKeys = new Map(got.map(([t, v]) => [t, v]));
     let missing = 0;
@@ -175,7 +205,7 @@ export async function checkPrometheus(prom: PrometheusHandle, acked: readonly Me
   const outputs = { count: "count_samples", sum: "sum_samples", series: "count_series" } as const;
   const got = new Map<string, Record<string, number>>();
   for (const [field, output] of Object.entries(outputs)) {
-    for (const s of await prom.rawSamples(`vehicle_speed_kmh:5s_by_fleet_${output}`, range, at)) {
+    for (const s of await prom.rawSamples(`vehicle_speed_kmh:5s_by_fleet_${output}{run="${run}"}`, range, at)) {
       for (const [t, v] of s.samples) {
         const key = `${s.metric["fleet"]}@${t}`;
         const rec = got.get(key) ?? {};

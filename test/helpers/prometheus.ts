@@ -61,7 +61,16 @@ export async function startPrometheus(opts: { outOfOrderWindow?: string } = {}):
     },
     async restart() {
       await stop();
-      ({ child } = await spawnPrometheus(cfg, join(dir, "data"), port));
+      // The port was just released: retry briefly if another bind is still in the way.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          ({ child } = await spawnPrometheus(cfg, join(dir, "data"), port));
+          break;
+        } catch (err) {
+          if (attempt >= 20) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
       await waitReady(url);
     },
     async close() {

@@ -189,7 +189,10 @@ export class AggregateStage implements Stage {
     // not at shutdown: the series go on after a restart.
     if (!final) {
       for (const rule of this.rules) {
-        const frontier = nowMs - rule.latenessMs;
+        // During a restart's grace (windows ending before resumedAt close at resumedAt + lateness),
+        // only what was already flushed is closed for good: a stale marker stamped later than a
+        // window still to come would put that window out of order.
+        const frontier = nowMs - rule.latenessMs >= this.resumedAtMs ? nowMs - rule.latenessMs : Math.min(nowMs - rule.latenessMs, rule.flushedUntil);
         this.staleMarkers += rule.stale.sweep(frontier, rule.options.stalenessMs, out);
         for (const o of rule.outputs) o.expire?.(frontier - rule.options.stalenessMs);
       }
