@@ -26,6 +26,12 @@ export interface GatewayOptions {
   now?: () => number;
   /** How long close() gives the senders to deliver what is queued. */
   shutdownSendTimeoutMs?: number;
+  /**
+   * Benchmark baseline only: PUBACK before the message is durable (aedes's
+   * default, edgegate before issue #11), messages not journaled. Never set
+   * in production: a kill -9 then loses acknowledged messages.
+   */
+  ackBeforeDurable?: boolean;
 }
 
 export interface Gateway {
@@ -256,7 +262,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         metrics,
         log: log.child({ component: "mqtt" }),
         onMessage: (topic, payload) => onMessage(topic, payload, now()),
-        accept: (topic, payload, clientId, qos) => c.accept({ topic, payload, clientId, receivedMs: now() }, qos),
+        ...(options.ackBeforeDurable ? {} : { accept: (topic: string, payload: Buffer, clientId: string, qos: number) => c.accept({ topic, payload, clientId, receivedMs: now() }, qos) }),
       });
       // Open windows get their allowed lateness again from here: devices could not send while the gateway was down.
       d.resume(now());

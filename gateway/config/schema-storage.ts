@@ -24,7 +24,7 @@ export const storageSchema = z
     path: z.string().min(1).default("./data/edgegate.db").describe("SQLite file of the store-and-forward outbox (WAL mode, synchronous=FULL); its folder is created if missing."),
     flush_interval: duration("How often samples leaving the pipeline are committed to the outbox as encoded Remote-Write batches.").default("1s"),
     max_bytes: byteSize(
-      "Bound on the encoded bytes kept in the outbox (waiting batches of all targets plus dead letters). When exceeded, dead letters go first, then the oldest batches; evicted samples are counted with reason=\"evicted_size\". 0 = no bound.",
+      "Bound on the encoded bytes kept in the outbox (waiting batches of all targets plus dead letters) and the ingest journal (accepted messages not yet covered by a checkpoint; a checkpoint is forced when the journal passes a quarter of this bound, at most 64 MiB). When exceeded, dead letters go first, then the oldest batches; evicted samples are counted with reason=\"evicted_size\". 0 = no bound.",
     ).default("1GiB"),
     max_age: duration(
       "Batches older than this are evicted (counted with reason=\"evicted_age\"), delivered or not. Keep it within what the receiver still accepts (its out_of_order_time_window). 0 = no bound.",

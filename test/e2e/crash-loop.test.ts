@@ -37,16 +37,22 @@ async function status(r: CrashLoopResult): Promise<{ outbox: { rows: number; dea
 }
 
 /** Waits for the last windows to close and the outbox to drain, then compares with Prometheus. */
-async function settleAndCheck(r: CrashLoopResult, label: string): Promise<void> {
-  await waitFor("the last windows flushed and the outbox drained", async () => {
-    const s = await status(r);
-    const m = await (await fetch(`${r.gateway.httpUrl}/metrics`)).text();
-    const open = Number(/^edgegate_aggregation_windows_open (\S+)$/m.exec(m)?.[1] ?? "1");
-    return open === 0 && s.outbox.rows === 0 ? s : undefined;
-  }, 60_000, 250);
+async function settleAndCheck(r: CrashLoopResult, label: string, runLabel: string): Promise<void> {
+  try {
+    await waitFor("the last windows flushed and the outbox drained", async () => {
+      const s = await status(r);
+      const m = await (await fetch(`${r.gateway.httpUrl}/metrics`)).text();
+      const open = Number(/^edgegate_aggregation_windows_open (\S+)$/m.exec(m)?.[1] ?? "1");
+      return open === 0 && s.outbox.rows === 0 ? s : undefined;
+    }, 60_000, 250);
+  } catch (err) {
+    console.log(JSON.stringify(await status(r)));
+    console.log(r.gateway.output().split("\n").slice(-25).join("\n"));
+    throw err;
+  }
   const s = await status(r);
   assert.equal(s.outbox.dead_letter_rows, 0, "nothing was refused by Prometheus");
-  const check = await checkPrometheus(prom!, r.acked);
+  const check = await checkPrometheus(prom!, r.acked, runLabel);
   console.log(
     `${label}: ${r.sent} messages sent, ${r.acked.length} acknowledged, ${r.kills} × kill -9 (restart ${r.restartMs.join("/")} ms); ` +
       `${check.rawSamples} raw samples and ${check.windows} windows checked; ${check.problems.length} differences`,
@@ -68,12 +74,13 @@ test("crash loop: 5 × kill -9 while a QoS 1 device streams, Prometheus restarte
     durationMs: 30_000,
     kills: 5,
     seed: 11,
+    run: "uplink-up",
     async onSecond(second) {
       if (second === 15) await prom!.restart();
     },
   });
   assert.equal(run.kills, 5);
-  await settleAndCheck(run, "uplink up");
+  await settleAndCheck(run, "uplink up", "uplink-up");
   await run.gateway.stop();
   await run.mqttProxy.close();
   await run.rwProxy.close();
@@ -89,10 +96,11 @@ test("crash loop with the uplink down during the crashes", { skip, timeout: 240_
     durationMs: 30_000,
     kills: 5,
     seed: 12,
+    run: "uplink-down",
     async onSecond(second, rw) {
       if (second === 3) await rw.setMode({ kind: "refuse" });
       if (second === 27) await rw.setMode({ kind: "forward" });
     },
   });
-  await settleAndCheck(run, "uplink down");
+  await settleAndCheck(run, "uplink down", "uplink-down");
 });

@@ -152,6 +152,9 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult
     // The publisher keeps re-sending until everything it sent is acknowledged.
     await waitFor("every message acknowledged", () => (acked.length === sent ? true : undefined), 60_000, 100);
   } catch (err) {
+    const st = await fetch(`${gateway.httpUrl}/api/v1/status`).then((r) => r.text(), (e: Error) => e.message);
+    console.log(`crash loop failed: ${acked.length} of ${sent} acknowledged, client connected: ${client.connected}; gateway status: ${st}`);
+    console.log(gateway.output().split("\n").slice(-20).join("\n"));
     // Leave no gateway behind (it would keep the test runner alive).
     client.end(true);
     await gateway.stop();
