@@ -1,4 +1,4 @@
-import { statfsSync } from "node:fs";
+import { existsSync, statfsSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Metrics } from "./metrics/catalogue.js";
@@ -32,8 +32,15 @@ interface CheckpointData {
   order: [string, number][][];
 }
 
-/** Free bytes the file system must have again before acknowledging resumes after a full disk. */
-const RESUME_FREE_BYTES = 256 * 1024;
+/**
+ * Space kept in a file next to the database (`<storage.path>-reserve`) and
+ * given back when the disk fills: SQLite needs room to free room (a DELETE
+ * writes WAL frames), so without it a full disk could never drain.
+ */
+const RESERVE_BYTES = 256 * 1024;
+/** Room (free file-system space plus SQLite's free pages) needed before acknowledging resumes after a full disk. */
+// Resume only with room for the reserve AND above the refusal line (hysteresis: no flapping).
+const RESUME_FREE_BYTES = 3 * RESERVE_BYTES;
 
 /**
  * Acknowledged means delivered: the ingest journal, the checkpoints and the
@@ -57,9 +64,39 @@ export class Durability {
   private checkpointedAt = 0;
   private checkpointedWindows = 0;
   private full: string | null = null;
+  private roomCheckedAt = -Infinity;
 
   constructor(private readonly o: DurabilityOptions) {
     this.journal = new Journal(o.outbox.connection());
+    this.makeReserve();
+  }
+
+  private reservePath(): string | null {
+    return this.o.storagePath === ":memory:" ? null : `${this.o.storagePath}-reserve`;
+  }
+
+  private makeReserve(): void {
+    const path = this.reservePath();
+    if (path === null || existsSync(path)) return;
+    try {
+      writeFileSync(path, Buffer.alloc(RESERVE_BYTES));
+    } catch {
+      try {
+        unlinkSync(path); // a partial reserve would only take space
+      } catch {
+        // none written
+      }
+    }
+  }
+
+  private releaseReserve(): void {
+    const path = this.reservePath();
+    if (path === null) return;
+    try {
+      unlinkSync(path);
+    } catch {
+      // already released (e.g. by the run that was killed)
+    }
   }
 
   /** Restores the last checkpoint and replays the journal after it. Call before anything is accepted. */
@@ -112,6 +149,14 @@ export class Durability {
 
   /** The group commit's commit: journal rows in one transaction. */
   commitGroup(entries: readonly JournalEntry[]): number {
+    // Stop acknowledging BEFORE the disk is full (checked every 50 ms): a disk filled to the last
+    // byte could not even commit the deletes that free it. ENOSPC / SQLITE_FULL stay the backstop.
+    const t = performance.now();
+    if (t - this.roomCheckedAt >= 50) {
+      this.roomCheckedAt = t;
+      const room = this.room();
+      if (room < RESERVE_BYTES) throw new Error(`ENOSPC: ${room} bytes of room left on ${this.o.storagePath} (less than ${RESERVE_BYTES})`);
+    }
     if (crashPointArmed("mid_group_commit")) {
       return this.o.outbox.connection().transaction(() => {
         const seq = this.journal.append(entries);
@@ -146,7 +191,11 @@ export class Durability {
   commit(emitted: boolean, final: boolean): void {
     const { aggregate, sink, outbox, metrics, log } = this.o;
     const now = this.o.now();
-    if (this.full !== null) this.relieve();
+    if (this.full !== null) {
+      // Not a byte more while full until there is room again: every failed attempt would eat the reserve.
+      this.relieve();
+      if (this.room() < RESUME_FREE_BYTES) return;
+    }
     const jstats = this.journal.stats();
     const wantCheckpoint =
       final ||
@@ -224,6 +273,7 @@ export class Durability {
     const message = (err as Error)?.message ?? String(err);
     if (code !== "SQLITE_FULL" && !/ENOSPC|database or disk is full/i.test(message)) return null;
     if (this.full === null) {
+      this.releaseReserve();
       this.full = `storage full: ${what} commit failed (${code}) on ${this.o.storagePath}; not acknowledging messages until space is free`;
       this.o.log.error({ err: message }, this.full);
       this.o.metrics.storageFullEvents.inc();
@@ -247,15 +297,25 @@ export class Durability {
     }
   }
 
-  /** While full: accept again once there is room (free file-system space plus free pages in the file) and a write of a group's size commits. */
-  private probe(): void {
-    if (this.full === null) return;
+  /** Free file-system space plus free pages in the file (deleted rows' pages are reused by SQLite). */
+  private room(): number {
     try {
       const db = this.o.outbox.connection();
       const path = this.o.storagePath === ":memory:" ? "." : dirname(resolve(this.o.storagePath));
       const fs = statfsSync(path);
       const freePages = (db.pragma("freelist_count", { simple: true }) as number) * (db.pragma("page_size", { simple: true }) as number);
-      if (fs.bavail * fs.bsize + freePages < RESUME_FREE_BYTES) return;
+      return fs.bavail * fs.bsize + freePages;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** While full: accept again once there is room and a write of a group's size commits. */
+  private probe(): void {
+    if (this.full === null) return;
+    try {
+      if (this.room() < RESUME_FREE_BYTES) return;
+      const db = this.o.outbox.connection();
       db.transaction(() => {
         db.prepare("INSERT INTO recovery (name, seq, saved_ms, data) VALUES ('probe', 0, 0, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data").run("x".repeat(64 * 1024));
         db.prepare("DELETE FROM recovery WHERE name = 'probe'").run();
@@ -265,6 +325,7 @@ export class Durability {
     }
     this.o.log.warn({ path: this.o.storagePath }, "storage has room again; acknowledging messages");
     this.full = null;
+    this.makeReserve();
     this.onRefusalChange(null);
     this.gauges();
   }

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import mqtt from "mqtt";
+import { Qos1Publisher } from "../helpers/qos1-publisher.js";
 import { prometheusAvailable, startPrometheus, type PrometheusHandle } from "../helpers/prometheus.js";
 import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
@@ -32,7 +32,8 @@ const skip = !prometheusAvailable()
 let prom: PrometheusHandle | undefined;
 let proxy: TcpProxy | undefined;
 let gw: GatewayProcess | undefined;
-let client: mqtt.MqttClient | undefined;
+let client: Qos1Publisher | undefined;
+let stopPublisher: (() => void) | undefined;
 
 before(async () => {
   if (skip) return;
@@ -41,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  client?.end(true);
+  client?.end();
   await gw?.stop();
   await proxy?.close();
   await prom?.close();
@@ -76,12 +77,14 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
   gw = await startGatewayProcess(cfg, dir, "edgegate.yaml", { dist: true });
   const mqttProxy = await startTcpProxy(gw.mqttPort);
   try {
-    client = mqtt.connect(`mqtt://127.0.0.1:${mqttProxy.port}`, { clientId: "diskfull-publisher", clean: false, reconnectPeriod: 200, keepalive: 10 });
-    client.on("error", () => undefined);
+    client = new Qos1Publisher(`mqtt://127.0.0.1:${mqttProxy.port}`, "diskfull-publisher");
     // 40 signals per message: the outbox grows by ~1 KiB per message while the uplink is down.
     const acked: { ts: number; n: number }[] = [];
     let sent = 0;
     let publishing = true;
+    stopPublisher = () => {
+      publishing = false;
+    };
     const publisher = (async () => {
       let ts = Date.now();
       while (publishing) {
@@ -90,22 +93,32 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
         const body: Record<string, number> = { ts, seq: n };
         for (let k = 0; k < 40; k++) body[`s${k}`] = n * 1000 + k + Math.random();
         const t = ts;
-        client!.publish("vehicles/V1/telemetry", JSON.stringify(body), { qos: 1 }, (err) => {
-          if (!err) acked.push({ ts: t, n });
-        });
+        client!.publish("vehicles/V1/telemetry", JSON.stringify(body), () => acked.push({ ts: t, n }));
         await sleep(5);
       }
     })();
 
     const g1 = gw;
-    const reason = await waitFor("the storage to fill up", async () => (await status(g1)).storage.full ?? undefined, 120_000, 250);
-    assert.match(reason, /storage full/);
-    assert.equal((await fetch(`${g1.httpUrl}/-/ready`)).status, 503);
-    assert.equal(await metric(g1, "edgegate_storage_full"), 1);
-    const ackedWhenFull = acked.length;
-    await sleep(3_000);
-    assert.equal(acked.length, ackedWhenFull, "no PUBACK while commits fail");
-    assert.equal((await status(g1)).storage.full, reason, "still full: nothing is delivered");
+    // Full for good: the first refusals may still find room (the WAL is truncated while full),
+    // but with the uplink down the database itself fills the disk within seconds. A PUBACK can
+    // only follow a refusal after a status poll saw the state cleared.
+    let ackedWhenFull = -1;
+    await waitFor("3 s of full storage", async () => {
+      const reason = (await status(g1)).storage.full;
+      if (reason === null) return undefined;
+      assert.match(reason, /storage full|ENOSPC/);
+      assert.equal((await fetch(`${g1.httpUrl}/-/ready`)).status, 503);
+      assert.equal(await metric(g1, "edgegate_storage_full"), 1);
+      const before = acked.length;
+      for (let i = 0; i < 12; i++) {
+        await sleep(250);
+        if ((await status(g1)).storage.full === null) return undefined; // found room again: not yet full for good
+      }
+      // Full all along: no PUBACK.
+      assert.equal(acked.length, before, "no PUBACK while commits fail");
+      ackedWhenFull = before;
+      return true;
+    }, 120_000, 100);
 
     // kill -9 on the full disk, and start again on it.
     const exited = new Promise((r) => g1.child.once("exit", r));
@@ -124,6 +137,7 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
     await waitFor("messages acknowledged again", () => (acked.length > ackedWhenFull + 50 ? true : undefined), 60_000, 100);
     publishing = false;
     await publisher;
+    stopPublisher = undefined;
     await waitFor("every message acknowledged", () => (acked.length === sent ? true : undefined), 120_000, 200);
     await waitFor("the outbox drained", async () => {
       const s = (await (await fetch(`${g2.httpUrl}/api/v1/status`)).json()) as { outbox: { rows: number } };
@@ -138,6 +152,7 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
     assert.equal(missing.length, 0, "every acknowledged message delivered");
     assert.equal(got.length, acked.length);
   } finally {
+    stopPublisher?.();
     await mqttProxy.close();
   }
 });

@@ -1,4 +1,4 @@
-import mqtt from "mqtt";
+import { Qos1Publisher } from "./qos1-publisher.js";
 import type { PrometheusHandle } from "./prometheus.js";
 import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
@@ -98,8 +98,7 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult
   const config = crashLoopConfig(rwProxy.url("/api/v1/write"), o.run);
   let gateway = await startGatewayProcess(config, o.dir, "edgegate.yaml", { dist: true, ...(o.firstEnv ? { env: o.firstEnv } : {}) });
   const mqttProxy = await startTcpProxy(gateway.mqttPort);
-  const client = mqtt.connect(`mqtt://127.0.0.1:${mqttProxy.port}`, { clientId: "crash-loop-publisher", clean: false, reconnectPeriod: 100, connectTimeout: 2000, keepalive: 10 });
-  client.on("error", () => undefined); // reconnects by itself
+  const client = new Qos1Publisher(`mqtt://127.0.0.1:${mqttProxy.port}`, `crash-loop-${o.run ?? "publisher"}`);
 
   const random = rng(o.seed);
   const killAt = Array.from({ length: o.kills }, () => 2_000 + random() * (o.durationMs - 4_000)).sort((a, b) => a - b);
@@ -143,9 +142,7 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult
         lastTs.set(vin, ts);
         const m: Message = { vin, fleet, ts, speed: Math.round(random() * 1200) / 10, odo: ++odo };
         sent++;
-        client.publish(`vehicles/${vin}/telemetry`, JSON.stringify({ ts, fleet, speed_kmh: m.speed, odo_km: m.odo }), { qos: 1 }, (err) => {
-          if (!err) acked.push(m);
-        });
+        client.publish(`vehicles/${vin}/telemetry`, JSON.stringify({ ts, fleet, speed_kmh: m.speed, odo_km: m.odo }), () => acked.push(m));
       }
       await sleep(25);
     }
@@ -153,16 +150,16 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult
     await waitFor("every message acknowledged", () => (acked.length === sent ? true : undefined), 60_000, 100);
   } catch (err) {
     const st = await fetch(`${gateway.httpUrl}/api/v1/status`).then((r) => r.text(), (e: Error) => e.message);
-    console.log(`crash loop failed: ${acked.length} of ${sent} acknowledged, client connected: ${client.connected}; gateway status: ${st}`);
+    console.log(`crash loop failed: ${acked.length} of ${sent} acknowledged, client connected: ${client.client.connected}; gateway status: ${st}`);
     console.log(gateway.output().split("\n").slice(-20).join("\n"));
     // Leave no gateway behind (it would keep the test runner alive).
-    client.end(true);
+    client.end();
     await gateway.stop();
     await mqttProxy.close();
     await rwProxy.close();
     throw err;
   }
-  client.end(true);
+  client.end();
   return { sent, acked, kills, selfKills, restartMs, gateway, mqttProxy, rwProxy };
 }
 
