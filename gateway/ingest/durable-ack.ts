@@ -107,6 +107,9 @@ export class GroupCommitter {
     }
     if (this.scheduled) return;
     this.scheduled = true;
+    // At the end of this event-loop turn: no timer delay. Waiting a few ms more for bigger groups
+    // was measured slower (bench, 8 devices × 20 in flight: 0.58× at 0 ms, 0.49× at 5 ms): the
+    // synchronous fsync already lets the next group grow while it runs.
     setImmediate(() => this.flush());
   }
 }

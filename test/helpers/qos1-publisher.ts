@@ -11,7 +11,7 @@ import mqtt from "mqtt";
  */
 export class Qos1Publisher {
   readonly client: mqtt.MqttClient;
-  private readonly queue: { topic: string; payload: string; onAck: () => void }[] = [];
+  private readonly queue: { topic: string; payload: string; onAck: () => void; done: boolean }[] = [];
   private inFlight = 0;
   private resending = false;
   published = 0;
@@ -27,7 +27,7 @@ export class Qos1Publisher {
   }
 
   publish(topic: string, payload: string, onAck: () => void): void {
-    this.queue.push({ topic, payload, onAck });
+    this.queue.push({ topic, payload, onAck, done: false });
     this.pump();
   }
 
@@ -47,10 +47,16 @@ export class Qos1Publisher {
       this.inFlight++;
       this.published++;
       this.client.publish(m.topic, m.payload, { qos: 1 }, (err) => {
-        if (err) return; // MQTT.js keeps it in its store and re-sends it (clean: false)
         this.inFlight--;
-        this.acked++;
-        m.onAck();
+        if (err) {
+          // MQTT.js dropped it (e.g. published while re-sending its store when the connection
+          // closed again): the device keeps it and sends it again; a duplicate counts once.
+          if (!m.done) this.queue.unshift(m);
+        } else if (!m.done) {
+          m.done = true;
+          this.acked++;
+          m.onAck();
+        }
         this.pump();
       });
     }
