@@ -88,6 +88,11 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
     const publisher = (async () => {
       let ts = Date.now();
       while (publishing) {
+        if (client!.pending() >= 400) {
+          // The device's own buffer is full: it waits (a real unit would overwrite its oldest).
+          await sleep(20);
+          continue;
+        }
         ts = Math.max(ts + 1, Date.now());
         const n = ++sent;
         const body: Record<string, number> = { ts, seq: n };
@@ -138,7 +143,13 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
     publishing = false;
     await publisher;
     stopPublisher = undefined;
-    await waitFor("every message acknowledged", () => (acked.length === sent ? true : undefined), 120_000, 200);
+    try {
+      await waitFor("every message acknowledged", () => (acked.length === sent ? true : undefined), 120_000, 200);
+    } catch (err) {
+      console.log(`${acked.length} of ${sent} acknowledged; publisher pending ${client!.pending()}, connected ${client!.client.connected}; status ${JSON.stringify(await status(g2))}`);
+      console.log(g2.output().split("\n").slice(-12).join("\n"));
+      throw err;
+    }
     await waitFor("the outbox drained", async () => {
       const s = (await (await fetch(`${g2.httpUrl}/api/v1/status`)).json()) as { outbox: { rows: number } };
       return s.outbox.rows === 0 ? true : undefined;
