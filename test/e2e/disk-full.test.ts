@@ -150,10 +150,16 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
       console.log(g2.output().split("\n").slice(-12).join("\n"));
       throw err;
     }
-    await waitFor("the outbox drained", async () => {
-      const s = (await (await fetch(`${g2.httpUrl}/api/v1/status`)).json()) as { outbox: { rows: number } };
-      return s.outbox.rows === 0 ? true : undefined;
-    }, 120_000, 250);
+    try {
+      await waitFor("the outbox drained", async () => {
+        const s = (await (await fetch(`${g2.httpUrl}/api/v1/status`)).json()) as { outbox: { rows: number } };
+        return s.outbox.rows === 0 ? true : undefined;
+      }, 120_000, 250);
+    } catch (err) {
+      console.log(`status ${JSON.stringify(await status(g2))}`);
+      console.log(g2.output().split("\n").filter((l) => !l.includes('"level":30')).slice(-12).join("\n"));
+      throw err;
+    }
 
     // Every acknowledged message's samples are in Prometheus (one series checked per signal: seq).
     const got = (await prom!.rawSamples("vehicle_seq", "30m"))[0]?.samples ?? [];
