@@ -36,7 +36,7 @@ const points: { point: string; after: number; kills?: number; replay?: boolean; 
   { point: "after_journal_commit", after: 40, what: "journal committed, not processed, no PUBACK sent" },
   { point: "mid_outbox_commit", after: 8, what: "outbox rows, position and checkpoint written, not committed" },
   { point: "after_outbox_commit", after: 8, what: "outbox + checkpoint committed, not booked in memory" },
-  { point: "during_replay", after: 20, kills: 1, replay: true, what: "start-up after a kill -9, part of the journal replayed" },
+  { point: "during_replay", after: 2, kills: 1, replay: true, what: "start-up after a kill -9, part of the journal replayed" },
 ];
 
 for (const p of points) {

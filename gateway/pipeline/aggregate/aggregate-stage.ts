@@ -120,8 +120,10 @@ export class AggregateStage implements Stage {
     const resumed = this.resumedAtMs;
     if (last !== null && last.start === start && Math.max(last.end, resumed) + rule.latenessMs > nowMs) return last;
     const end = start + interval;
-    if (Math.max(end, resumed) + rule.latenessMs <= nowMs || end <= rule.flushedUntil) return null;
     let win = rule.windows.get(start);
+    // The restart's grace is for windows that were open (restored or replayed); a window not open
+    // yet follows the plain rule.
+    if ((win === undefined ? end : Math.max(end, resumed)) + rule.latenessMs <= nowMs || end <= rule.flushedUntil) return null;
     if (win === undefined) {
       win = new Window(rule.index, start, end);
       rule.windows.set(start, win);
