@@ -164,7 +164,8 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       return;
     }
     if (batch.length === 0) return;
-    metrics.samplesIn.inc(batch.length);
+    // Replayed messages whose samples the outbox already has were counted by the run that committed them.
+    if (!rawCommitted) metrics.samplesIn.inc(batch.length);
     pipeline.push(batch.slice(), t);
   }
 
