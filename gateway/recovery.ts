@@ -79,8 +79,6 @@ export class Durability {
     const path = this.reservePath();
     if (path === null || existsSync(path)) return;
     try {
-      const fs = statfsSync(dirname(resolve(path)));
-      if (fs.bavail * fs.bsize < 2 * RESERVE_BYTES) return; // never take the last bytes for it
       writeFileSync(path, Buffer.alloc(RESERVE_BYTES));
     } catch {
       try {
@@ -207,11 +205,6 @@ export class Durability {
       (this.o.checkpointIntervalMs > 0 && now - this.checkpointedAt >= this.o.checkpointIntervalMs && this.processedSeq > this.checkpointSeq);
     if (!wantCheckpoint && sink.pending() === 0 && this.processedSeq === this.outboxSeq) {
       this.probe();
-      return;
-    }
-    // Leave the last 128 KiB to the senders' deletes (they are what frees space); commit later.
-    if (this.room() < RESERVE_BYTES / 2) {
-      this.onWriteError(Object.assign(new Error(`ENOSPC: less than ${RESERVE_BYTES / 2} bytes of room left`), { code: "SQLITE_FULL" }), "outbox");
       return;
     }
     const seq = this.processedSeq;
