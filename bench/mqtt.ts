@@ -43,7 +43,8 @@ async function bare(messages: { topic: string; payload: string }[]): Promise<num
 async function gateway(messages: { topic: string; payload: string }[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "edgegate-bench-"));
   const config = parseConfig(
-    `mqtt: {listen: "127.0.0.1:0", max_payload_bytes: 1048576}
+    // One client publishes everything: the per-client mqtt.message_rate_limit would measure itself.
+    `mqtt: {listen: "127.0.0.1:0", max_payload_bytes: 1048576, message_rate_limit: 0}
 http: {listen: "127.0.0.1:0"}
 storage: {path: "${join(dir, "outbox.db")}"}
 ${BENCH_RULES_YAML}`,

@@ -5,7 +5,7 @@
  * `device-sim verify …` has its own flags (verify-args.ts).
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { parseDuration } from "../gateway/config/duration.js";
+import { parseDuration } from "../gateway/core.js";
 import { DEFAULT_FLEETS, DEFAULT_TOPIC_PREFIX } from "./messages.js";
 import { MODES, type PayloadMode } from "./payloads.js";
 import { DEFAULT_CONNECTIVITY, type OutageKind } from "./connectivity.js";

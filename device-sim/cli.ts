@@ -8,7 +8,7 @@
  * verify: 0 everything matches, 1 a series does not (or Prometheus/ledger unusable), 2 bad flags.
  */
 import { CommanderError } from "commander";
-import { formatDuration } from "../gateway/config/duration.js";
+import { formatDuration } from "../gateway/core.js";
 import { parseCliArgs, type CliOptions } from "./args.js";
 import { startFleet, type Fleet } from "./fleet.js";
 import type { FleetStats } from "./fleet-stats.js";

@@ -1,7 +1,7 @@
 /**
  * The event stream of the Flink connected-vehicles demo
- * (aws-samples/flink-prometheus-iot-demo), reproduced as REFERENCE.md
- * describes its generator, so edgegate can be run against the same workload
+ * (aws-samples/flink-prometheus-iot-demo), reproduced from that
+ * repository's generator (as summarised below), so edgegate can be run against the same workload
  * the Flink pre-processor was built for:
  *
  * - vehicle ids `V%010d`, each with a region fixed for the run;

@@ -8,7 +8,7 @@
  * | `protobuf`     | `edgegate.telemetry.v1.TelemetryBatch` (proto/telemetry.proto)  |
  * | `flink-events` | one Flink-demo event object, always one per message            |
  */
-import { encodeTelemetryBatch } from "../gateway/ingest/protobuf-decoder.js";
+import { encodeTelemetryBatch } from "../gateway/core.js";
 import type { FlinkEvent } from "./flink-events.js";
 import type { TelemetryPayload } from "./vehicle.js";
 

@@ -115,7 +115,12 @@ export interface VehicleIdentity {
   depot: Depot;
 }
 
-/** A vehicle at the start of a run: half are parked, half are about to drive, so a fleet starts mixed. */
+/**
+ * A vehicle at the start of a run: half are parked; of the other half, 60 %
+ * are already on a trip (30 % of the fleet driving at 20–70 km/h, warm engine)
+ * and the rest are warming up to drive, so a fleet starts mixed and the first
+ * roll-ups are not a screen of zeros.
+ */
 export function initialState(id: VehicleIdentity, rng: Rng): VehicleState {
   const ambientTempC = rng.range(5, 25);
   const restVoltageV = rng.range(12.45, 12.65);
@@ -146,6 +151,12 @@ export function initialState(id: VehicleIdentity, rng: Rng): VehicleState {
     return { ...base, phase: "parked", phaseLeftMs: rng.range(0, PARK_MS[1]), engineOn: false, iceOn: false, rpm: 0, coolantTempC: ambientTempC + rng.range(0, 30), batteryVoltageV: restVoltageV };
   }
   const ice = profileOf(id.model).powertrain === "ice";
+  if (rng.chance(0.6)) {
+    const speedKmh = rng.range(20, 70);
+    const hot = { engineOn: true, iceOn: profileOf(id.model).powertrain !== "electric", rpm: ice ? 2 * IDLE_RPM : 0, coolantTempC: rng.range(85, 95), batteryVoltageV: 14.1 };
+    // Mid-way along a road segment at its speed: it keeps driving for a while before the next segment (or stop).
+    return { ...base, ...hot, phase: "driving", phaseLeftMs: rng.range(TRIP_MS[0], TRIP_MS[1]), speedKmh, targetKmh: speedKmh, segmentLeftMs: rng.range(20_000, 120_000), gear: 3 };
+  }
   return { ...base, phase: "warmup", phaseLeftMs: rng.range(0, WARMUP_MS[1]), engineOn: true, iceOn: ice, rpm: ice ? IDLE_RPM : 0, coolantTempC: rng.range(60, 90), batteryVoltageV: 14.1 };
 }
 

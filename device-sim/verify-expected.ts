@@ -1,23 +1,20 @@
 /**
  * What the gateway should have sent, recomputed from a ledger: every
- * delivered message is decoded by the gateway's own TopicRouter and run
- * through the gateway's own stages (`buildStages(config)`), in the order the
+ * delivered message is run through the gateway's own core (topic rule,
+ * decoder, per-topic and pipeline stages: gateway/core.ts), in the order the
  * broker acknowledged them and with their acknowledgement time as the
  * pipeline's clock. So aggregation rules, windows, allowed lateness (a
  * backlog replayed too late for its window is dropped, as the gateway drops
  * it), forward_unmatched and external_labels are those of the config, with no
  * second implementation to drift from the first.
  *
- * The one step outside the stages, the outbox's per-series order guard
- * (Remote-Write 1.0: a series' samples MUST be in timestamp order, so a
- * sample not newer than the last one committed is dropped as
- * reason="out_of_order"), is applied here too.
+ * What leaves the pipeline then goes through the view of the verified
+ * remote-write target (`remote_write[target]`), as in the gateway: its
+ * write_relabel_configs, then the per-series order guard (Remote-Write 1.0: a
+ * series' samples MUST be in timestamp order, so a sample not newer than the
+ * last one committed is dropped as reason="out_of_order").
  */
-import type { Config } from "../gateway/config/schema.js";
-import { TopicRouter } from "../gateway/ingest/topic-router.js";
-import { buildStages } from "../gateway/pipeline/build.js";
-import { Pipeline } from "../gateway/pipeline/pipeline.js";
-import { seriesKey, type Labels, type Sample } from "../gateway/pipeline/sample.js";
+import { Core, SeriesView, seriesKey, type Config, type Labels, type Sample } from "../gateway/core.js";
 import { messagePayload, readLedger, type LedgerHeader, type LedgerMessage, type SignalSummary } from "./ledger.js";
 
 export type SeriesKind = "raw" | "aggregated";
@@ -43,7 +40,8 @@ export interface Expected {
 /** How often (ledger time) the recomputation runs the window clock, like the gateway's flush timer. */
 const TICK_MS = 100;
 
-export async function recompute(ledgerPath: string, config: Config): Promise<Expected> {
+/** `target`: the index in `remote_write` of the target whose receiver is verified (default the first). */
+export async function recompute(ledgerPath: string, config: Config, target = 0): Promise<Expected> {
   let header: LedgerHeader | undefined;
   const messages: LedgerMessage[] = [];
   const summaries: SignalSummary[] = [];
@@ -60,28 +58,23 @@ export async function recompute(ledgerPath: string, config: Config): Promise<Exp
     drops.set(reason, (drops.get(reason) ?? 0) + n);
   };
   const series = new Map<string, ExpectedSeries>();
-  const lastTs = new Map<string, number>();
   let kind: SeriesKind = "raw";
+  let view: SeriesView | null = null;
   const collect = (samples: Sample[]): void => {
-    for (const s of samples) {
-      const key = seriesKey(s.labels);
-      const last = lastTs.get(key);
-      if (last !== undefined && s.timestamp <= last) {
-        onDrop("out_of_order", 1);
-        continue;
-      }
-      lastTs.set(key, s.timestamp);
+    for (const s of view!.take(samples)) {
+      const labels: Labels = {};
+      for (const l of s.labels) labels[l.name] = l.value;
+      const key = seriesKey(labels);
       let e = series.get(key);
       if (e === undefined) {
-        e = { key, labels: s.labels, kind, samples: [] };
+        e = { key, labels, kind, samples: [] };
         series.set(key, e);
       }
-      e.samples.push([s.timestamp, s.value]);
+      for (const p of s.samples) e.samples.push([p.timestamp, p.value]);
     }
   };
-  const router = new TopicRouter(config.topics);
-  const { stages } = buildStages(config, { onDrop });
-  const pipeline = new Pipeline(stages, collect);
+  const core = new Core(config, { onDrop, onMessageDropped: (reason) => onDrop(reason, 1) }, collect);
+  view = config.remote_write.length > 0 ? core.targetView(target) : new SeriesView([], onDrop);
   const vehicles = new Set<string>();
   let lastTick = -Infinity;
   let lastAt = 0;
@@ -89,19 +82,14 @@ export async function recompute(ledgerPath: string, config: Config): Promise<Exp
     vehicles.add(m.vehicle);
     if (m.at - lastTick >= TICK_MS) {
       kind = "aggregated"; // what a tick emits comes out of the window stages
-      pipeline.tick(m.at);
+      core.tick(m.at);
       lastTick = m.at;
     }
     kind = "raw";
-    const batch: Sample[] = [];
-    if (!router.route(m.topic, messagePayload(m), m.at, batch, onDrop)) {
-      onDrop("no_topic_rule", 1);
-      continue;
-    }
-    if (batch.length > 0) pipeline.push(batch, m.at);
+    if (!core.ingest(m.topic, messagePayload(m), m.at)) continue;
     lastAt = m.at;
   }
   kind = "aggregated";
-  pipeline.tick(lastAt, true); // the gateway flushes every open window at shutdown, or once they close
+  core.tick(lastAt, true); // the gateway flushes every open window at shutdown, or once they close
   return { header, messages: messages.length, vehicles: vehicles.size, summaries, series, drops };
 }

@@ -4,7 +4,7 @@
  * (`{__name__="m"}[<span>ms]` at the span's end), so one request per metric
  * name covers all of a fleet's series.
  */
-import { seriesKey, type Labels } from "../gateway/pipeline/sample.js";
+import { seriesKey, type Labels } from "../gateway/core.js";
 
 export interface StoredSeries {
   labels: Labels;

@@ -13,7 +13,7 @@
  * Polls until everything matches or `waitMs` passes (windows are emitted
  * `allowed_lateness` after they end, and senders need a moment), then reports.
  */
-import type { Config } from "../gateway/config/schema.js";
+import type { Config } from "../gateway/core.js";
 import { recompute, type Expected, type ExpectedSeries, type SeriesKind } from "./verify-expected.js";
 import { querySeries, type StoredSeries } from "./verify-prometheus.js";
 

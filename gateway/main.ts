@@ -1,26 +1,28 @@
 #!/usr/bin/env node
 /**
- * The edgegate process: command line, logging and signals only (STYLE.md: the
+ * The edgegate process: command line, logging and signals only (the
  * gateway itself is built by app.ts, so tests can build it without a process).
  */
 import { Command, Option } from "commander";
-import pino from "pino";
 import { buildGateway } from "./app.js";
 import { ConfigError, defaultConfig, loadConfigFile } from "./config/load.js";
 import { DEFAULT_CONFIG_YAML } from "./config/defaults.js";
-import { startDebugReceiver } from "./remote-write/receiver.js";
 import { outboxCommand } from "./outbox/cli.js";
-import { VERSION } from "./version.js";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "./logging/logger.js";
+import { versionText } from "./version-text.js";
 
-const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+type RunOptions = { config?: string; logLevel: string; "log.level"?: string; "log.format"?: LogFormat };
+
+// Go-style single-dash flags, as vmagent and Telegraf accept them (`-version`, `-config.file`-like spellings are not ours).
+const argv = process.argv.map((a, i) => (i >= 2 && (a === "-version" || a === "-v") ? "--version" : a));
 
 function fail(message: string, code = 1): never {
   process.stderr.write(message.endsWith("\n") ? message : message + "\n");
   process.exit(code);
 }
 
-async function runGateway(opts: { config?: string; logLevel: string }): Promise<void> {
-  const log = pino({ level: opts.logLevel, base: { name: "edgegate" } });
+async function runGateway(opts: RunOptions): Promise<void> {
+  const log = createLogger(opts["log.level"] ?? opts.logLevel, opts["log.format"]);
   let config;
   try {
     config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
@@ -30,7 +32,7 @@ async function runGateway(opts: { config?: string; logLevel: string }): Promise<
   }
   let gateway;
   try {
-    gateway = buildGateway(config, { log });
+    gateway = buildGateway(config, { log, configFile: opts.config });
   } catch (err) {
     fail(`${opts.config ?? "built-in defaults"}: ${(err as Error).message}`);
   }
@@ -52,6 +54,10 @@ async function runGateway(opts: { config?: string; logLevel: string }): Promise<
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // SIGHUP reloads the config file (as Prometheus and vmagent do); the reloader logs the outcome.
+  process.on("SIGHUP", () => {
+    if (!stopping) void gateway.reloadConfig("SIGHUP");
+  });
   try {
     await gateway.start();
   } catch (err) {
@@ -64,12 +70,14 @@ async function runGateway(opts: { config?: string; logLevel: string }): Promise<
 const program = new Command()
   .name("edgegate")
   .description("IoT push-gateway: MQTT in, pre-processing, SQLite store-and-forward, Prometheus Remote-Write out")
-  .version(VERSION)
+  .version(versionText(), "-V, --version", "print version, revision and Node.js version, then exit")
   .option("--config <file>", "YAML configuration file (default: built-in defaults, see --print-defaults)")
   .option("--check-config <file>", "validate a configuration file and exit (0 = valid, 1 = invalid)")
   .option("--print-defaults", "print the built-in default configuration and exit")
   .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
-  .action(async (opts: { config?: string; checkConfig?: string; printDefaults?: boolean; logLevel: string }) => {
+  .addOption(new Option("--log.level <level>", "log level (Prometheus spelling; wins over --log-level)").choices(LOG_LEVELS))
+  .addOption(new Option("--log.format <format>", "log format: logfmt (default on a terminal) or json (default otherwise)").choices(LOG_FORMATS))
+  .action(async (opts: RunOptions & { checkConfig?: string; printDefaults?: boolean }) => {
     if (opts.printDefaults) {
       process.stdout.write(DEFAULT_CONFIG_YAML);
       return;
@@ -92,6 +100,8 @@ program
   .description("run a debugging Remote-Write receiver that prints every series and sample it gets")
   .option("--listen <host:port>", "address to listen on", "127.0.0.1:9201")
   .action(async (opts: { listen: string }) => {
+    // Loaded only for this subcommand: the gateway itself never needs the receiver.
+    const { startDebugReceiver } = await import("./remote-write/receiver.js");
     const receiver = await startDebugReceiver({ listen: opts.listen, out: process.stdout });
     process.stderr.write(`edgegate receive: listening on ${receiver.url}\n`);
     const stop = () => void receiver.close().then(() => process.exit(0));
@@ -103,4 +113,4 @@ program
 program.enablePositionalOptions();
 program.addCommand(outboxCommand());
 
-program.parseAsync(process.argv).catch((err: unknown) => fail(`edgegate: ${(err as Error).message}`));
+program.parseAsync(argv).catch((err: unknown) => fail(`edgegate: ${(err as Error).message}`));

@@ -5,15 +5,16 @@ import type { Metrics } from "./metrics/catalogue.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { Journal, KIND_RESUME, type JournalEntry } from "./outbox/journal.js";
 import { sqliteCode } from "./outbox/errors.js";
-import type { OutboxSink, PendingFlush } from "./pipeline/outbox-sink.js";
-import type { AggregateStage } from "./pipeline/aggregate/aggregate-stage.js";
+import type { OutboxSink, PendingFlush } from "./remote-write/pending-series.js";
+import type { Core } from "./core.js";
 import type { Json } from "./pipeline/aggregate/output.js";
 import { crashPoint } from "./crash-hook.js";
 
 export interface DurabilityOptions {
   outbox: Outbox;
-  sink: OutboxSink;
-  aggregate: AggregateStage;
+  /** The current outbox sink and core: a config reload replaces both. */
+  sink: () => OutboxSink;
+  core: () => Core;
   /** Runs one journaled message through the pipeline; `committed` = its raw samples are already in the outbox (replay). */
   process: (entry: JournalEntry, committed: boolean) => void;
   metrics: Metrics;
@@ -65,6 +66,8 @@ export class Durability {
   private checkpointedWindows = 0;
   private full: string | null = null;
   private roomCheckedAt = -Infinity;
+  /** The last "accepting from here" (a reload's new core continues the restart's grace from it). */
+  resumedAtMs = -Infinity;
 
   constructor(private readonly o: DurabilityOptions) {
     this.journal = new Journal(o.outbox.connection());
@@ -101,13 +104,17 @@ export class Durability {
 
   /** Restores the last checkpoint and replays the journal after it. Call before anything is accepted. */
   recover(): { checkpointSeq: number; replayed: number; skippedRaw: number } {
-    const { aggregate, sink, log } = this.o;
+    const { log } = this.o;
+    const sink = this.o.sink();
+    const core = this.o.core();
+    const aggregate = core.built.aggregate;
     const cp = this.journal.load("checkpoint");
     if (cp !== undefined) {
       try {
         const data = JSON.parse(cp.data) as CheckpointData;
-        const report = aggregate.restore(data.aggregate);
-        for (const line of report.discarded) log.warn({ checkpoint_seq: cp.seq }, line);
+        const report = core.restoreSnapshot(data.aggregate, this.o.now());
+        if (report.clamped) log.warn({ rules: report.clamped.rules, windows: report.clamped.windows }, "aggregation checkpoint held state beyond now + ingest.max_future_skew; discarded it");
+        for (const line of report.discarded ?? []) log.warn({ checkpoint_seq: cp.seq }, line);
         sink.restoreOrderState(data.order ?? []);
         log.info({ rules: report.rules, windows: report.windows, checkpoint_seq: cp.seq, checkpoint_age_ms: this.o.now() - cp.savedMs }, "aggregation state restored from checkpoint");
       } catch (err) {
@@ -120,7 +127,10 @@ export class Durability {
     let replayed = 0;
     let skippedRaw = 0;
     for (const rec of this.journal.after(this.checkpointSeq)) {
-      if (rec.kind === KIND_RESUME) aggregate.resume(rec.receivedMs);
+      if (rec.kind === KIND_RESUME) {
+        aggregate.resume(rec.receivedMs);
+        this.resumedAtMs = rec.receivedMs;
+      }
       else {
         const committed = rec.seq <= this.outboxSeq;
         if (committed) skippedRaw++;
@@ -139,7 +149,8 @@ export class Durability {
 
   /** Journals "accepting from now on" (a restart's allowed lateness counts from here) and applies it. */
   resume(ms: number): void {
-    this.o.aggregate.resume(ms);
+    this.o.core().built.aggregate.resume(ms);
+    this.resumedAtMs = ms;
     try {
       this.processedSeq = this.journal.append([{ receivedMs: ms, topic: "", clientId: "", payload: Buffer.alloc(0) }], KIND_RESUME);
     } catch (err) {
@@ -178,7 +189,8 @@ export class Durability {
   groupFailed(err: unknown, entries: readonly JournalEntry[]): string | null {
     const reason = this.onWriteError(err, "journal");
     // Refused, not lost: QoS 1/2 senders keep the message (no PUBACK) and send it again.
-    this.o.metrics.messagesDropped.inc({ reason: reason === null ? "journal_write_failed" : "storage_full" }, entries.length);
+    if (reason === null) this.o.metrics.messagesDropped.inc({ reason: "journal_write_failed" }, entries.length);
+    else this.o.metrics.messagesDropped.inc({ reason: "storage_full" }, entries.length);
     return reason;
   }
 
@@ -186,18 +198,23 @@ export class Durability {
    * The tick's commit, one transaction: the outbox rows buffered since the
    * last one, the journal position they cover, and — when a window or stale
    * marker was emitted, checkpoint_interval elapsed, the journal outgrew its
-   * bound, or at shutdown — the checkpoint and the journal truncated behind it.
+   * bound, at shutdown, or when `force`d (a config reload's swap) — the
+   * checkpoint and the journal truncated behind it. Returns false when the
+   * commit failed (what was buffered stays buffered) or was not tried (full).
    */
-  commit(emitted: boolean, final: boolean): void {
-    const { aggregate, sink, outbox, metrics, log } = this.o;
+  commit(emitted: boolean, final: boolean, force = false): boolean {
+    const { outbox, metrics, log } = this.o;
+    const sink = this.o.sink();
+    const aggregate = this.o.core().built.aggregate;
     const now = this.o.now();
     if (this.full !== null) {
       // Not a byte more while full until there is room again: every failed attempt would eat the reserve.
       this.relieve();
-      if (this.room() < RESUME_FREE_BYTES) return;
+      if (this.room() < RESUME_FREE_BYTES) return false;
     }
     const jstats = this.journal.stats();
     const wantCheckpoint =
+      force ||
       final ||
       emitted ||
       aggregate.flushedWindows !== this.checkpointedWindows ||
@@ -205,7 +222,7 @@ export class Durability {
       (this.o.checkpointIntervalMs > 0 && now - this.checkpointedAt >= this.o.checkpointIntervalMs && this.processedSeq > this.checkpointSeq);
     if (!wantCheckpoint && sink.pending() === 0 && this.processedSeq === this.outboxSeq) {
       this.probe();
-      return;
+      return true;
     }
     const seq = this.processedSeq;
     const t0 = performance.now();
@@ -229,7 +246,7 @@ export class Durability {
       if (wantCheckpoint) metrics.checkpoints.inc({ result: "failure" });
       const reason = this.onWriteError(err, "outbox");
       if (reason === null) log.error({ err }, "could not commit to the outbox; the samples stay buffered for the next tick");
-      return;
+      return false;
     }
     crashPoint("after_outbox_commit");
     pending?.committed();
@@ -245,6 +262,7 @@ export class Durability {
     }
     this.probe();
     this.gauges();
+    return true;
   }
 
   /** Why publishes are refused (disk full), or null. */

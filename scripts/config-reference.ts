@@ -63,4 +63,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//,
   const { writeFileSync } = await import("node:fs");
   writeFileSync(new URL("../docs/configuration.md", import.meta.url), renderConfigReference());
   process.stdout.write("wrote docs/configuration.md\n");
+  const { renderExampleConfig } = await import("./example-config.js");
+  writeFileSync(new URL("../deploy/edgegate.example.yaml", import.meta.url), renderExampleConfig());
+  process.stdout.write("wrote deploy/edgegate.example.yaml\n");
 }

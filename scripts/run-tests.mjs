@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: typecheck, then every test file under test/ with node's test runner
+// `npm test`: typecheck, check the borders between folders, then every test file under test/ with node's test runner
 // (Node 20's --test does not expand globs, so the file list is built here).
 // Pass a folder or files to narrow it: `npm test -- test/unit`.
 import { spawnSync } from "node:child_process";
@@ -23,6 +23,12 @@ if (roots.length === 0) {
   if (tsc.status !== 0) {
     console.error("typecheck failed");
     process.exit(tsc.status ?? 1);
+  }
+  // The borders between folders (.dependency-cruiser.cjs): a forbidden import fails the run.
+  const borders = spawnSync(process.execPath, ["scripts/check-borders.mjs"], { stdio: "inherit" });
+  if (borders.status !== 0) {
+    console.error("dependency rules violated");
+    process.exit(borders.status ?? 1);
   }
 }
 

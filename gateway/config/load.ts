@@ -1,20 +1,14 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
-import type { z } from "zod";
+import { z } from "zod";
 import { configSchema, type Config } from "./schema.js";
 import { DEFAULT_CONFIG_YAML } from "./defaults.js";
+import { expandEnv } from "./env.js";
+import { ConfigError } from "./config-error.js";
 
-/** A config that cannot be used; `problems` are one line each, naming the key path and the bad value. */
-export class ConfigError extends Error {
-  constructor(
-    readonly source: string,
-    readonly problems: string[],
-  ) {
-    super(`${source}: invalid configuration:\n  ${problems.join("\n  ")}`);
-    this.name = "ConfigError";
-  }
-}
+// In its own module so env.ts can throw it without importing this one (no import cycle).
+export { ConfigError } from "./config-error.js";
 
 /** `remote_write[0].queue_config.min_backoff`, the way the key is written in YAML. */
 export function formatKeyPath(path: readonly PropertyKey[]): string {
@@ -60,9 +54,9 @@ function issueLines(issues: z.core.$ZodIssue[], raw: unknown): string[] {
   return lines;
 }
 
-/** Parses and validates YAML text; throws ConfigError listing every problem. */
-export function parseConfig(text: string, source: string): Config {
-  const doc = parseDocument(text, { prettyErrors: true });
+/** Expands `${ENV_VAR}`s, parses and validates YAML text; throws ConfigError listing every problem. */
+export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = parseDocument(expandEnv(text, source, env), { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(source, doc.errors.map((e) => `YAML syntax: ${e.message.split("\n")[0]}`));
   }
@@ -89,21 +83,40 @@ export function loadConfigFile(path: string): Config {
  * Prometheus's --storage.tsdb.path it is relative to the working directory.
  */
 export function resolveConfigPaths(config: Config, baseDir: string): Config {
-  const abs = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : resolve(baseDir, p));
-  for (const e of config.enrich) {
-    e.file = abs(e.file);
-    if (e.sqlite) e.sqlite.path = abs(e.sqlite.path)!;
-  }
-  for (const rw of config.remote_write) {
-    if (rw.tls_config) {
-      rw.tls_config.ca_file = abs(rw.tls_config.ca_file);
-      rw.tls_config.cert_file = abs(rw.tls_config.cert_file);
-      rw.tls_config.key_file = abs(rw.tls_config.key_file);
-    }
-    if (rw.basic_auth) rw.basic_auth.password_file = abs(rw.basic_auth.password_file);
-    rw.bearer_token_file = abs(rw.bearer_token_file);
-  }
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  resolveMarked(fileKeySchema(), config, abs);
   return config;
+}
+
+/** The JSON Schema of the config's output, where keys made with `filePath()` carry `filePath: true`. */
+interface MarkedSchema {
+  filePath?: boolean;
+  properties?: Record<string, MarkedSchema>;
+  items?: MarkedSchema;
+  anyOf?: MarkedSchema[];
+  additionalProperties?: MarkedSchema | boolean;
+}
+
+let fileKeys: MarkedSchema | null = null;
+function fileKeySchema(): MarkedSchema {
+  fileKeys ??= z.toJSONSchema(configSchema, { io: "output", unrepresentable: "any" }) as MarkedSchema;
+  return fileKeys;
+}
+
+/** Rewrites, in place, every string of `value` that its schema marks as a file path. */
+function resolveMarked(schema: MarkedSchema, value: unknown, abs: (p: string) => string): void {
+  if (value === null || typeof value !== "object") return;
+  for (const alt of schema.anyOf ?? []) resolveMarked(alt, value, abs);
+  if (Array.isArray(value)) {
+    if (schema.items) for (const v of value) resolveMarked(schema.items, v, abs);
+    return;
+  }
+  const obj = value as Record<string, unknown>;
+  for (const [key, sub] of Object.entries(schema.properties ?? {})) {
+    const v = obj[key];
+    if (sub.filePath === true && typeof v === "string") obj[key] = abs(v);
+    else resolveMarked(sub, v, abs);
+  }
 }
 
 export function defaultConfig(): Config {

@@ -2,11 +2,13 @@ import { z } from "zod";
 import { hostPort, labelName } from "./schema-common.js";
 import { relabelConfigsSchema } from "./schema-relabel.js";
 import { limitsSchema } from "./schema-limits.js";
+import { mqttLimitsShape } from "./schema-ingest-limits.js";
 
 export const mqttSchema = z
   .strictObject({
     listen: hostPort("Address of the embedded MQTT 3.1.1 broker (TCP).").default("0.0.0.0:1883"),
     max_payload_bytes: z.number().int().positive().default(262144).describe("Largest PUBLISH payload accepted; larger ones are dropped and counted (reason=\"payload_too_large\")."),
+    ...mqttLimitsShape,
   })
   .describe("The embedded MQTT broker devices publish to.");
 
@@ -32,3 +34,5 @@ export const topicSchema = z.strictObject({
   relabel_configs: relabelConfigsSchema("Prometheus relabelling of this rule's samples, right after decoding (before enrich); docs/pipeline.md."),
   limits: limitsSchema.prefault({}).describe("Cardinality limiter for this rule's series, after its relabel_configs."),
 });
+
+export { ingestSchema } from "./schema-ingest-limits.js";

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { parseDuration } from "./duration.js";
-import { duration, labelName } from "./schema-common.js";
-import { OUTPUTS, outputSpecError } from "../pipeline/aggregate/outputs.js";
+import { parseDuration } from "../prom/duration.js";
+import { durationText, labelName } from "./schema-common.js";
+import { createOutput, OUTPUTS, outputSpecError } from "../pipeline/aggregate/outputs.js";
 import { relabelConfigsOptional } from "./schema-relabel.js";
 
 /** Output names (parameterised ones take arguments: `quantiles(0.5, 0.99)`, `count_distinct(vin)`). */
@@ -19,12 +19,21 @@ function ms(text: string | undefined): number {
   }
 }
 
+function validDuration(text: string): boolean {
+  try {
+    parseDuration(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const aggregationSchema = z
   .strictObject({
     match: z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
       .describe("Prometheus series selector(s), e.g. `{__name__=~\"vehicle_.*\"}`; a sample matching any of them enters this rule."),
-    interval: duration("Window length; windows are aligned to multiples of it since the Unix epoch (event time)."),
+    interval: durationText("Window length; windows are aligned to multiples of it since the Unix epoch (event time)."),
     by: z.array(labelName).optional().describe("Group by these labels (drop all others). Mutually exclusive with `without`."),
     without: z.array(labelName).optional().describe("Group by all labels except these. Mutually exclusive with `by`."),
     outputs: z
@@ -34,19 +43,19 @@ export const aggregationSchema = z
           if (err !== null) ctx.addIssue({ code: "custom", message: err, input: spec });
         }),
       )
-      .min(1)
+      .min(1, "at least one output is required")
       .describe(
         `Aggregates to emit per group and window (see docs/aggregation.md): ${AGGREGATION_OUTPUTS.map((o) =>
           o === "quantiles" ? "quantiles(phi, ...)" : o.startsWith("count_distinct") || o === "sum_first_by" ? `${o}(label)` : o,
         ).join(", ")}.`,
       ),
-    allowed_lateness: duration(
+    allowed_lateness: durationText(
       "How long after a window's end it stays open for late samples (wall clock); a sample whose window was already flushed is dropped as reason=\"too_late\" (a flushed window is never reopened).",
     ).default("5s"),
-    dedup_interval: duration(
+    dedup_interval: durationText(
       "De-duplicate each input series before aggregation: per aligned dedup interval only the sample with the latest timestamp is kept (equal timestamps: the larger value), as vmagent's dedup. `interval` must be a multiple of it.",
     ).optional(),
-    staleness_interval: duration(
+    staleness_interval: durationText(
       "An output series without a new sample for this long (event time) gets a Prometheus stale marker, and the cross-window state of total/increase/rate_*/histogram_bucket for it and for input series not seen for this long is dropped. Default: 2 × interval.",
     ).optional(),
     flush_on_shutdown: z
@@ -63,6 +72,19 @@ export const aggregationSchema = z
   })
   .superRefine((rule, ctx) => {
     const interval = ms(rule.interval);
+    // An invalid duration is reported by its own refinement (and ms() makes it 0): only a valid zero is reported here.
+    if (interval === 0 && validDuration(rule.interval)) {
+      ctx.addIssue({ code: "custom", path: ["interval"], message: "must be greater than 0", input: rule.interval });
+    }
+    if (rule.by && rule.without) ctx.addIssue({ code: "custom", path: ["without"], message: "`by` and `without` are mutually exclusive" });
+    // Two outputs with one name (`count_distinct(a)`, `count_distinct(b)`) would write the same series.
+    const seen = new Set<string>();
+    rule.outputs.forEach((spec, j) => {
+      if (outputSpecError(spec) !== null) return;
+      const name = createOutput(spec).name;
+      if (seen.has(name)) ctx.addIssue({ code: "custom", path: ["outputs", j], message: `duplicate output ${JSON.stringify(name)}`, input: spec });
+      seen.add(name);
+    });
     if (rule.dedup_interval !== undefined) {
       const d = ms(rule.dedup_interval);
       if (d <= 0 || (interval > 0 && interval % d !== 0)) {

@@ -1,15 +1,10 @@
 import { z } from "zod";
 import { labelName } from "./schema-common.js";
-import { compileRe2 } from "../pipeline/relabel/re2.js";
+import { compileRegex } from "../prom/regex.js";
+import { RELABEL_ACTIONS, RELABEL_DEFAULTS } from "../prom/relabel.js";
+import { LABEL_NAME_RE } from "../prom/sample.js";
 
-/** Prometheus relabel actions (model/relabel/relabel.go), lower case as Prometheus normalises them. */
-export const RELABEL_ACTIONS = [
-  "replace", "keep", "drop", "keepequal", "dropequal", "hashmod", "labelmap", "labeldrop", "labelkeep", "lowercase", "uppercase",
-] as const;
-
-export const RELABEL_DEFAULTS = { separator: ";", regex: "(.*)", replacement: "$1" } as const;
-
-const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+export { RELABEL_ACTIONS, RELABEL_DEFAULTS };
 /** Prometheus's relabelTargetLegacy: a label name that may hold `$1` / `${name}` references. */
 const TARGET_TEMPLATE_RE = /^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$/;
 
@@ -28,7 +23,7 @@ export const relabelConfigSchema = z
       .default(RELABEL_DEFAULTS.regex)
       .superRefine((re, ctx) => {
         try {
-          compileRe2(re);
+          compileRegex(re);
         } catch (err) {
           ctx.addIssue({ code: "custom", message: (err as Error).message });
         }

@@ -1,12 +1,12 @@
 import { z } from "zod";
-import { duration } from "./schema-common.js";
+import { duration, filePath } from "./schema-common.js";
 import { relabelConfigsOptional } from "./schema-relabel.js";
 
 const tlsSchema = z
   .strictObject({
-    ca_file: z.string().min(1).optional().describe("CA certificate(s) (PEM) to verify the receiver's certificate with, instead of the system's."),
-    cert_file: z.string().min(1).optional().describe("Client certificate (PEM) for mutual TLS; needs key_file."),
-    key_file: z.string().min(1).optional().describe("Private key (PEM) of cert_file."),
+    ca_file: filePath("CA certificate(s) (PEM) to verify the receiver's certificate with, instead of the system's.").optional(),
+    cert_file: filePath("Client certificate (PEM) for mutual TLS; needs key_file.").optional(),
+    key_file: filePath("Private key (PEM) of cert_file.").optional(),
     server_name: z.string().min(1).optional().describe("Server name to verify the certificate against (and send as SNI), if not the URL's host."),
     insecure_skip_verify: z.boolean().default(false).describe("Do not verify the receiver's certificate (testing only)."),
   })
@@ -23,33 +23,47 @@ const sigv4Schema = z
   .refine((s) => (s.access_key === undefined) === (s.secret_key === undefined), { message: "access_key and secret_key go together", path: ["secret_key"] })
   .describe("Sign requests with AWS Signature Version 4 (service \"aps\"), for Amazon Managed Service for Prometheus.");
 
+/**
+ * The remote-write authentication methods, in one table: the config keys (at
+ * most one per target), what each sends, and (remote-write/headers.ts) one
+ * implementation per key, checked by the compiler against this list.
+ */
+export const REMOTE_WRITE_AUTH_METHODS = {
+  basic_auth: "`Authorization: Basic` from `username` and `password` or `password_file` (user info in the URL does the same)",
+  bearer_token: "`Authorization: Bearer <token>`",
+  bearer_token_file: "`Authorization: Bearer` with the token read from the file at every request",
+  sigv4: "an AWS Signature Version 4 of every request (Amazon Managed Service for Prometheus)",
+} as const;
+export type RemoteWriteAuthMethod = keyof typeof REMOTE_WRITE_AUTH_METHODS;
+const AUTH_KEYS = Object.keys(REMOTE_WRITE_AUTH_METHODS) as RemoteWriteAuthMethod[];
+
 export const remoteWriteSchema = z
   .strictObject({
     url: z.url({ protocol: /^https?$/ }).describe("Remote-Write endpoint, e.g. http://127.0.0.1:9090/api/v1/write."),
     name: z.string().regex(/^[a-zA-Z0-9_.-]+$/).optional().describe("Target name used in self-metrics, the status API and the outbox queue key (default: host of the URL)."),
-    remote_timeout: duration("Timeout of one HTTP request.").default("30s"),
+    remote_timeout: duration("Timeout of one HTTP request.").prefault("30s"),
     headers: z.record(z.string().min(1), z.string()).default({}).describe("Extra HTTP headers; the Remote-Write protocol headers, Authorization and hop-by-hop headers cannot be set here."),
     basic_auth: z
       .strictObject({
         username: z.string().min(1),
         password: z.string().optional(),
-        password_file: z.string().min(1).optional().describe("File holding the password (read at every request, so it can be rotated)."),
+        password_file: filePath("File holding the password (read at every request, so it can be rotated).").optional(),
       })
       .refine((b) => !(b.password !== undefined && b.password_file !== undefined), { message: "password and password_file are mutually exclusive", path: ["password_file"] })
       .optional()
       .describe("HTTP basic authentication."),
     bearer_token: z.string().min(1).optional().describe("Sent as `Authorization: Bearer <token>`."),
-    bearer_token_file: z.string().min(1).optional().describe("File holding the bearer token (read at every request, so it can be rotated)."),
+    bearer_token_file: filePath("File holding the bearer token (read at every request, so it can be rotated).").optional(),
     tls_config: tlsSchema.optional(),
     sigv4: sigv4Schema.optional(),
     queue_config: z
       .strictObject({
         max_samples_per_send: z.number().int().positive().default(2000).describe("Most samples in one request."),
-        min_backoff: duration("First retry delay after a retryable failure.").default("30ms"),
-        max_backoff: duration("Largest retry delay (capped exponential backoff).").default("5s"),
+        min_backoff: duration("First retry delay after a retryable failure.").prefault("30ms"),
+        max_backoff: duration("Largest retry delay (capped exponential backoff).").prefault("5s"),
         max_retry_duration: duration(
           "How long a batch may keep being answered 5xx/429 before it is moved to the dead letters (reason=\"max_retry_duration\"). Only answers count: network errors and timeouts are retried until storage.max_age/max_bytes evict the batch. 0 = retry answers forever.",
-        ).default("10m"),
+        ).prefault("10m"),
         replay_speed: z
           .number()
           .nonnegative()
@@ -70,7 +84,7 @@ export const remoteWriteSchema = z
     write_relabel_configs: relabelConfigsOptional("Prometheus relabelling applied for this target only, before encoding (after external_labels); dropped samples are counted as reason=\"write_relabel_drop\"."),
   })
   .superRefine((rw, ctx) => {
-    const auth = (["basic_auth", "bearer_token", "bearer_token_file", "sigv4"] as const).filter((k) => rw[k] !== undefined);
-    if (auth.length > 1) ctx.addIssue({ code: "custom", path: [auth[1]!], message: `only one of basic_auth, bearer_token, bearer_token_file, sigv4 may be set (also set: ${auth[0]})` });
+    const auth = AUTH_KEYS.filter((k) => rw[k] !== undefined);
+    if (auth.length > 1) ctx.addIssue({ code: "custom", path: [auth[1]!], message: `only one of ${AUTH_KEYS.join(", ")} may be set (also set: ${auth[0]})` });
     if (rw.tls_config !== undefined && !rw.url.startsWith("https:")) ctx.addIssue({ code: "custom", path: ["tls_config"], message: "tls_config needs an https:// url" });
   });

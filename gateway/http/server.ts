@@ -1,7 +1,7 @@
-import Fastify from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { parseListen } from "../ingest/listen-address.js";
+import { parseListen } from "../config/listen-address.js";
 
 export interface HttpServerOptions {
   listen: string;
@@ -9,6 +9,8 @@ export interface HttpServerOptions {
   registry: Registry;
   isReady: () => boolean;
   status: () => unknown;
+  /** More routes on the same instance (status page, reload), so the same hooks (auth) cover them. */
+  routes?: ((app: FastifyInstance) => void)[];
 }
 
 /**
@@ -34,6 +36,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     return reply.type(opts.registry.contentType).send(body);
   });
   app.get("/api/v1/status", async () => opts.status());
+  for (const register of opts.routes ?? []) register(app as unknown as FastifyInstance);
   const { host, port } = parseListen(opts.listen);
   await app.listen({ host, port });
   return { address: () => app.server.address(), close: () => app.close() };

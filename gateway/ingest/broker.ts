@@ -2,11 +2,14 @@ import { createServer, type Server, type Socket } from "node:net";
 import { Aedes } from "aedes";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics/catalogue.js";
-import { parseListen } from "./listen-address.js";
+import { parseListen } from "../config/listen-address.js";
+import { MqttLimits, type MqttLimitsConfig } from "./mqtt-limits.js";
 
 export interface BrokerOptions {
   listen: string;
   maxPayloadBytes: number;
+  /** Connection, queue and retained-message bounds (mqtt.* keys); see mqtt-limits.ts. */
+  limits: MqttLimitsConfig;
   metrics: Metrics;
   log: Logger;
   /** Called synchronously for every client PUBLISH (not for the broker's own $SYS messages). */
@@ -31,12 +34,14 @@ export class Broker {
   private aedes: Aedes | null = null;
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  private limits: MqttLimits | null = null;
 
   constructor(private readonly opts: BrokerOptions) {}
 
   async start(): Promise<void> {
     const { metrics, log } = this.opts;
-    const aedes = await Aedes.createBroker({ heartbeatInterval: 60_000, drainTimeout: 30_000 });
+    const limits = (this.limits = new MqttLimits(this.opts.limits, metrics));
+    const aedes = await Aedes.createBroker({ heartbeatInterval: 60_000, drainTimeout: 30_000, ...limits.aedesOptions() });
     const accept = this.opts.accept;
     if (accept) {
       const authorize = aedes.authorizePublish.bind(aedes);
@@ -58,6 +63,7 @@ export class Broker {
     };
     aedes.on("client", () => metrics.mqttClientsConnected.set(aedes.connectedClients));
     aedes.on("clientDisconnect", () => metrics.mqttClientsConnected.set(aedes.connectedClients));
+    aedes.on("clientError", (client, err) => limits.onClientError(err));
     aedes.on("clientError", (client, err) => log.debug({ client: client?.id, err: err.message }, "mqtt client error"));
     aedes.on("connectionError", (client, err) => log.debug({ client: client?.id, err: err.message }, "mqtt connection error"));
     this.aedes = aedes;
@@ -65,8 +71,9 @@ export class Broker {
     const server = createServer((socket) => {
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
-      aedes.handle(socket);
+      aedes.handle(limits.guard(socket));
     });
+    limits.limitServer(server);
     this.server = server;
     const { host, port } = parseListen(this.opts.listen);
     await new Promise<void>((resolve, reject) => {
@@ -108,6 +115,11 @@ export class Broker {
     const a = this.server?.address();
     if (!a || typeof a === "string") return { host: "", port: 0 };
     return { host: a.address, port: a.port };
+  }
+
+  /** Refreshes the broker's bounded-level gauges (the gateway's tick calls it). */
+  updateGauges(): void {
+    this.limits?.updateGauges();
   }
 
   connectedClients(): number {

@@ -1,4 +1,14 @@
-import type { JournalEntry } from "../outbox/journal.js";
+/**
+ * One accepted message as the journal stores it (the outbox's journal takes
+ * this shape; declared here because ingest does not depend on the outbox).
+ */
+export interface JournalEntry {
+  /** Arrival time: the pipeline clock when the message is processed, also on replay. */
+  receivedMs: number;
+  topic: string;
+  clientId: string;
+  payload: Buffer;
+}
 
 /** A publish refused because the journal cannot commit (disk full): the broker closes the connection without PUBACK. */
 export class NotAcceptingError extends Error {

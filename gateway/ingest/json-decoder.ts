@@ -1,5 +1,6 @@
-import type { Labels, Sample } from "../pipeline/sample.js";
-import { sanitizeLabelName, sanitizeMetricName, METRIC_NAME_RE } from "../pipeline/sample.js";
+import type { Labels, Sample } from "../prom/sample.js";
+import { sanitizeLabelName, sanitizeMetricName, METRIC_NAME_RE } from "../prom/sample.js";
+import type { DropFn } from "../metrics/drop-reasons.js";
 
 /**
  * Turns one JSON payload into samples. A payload is an object or an array of
@@ -14,7 +15,7 @@ export interface JsonDecoderOptions {
   labelFields: readonly string[];
 }
 
-export type DropFn = (reason: string, count: number) => void;
+export type { DropFn } from "../metrics/drop-reasons.js";
 
 /** RFC 3339 (with `T` or space, fractional seconds optional, `Z` or offset required). */
 const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -48,7 +49,13 @@ export class JsonDecoder {
       onDrop("invalid_json", 1);
       return;
     }
+    this.decodeDocument(doc, base, arrivalMs, out, onDrop);
+  }
+
+  /** `decode` after parsing: `doc` is an object or an array of objects, as JSON.parse returns them (the protobuf decoder hands its readings here). */
+  decodeDocument(doc: unknown, base: Labels, arrivalMs: number, out: Sample[], onDrop: DropFn): void {
     if (Array.isArray(doc)) {
+      if (doc.length === 0) onDrop("no_samples", 1); // an empty message is counted like any other that yields nothing
       for (const item of doc) this.decodeObject(item, base, arrivalMs, out, onDrop);
     } else {
       this.decodeObject(doc, base, arrivalMs, out, onDrop);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import protobuf from "protobufjs";
-import type { Labels, Sample } from "../pipeline/sample.js";
+import type { Labels, Sample } from "../prom/sample.js";
 import { protoFile } from "../proto-path.js";
 import { JsonDecoder, type DropFn, type JsonDecoderOptions } from "./json-decoder.js";
 
@@ -13,14 +13,18 @@ import { JsonDecoder, type DropFn, type JsonDecoderOptions } from "./json-decode
  * (metric_prefix, timestamp_field, label_fields), so each reading is turned
  * into the plain object its JSON twin would be (field names as written in the
  * .proto, absent fields absent, int64 as numbers) and handed to the JSON
- * decoder. Sharing that code is what keeps the two formats from drifting; the
- * price is one JSON round trip per payload (a few µs for a 14-field reading).
+ * decoder's object walk (no JSON text in between). Sharing that code is what
+ * keeps the two formats from drifting. A NaN or infinite double, which JSON
+ * cannot carry, is counted as reason="invalid_value".
  */
 
+// Parsed on first use, not at import: a gateway with no `format: protobuf` topic never pays for the schema.
 // keepCase: field names stay snake_case as in the .proto (protobufjs camelCases them by default).
-const TelemetryBatch = protobuf
-  .parse(readFileSync(protoFile("telemetry.proto"), "utf8"), { keepCase: true })
-  .root.lookupType("edgegate.telemetry.v1.TelemetryBatch");
+let telemetryBatch: protobuf.Type | undefined;
+function TelemetryBatchType(): protobuf.Type {
+  telemetryBatch ??= protobuf.parse(readFileSync(protoFile("telemetry.proto"), "utf8"), { keepCase: true }).root.lookupType("edgegate.telemetry.v1.TelemetryBatch");
+  return telemetryBatch;
+}
 
 /** int64 → JS number: epoch milliseconds fit in 2^53 for the next 285,000 years. */
 const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: String, defaults: false, oneofs: false };
@@ -28,15 +32,18 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, b
 export class ProtobufDecoder {
   private readonly json: JsonDecoder;
 
+  private readonly type: protobuf.Type;
+
   constructor(opts: JsonDecoderOptions) {
     this.json = new JsonDecoder(opts);
+    this.type = TelemetryBatchType();
   }
 
   /** Same contract as JsonDecoder.decode: appends samples to `out`, reports what it cannot map to `onDrop`, never throws. */
   decode(payload: Uint8Array, base: Labels, arrivalMs: number, out: Sample[], onDrop: DropFn): void {
     let readings: unknown;
     try {
-      readings = TelemetryBatch.toObject(TelemetryBatch.decode(payload), TO_OBJECT).readings;
+      readings = this.type.toObject(this.type.decode(payload), TO_OBJECT).readings;
     } catch {
       onDrop("invalid_protobuf", 1);
       return;
@@ -45,11 +52,12 @@ export class ProtobufDecoder {
       onDrop("no_samples", 1);
       return;
     }
-    this.json.decode(JSON.stringify(readings), base, arrivalMs, out, onDrop);
+    this.json.decodeDocument(readings, base, arrivalMs, out, onDrop);
   }
 }
 
 /** Encodes readings (plain objects shaped like the JSON telemetry object) as one TelemetryBatch; device-sim's encoder. */
 export function encodeTelemetryBatch(readings: readonly object[]): Uint8Array {
-  return TelemetryBatch.encode(TelemetryBatch.fromObject({ readings })).finish();
+  const type = TelemetryBatchType();
+  return type.encode(type.fromObject({ readings })).finish();
 }

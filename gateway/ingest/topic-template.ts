@@ -1,3 +1,5 @@
+import { LABEL_NAME_RE } from "../prom/sample.js";
+
 /**
  * Topic templates: `vehicles/{vin}/telemetry` binds a topic level to a label;
  * `+` matches exactly one level and `#` (last level only) any remaining levels,
@@ -19,7 +21,6 @@ export interface TopicTemplate {
   match(topic: string): string[] | null;
 }
 
-const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 export function compileTopicTemplate(source: string): TopicTemplate {
   if (source.length === 0) throw new Error("topic template is empty");
@@ -34,7 +35,7 @@ export function compileTopicTemplate(source: string): TopicTemplate {
       levels.push({ kind: "single" });
     } else if (part.startsWith("{") && part.endsWith("}")) {
       const label = part.slice(1, -1);
-      if (!LABEL_RE.test(label)) throw new Error(`{${label}} in ${JSON.stringify(source)} is not a valid label name`);
+      if (!LABEL_NAME_RE.test(label)) throw new Error(`{${label}} in ${JSON.stringify(source)} is not a valid label name`);
       if (label.startsWith("__")) throw new Error(`{${label}} in ${JSON.stringify(source)}: label names starting with "__" are reserved`);
       if (labels.includes(label)) throw new Error(`{${label}} is bound twice in ${JSON.stringify(source)}`);
       labels.push(label);

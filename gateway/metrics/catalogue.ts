@@ -1,7 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { createLimitMetrics } from "./limits-catalogue.js";
+import { registerBuildInfo } from "./build-info.js";
 
 /**
- * edgegate's self-metrics, declared once (DESIGN.md: `edgegate_<area>_<thing>_<unit>[_total]`).
+ * edgegate's self-metrics, declared once and named
+ * `edgegate_<area>_<thing>_<unit>[_total]` (Prometheus naming: base units,
+ * `_total` counters), so dashboards can find a metric from its area.
  * Every branch that drops, refuses, retries or evicts increments a counter with a `reason` label.
  *
  * One `Metrics` object per gateway instance (its own Registry), so tests can run
@@ -9,7 +13,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
  */
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "edgegate_" });
+  // Standard names (process_*, nodejs_*), no prefix: stock Node.js dashboards and alerts find them.
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
+  registerBuildInfo(registry);
   const r = [registry];
   return {
     registry,
@@ -49,6 +55,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     storageFull: new Gauge({ name: "edgegate_storage_full", help: "1 while a commit failed for lack of space: publishes are refused (no PUBACK) and /-/ready answers 503 until space is free.", registers: r }),
     storageFullEvents: new Counter({ name: "edgegate_storage_full_events_total", help: "Times the storage became full (a commit failed with SQLITE_FULL / ENOSPC).", registers: r }),
     checkpointDuration: new Gauge({ name: "edgegate_aggregation_checkpoint_duration_seconds", help: "Time the last aggregation checkpoint took (serialise + commit).", registers: r }),
+    ...createLimitMetrics(r),
   };
 }
 

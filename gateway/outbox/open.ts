@@ -1,7 +1,5 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
-import { parseDuration } from "../config/duration.js";
-import { parseByteSize } from "../config/schema-storage.js";
 import type { Metrics } from "../metrics/catalogue.js";
 import { Outbox } from "./outbox.js";
 
@@ -16,8 +14,8 @@ import { Outbox } from "./outbox.js";
 export function openOutbox(storage: Config["storage"], metrics: Metrics, log: Logger, otherBytes?: () => number): Outbox {
   const outbox = Outbox.open(storage.path, {
     otherBytes,
-    maxBytes: parseByteSize(storage.max_bytes) ?? 0,
-    maxAgeMs: parseDuration(storage.max_age),
+    maxBytes: storage.max_bytes,
+    maxAgeMs: storage.max_age,
     onEvict(e) {
       if (e.table === "batches") {
         metrics.samplesDropped.inc({ reason: e.reason }, e.samples);

@@ -5,11 +5,12 @@ import { DeriveStage } from "./derive/derive-stage.js";
 import { EnrichStage } from "./enrich.js";
 import { ExternalLabelsStage } from "./external-labels.js";
 import { LimitsStage } from "./limits.js";
-import { RelabelStage } from "./relabel/relabel-stage.js";
+import { RelabelStage } from "./relabel-stage.js";
 import type { Stage } from "./stage.js";
+import type { DropFn } from "../metrics/drop-reasons.js";
 
 export interface BuildDeps {
-  onDrop: (reason: string, samples: number) => void;
+  onDrop: DropFn;
   /** Enrich misses, per registry (edgegate_enrich_misses_total). */
   onEnrichMiss?: (registry: string, samples: number) => void;
   /** Registry (re)load results; the first load of each registry happens in buildStages. */
@@ -17,7 +18,7 @@ export interface BuildDeps {
 }
 
 export interface BuiltStages {
-  /** In pipeline order (DESIGN.md): enrich → relabel → derive → limits → aggregate → external labels. */
+  /** In pipeline order (labels are complete before filters see them, filters run before the costly stages): enrich → relabel → derive → limits → aggregate → external labels. */
   stages: Stage[];
   aggregate: AggregateStage;
   /** Device registries of `enrich` (loaded; the caller starts their reload polling and closes them). */
@@ -30,7 +31,7 @@ type Built = Omit<BuiltStages, "stages">;
 
 /**
  * The one table of pipeline stages, by name, in pipeline order (after decoding
- * and the per-topic relabel/limits of gateway/ingest/topic-router.ts). Each
+ * and the per-topic relabel/limits of topic-stages.ts). Each
  * entry builds its stage from the config, or returns null when the config does
  * not use it (an unused stage costs nothing per sample).
  */
@@ -75,7 +76,13 @@ export const STAGE_NAMES: readonly string[] = STAGES.map((s) => s.name);
  * a device registry cannot be loaded.
  */
 export function buildStages(config: Config, deps: BuildDeps): BuiltStages {
-  const aggregate = new AggregateStage({ rules: config.aggregation, forwardUnmatched: config.forward_unmatched, onDrop: deps.onDrop });
+  const aggregate = new AggregateStage({
+    rules: config.aggregation,
+    forwardUnmatched: config.forward_unmatched,
+    onDrop: deps.onDrop,
+    maxOpenWindows: config.limits.max_open_windows,
+    maxGroups: config.limits.max_groups,
+  });
   const built: Built = { aggregate, registries: [], limits: null };
   const stages: Stage[] = [];
   try {

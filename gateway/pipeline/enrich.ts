@@ -1,6 +1,6 @@
 import type { EnrichConfig } from "../config/schema-enrich.js";
 import type { DeviceRegistry } from "../registry/registry.js";
-import type { Labels, Sample } from "./sample.js";
+import type { Labels, Sample } from "../prom/sample.js";
 import type { Stage } from "./stage.js";
 
 export type MissFn = (registry: string, samples: number) => void;

@@ -1,4 +1,4 @@
-import type { Labels, Sample } from "./sample.js";
+import type { Labels, Sample } from "../prom/sample.js";
 import type { Stage } from "./stage.js";
 
 /**

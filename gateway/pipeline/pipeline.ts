@@ -1,4 +1,4 @@
-import type { Sample } from "./sample.js";
+import type { Sample } from "../prom/sample.js";
 import type { Stage } from "./stage.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { Sample } from "./sample.js";
+import type { Sample } from "../prom/sample.js";
 
 /**
  * One step of the pipeline (decode → enrich → relabel → derive → aggregate →

@@ -1,9 +1,8 @@
 import { statSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { EnrichConfig } from "../config/schema-enrich.js";
-import { parseDuration } from "../config/duration.js";
-import type { Labels } from "../pipeline/sample.js";
-import { LABEL_NAME_RE } from "../pipeline/sample.js";
+import type { Labels } from "../prom/sample.js";
+import { LABEL_NAME_RE } from "../prom/sample.js";
 import { loadFile, loadSqliteTable, openSqlite, type Rows } from "./load.js";
 
 export interface RegistryEvents {
@@ -55,7 +54,7 @@ export class DeviceRegistry {
 
   /** Starts polling for changes (no-op with reload_interval 0). */
   start(): void {
-    const ms = parseDuration(this.config.reload_interval);
+    const ms = this.config.reload_interval;
     if (ms <= 0 || this.timer) return;
     this.timer = setInterval(() => this.reload(false), ms);
     this.timer.unref();

@@ -1,12 +1,12 @@
 import { createRequire } from "node:module";
 import protobuf from "protobufjs";
-import type { Sample } from "../pipeline/sample.js";
+import type { Sample } from "../prom/sample.js";
 import { protoFile } from "../proto-path.js";
 
 /**
  * Prometheus Remote-Write 1.0 codec: samples → series → batches → protobuf
  * `prometheus.WriteRequest` → snappy block. Rules cite the spec
- * ("Prometheus Remote-Write Specification" v1.0, see shared/REFERENCE.md).
+ * ("Prometheus Remote-Write Specification" v1.0, prometheus.io, April 2023).
  */
 
 export interface PromLabel {
@@ -33,19 +33,9 @@ interface SnappyJs {
 const snappy = createRequire(import.meta.url)("snappyjs") as SnappyJs;
 
 // ---------------------------------------------------------------------------
-// Stale markers (spec "Stale Markers": NaN with bit pattern 0x7ff0000000000002).
+// Stale markers: defined with the rest of Prometheus's data model.
 
-const scratch = new DataView(new ArrayBuffer(8));
-scratch.setUint32(0, 0x7ff00000);
-scratch.setUint32(4, 0x00000002);
-/** The Prometheus stale marker. Only `isStaleNaN` can tell it from an ordinary NaN. */
-export const STALE_NAN: number = scratch.getFloat64(0);
-
-export function isStaleNaN(v: number): boolean {
-  if (v === v) return false; // not NaN at all: the fast, common path
-  scratch.setFloat64(0, v);
-  return scratch.getUint32(0) === 0x7ff00000 && scratch.getUint32(4) === 0x00000002;
-}
+export { STALE_NAN, isStaleNaN } from "../prom/stale.js";
 
 // ---------------------------------------------------------------------------
 // Samples → series.
@@ -68,7 +58,7 @@ function byTimestamp(a: PromSample, b: PromSample): number {
  * samples with one timestamp the one that came last in the input wins: a receiver
  * refuses two different values at one timestamp (Prometheus answers 400).
  */
-export function toTimeSeries(samples: Sample[]): { series: TimeSeries[]; invalid: number } {
+export function toTimeSeries(samples: Sample[]): { series: TimeSeries[]; invalid: number; duplicates: number } {
   const byKey = new Map<string, Building>();
   const order: Building[] = [];
   let invalid = 0;
@@ -103,13 +93,17 @@ export function toTimeSeries(samples: Sample[]): { series: TimeSeries[]; invalid
     b.samples.push({ value: s.value, timestamp: ts });
   }
   const series: TimeSeries[] = new Array<TimeSeries>(order.length);
+  let duplicates = 0;
   for (let i = 0; i < order.length; i++) {
     const b = order[i]!;
     // Array.prototype.sort is stable (ES2019), so equal timestamps keep input order.
     if (!b.sorted) b.samples.sort(byTimestamp);
+    const n = b.samples.length;
     series[i] = { labels: b.labels, samples: collapseDuplicates(b.samples) };
+    duplicates += n - b.samples.length;
   }
-  return { series, invalid };
+  // The collapsed samples are counted by the caller (reason="duplicate"), so samples in = written + dropped.
+  return { series, invalid, duplicates };
 }
 
 /** Keeps the last of each run of equal timestamps (input is sorted, stably). */

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { RemoteWriteConfig } from "../config/schema.js";
+import type { RemoteWriteAuthMethod } from "../config/schema-remote-write.js";
 import { SigV4Signer } from "./sigv4.js";
 
 /** Lower-cased names of the headers the spec fixes (Remote-Write 1.0, "Protocol": users MUST NOT be able to override them). */
@@ -31,7 +32,7 @@ export interface BuiltRequest {
 export function buildRequest(config: RemoteWriteConfig, userAgent: string, env: NodeJS.ProcessEnv = process.env): BuiltRequest {
   const headers: Record<string, string> = {};
   const refused: { name: string; reason: string }[] = [];
-  const hasAuth = config.basic_auth !== undefined || config.bearer_token !== undefined || config.bearer_token_file !== undefined || config.sigv4 !== undefined;
+  const hasAuth = (Object.keys(AUTH) as RemoteWriteAuthMethod[]).some((k) => config[k] !== undefined);
   for (const [name, value] of Object.entries(config.headers)) {
     const lower = name.toLowerCase();
     let reason: string | undefined;
@@ -44,24 +45,16 @@ export function buildRequest(config: RemoteWriteConfig, userAgent: string, env: 
   }
 
   const url = new URL(config.url);
-  let basic: { username: string; password?: string | undefined; password_file?: string | undefined } | undefined = config.basic_auth;
-  if (url.username !== "" || url.password !== "") {
-    basic ??= { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
-    url.username = "";
-    url.password = "";
+  if (config.basic_auth === undefined && (url.username !== "" || url.password !== "")) {
+    // User info in the URL is basic auth, as in Prometheus; it never goes out in the URL itself.
+    config = { ...config, basic_auth: { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } };
   }
-  let dynamic: (() => string) | undefined;
-  if (basic !== undefined) {
-    const user = basic.username;
-    const file = basic.password_file;
-    if (file !== undefined) dynamic = () => "Basic " + Buffer.from(`${user}:${readSecret(file, "basic_auth.password_file")}`).toString("base64");
-    else headers.authorization = "Basic " + Buffer.from(`${user}:${basic.password ?? ""}`).toString("base64");
-  } else if (config.bearer_token !== undefined) {
-    headers.authorization = "Bearer " + config.bearer_token;
-  } else if (config.bearer_token_file !== undefined) {
-    const file = config.bearer_token_file;
-    dynamic = () => "Bearer " + readSecret(file, "bearer_token_file");
-  }
+  url.username = "";
+  url.password = "";
+  const method = (Object.keys(AUTH) as RemoteWriteAuthMethod[]).find((k) => config[k] !== undefined);
+  const auth = method === undefined ? undefined : AUTH[method](config);
+  if (auth?.header !== undefined) headers.authorization = auth.header;
+  const dynamic = auth?.perRequest;
 
   headers["content-encoding"] = "snappy";
   headers["content-type"] = "application/x-protobuf";
@@ -77,6 +70,24 @@ export function buildRequest(config: RemoteWriteConfig, userAgent: string, env: 
   } else authorize = () => Promise.resolve(headers);
   return { url: url.toString(), headers, authorize, refused };
 }
+
+/** What one method adds to a request: a fixed `Authorization` header, or one computed per request (a rotated secret file). SigV4 signs in buildRequest. */
+type Authorization = { header?: string; perRequest?: () => string };
+
+/** One implementation per method of REMOTE_WRITE_AUTH_METHODS (a method without one does not compile). */
+const AUTH: { [K in RemoteWriteAuthMethod]: (config: RemoteWriteConfig) => Authorization } = {
+  basic_auth(config) {
+    const { username, password, password_file: file } = config.basic_auth!;
+    if (file !== undefined) return { perRequest: () => "Basic " + Buffer.from(`${username}:${readSecret(file, "basic_auth.password_file")}`).toString("base64") };
+    return { header: "Basic " + Buffer.from(`${username}:${password ?? ""}`).toString("base64") };
+  },
+  bearer_token: (config) => ({ header: "Bearer " + config.bearer_token! }),
+  bearer_token_file(config) {
+    const file = config.bearer_token_file!;
+    return { perRequest: () => "Bearer " + readSecret(file, "bearer_token_file") };
+  },
+  sigv4: () => ({}),
+};
 
 /** A secret file's content without the trailing newline an editor adds. */
 function readSecret(file: string, key: string): string {

@@ -3,13 +3,14 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { BodyTooLargeError, readBody } from "./read-body.js";
 import { decodeWriteRequest, isStaleNaN, snappyDecompress, type TimeSeries } from "./codec.js";
-import { parseListen } from "../ingest/listen-address.js";
+import { parseListen } from "../config/listen-address.js";
 
 /**
  * `edgegate receive`: a Remote-Write 1.0 receiver that prints every sample it
  * gets, one line each, to see what a gateway (or any sender) really sends. It is
  * stricter than Prometheus, which sorts labels and drops empty ones on arrival
- * and so hides those sender bugs (shared/REFERENCE.md): violations are printed
+ * and so hides those sender bugs (the Remote-Write spec requires sorted,
+ * unique, non-empty labels of the sender): violations are printed
  * as `# warning:` lines.
  */
 

@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
 import type { RemoteWriteConfig } from "../config/schema.js";
-import { parseDuration } from "../config/duration.js";
 import type { Metrics } from "../metrics/catalogue.js";
 import type { Outbox, OutboxBatch } from "../outbox/outbox.js";
 import { postBatch, type Outcome } from "./attempt.js";
@@ -12,6 +11,8 @@ import { ReplayPacer, RetryBudget } from "./retry-budget.js";
 import { Transport } from "./transport.js";
 import { decodeWriteRequest, encodeWriteRequest, snappyCompress, snappyDecompress } from "./codec.js";
 import { isolateRefused, type PartVerdict } from "./split.js";
+import { RepeatLimiter } from "../logging/repeat-limiter.js";
+import { validateHeaderName, validateHeaderValue } from "node:http";
 
 export interface SenderStatus {
   name: string;
@@ -64,6 +65,8 @@ export class Sender {
   private maybeStored = false;
   private lastSuccessMs: number | null = null;
   private lastError: SenderStatus["lastError"] = null;
+  /** The same failure repeating in a loop is logged once a minute, with the count of repeats. */
+  private readonly repeats = new RepeatLimiter();
 
   constructor(opts: { name: string; queue?: string; config: RemoteWriteConfig; outbox: Outbox; metrics: Metrics; log: Logger; userAgent: string; env?: NodeJS.ProcessEnv }) {
     this.name = opts.name;
@@ -74,7 +77,12 @@ export class Sender {
     let built: ReturnType<typeof buildRequest>;
     try {
       built = buildRequest(opts.config, opts.userAgent, opts.env);
-      new Headers(built.headers); // fails here, naming the target, rather than on every request
+      // Fails here, naming the target, rather than on every request. node:http's own validators, not
+      // `new Headers()`: that global loads undici and compiles its WebAssembly parser (~10 MB resident) for nothing.
+      for (const [k, v] of Object.entries(built.headers)) {
+        validateHeaderName(k);
+        validateHeaderValue(k, v);
+      }
       this.transport = new Transport(new URL(built.url), opts.config.tls_config);
     } catch (err) {
       throw new Error(`remote_write ${this.name}: ${(err as Error).message}`);
@@ -83,10 +91,10 @@ export class Sender {
     this.authorize = built.authorize;
     for (const r of built.refused) this.log.warn({ header: r.name }, `remote_write.headers.${r.name} not sent: ${r.reason}`);
     const q = opts.config.queue_config;
-    this.timeoutMs = parseDuration(opts.config.remote_timeout);
-    const minBackoffMs = parseDuration(q.min_backoff);
-    this.maxBackoffMs = Math.max(minBackoffMs, parseDuration(q.max_backoff));
-    this.budget = new RetryBudget(minBackoffMs, this.maxBackoffMs, parseDuration(q.max_retry_duration));
+    this.timeoutMs = opts.config.remote_timeout;
+    const minBackoffMs = q.min_backoff;
+    this.maxBackoffMs = Math.max(minBackoffMs, q.max_backoff);
+    this.budget = new RetryBudget(minBackoffMs, this.maxBackoffMs, q.max_retry_duration);
     this.pacer = new ReplayPacer(q.replay_speed);
   }
 
@@ -241,6 +249,7 @@ export class Sender {
       m.rwLastSuccess.set({ target }, now / 1000);
       m.rwReplayLag.set({ target }, Math.max(0, (now - batch.createdMs) / 1000));
       this.lastSuccessMs = now;
+      this.repeats.reset("error");
       if (this.budget.consecutiveFailures > 0) this.log.info({ failures: this.budget.consecutiveFailures }, "remote-write target is accepting again");
       this.budget.succeed();
       this.updateGauges();
@@ -355,7 +364,8 @@ export class Sender {
     fields: Record<string, unknown> = {},
   ): void {
     this.lastError = err;
-    if (warn) this.log.warn({ ...fields, status: err.status }, `remote-write failed: ${err.message}`);
+    const allowed = warn ? this.repeats.check("error", err.message) : null;
+    if (allowed) this.log.warn({ ...fields, status: err.status, ...(allowed.suppressed > 0 ? { suppressed: allowed.suppressed } : {}) }, `remote-write failed: ${err.message}`);
     else this.log.debug({ ...fields, status: err.status }, `remote-write failed: ${err.message}`);
   }
 

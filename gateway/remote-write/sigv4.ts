@@ -1,8 +1,15 @@
-import { Hash } from "@smithy/hash-node";
-import { HttpRequest } from "@smithy/protocol-http";
-import { SignatureV4 } from "@smithy/signature-v4";
-import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import type { RemoteWriteConfig } from "../config/schema.js";
+
+/**
+ * The AWS SDK is loaded on the first signature, not at start-up: it costs
+ * ~20 MB of resident memory that a gateway without a `sigv4` target (most of
+ * them, on a Pi) should not pay. STS is loaded only for `role_arn`.
+ */
+let signerLibs: Promise<[typeof import("@smithy/hash-node"), typeof import("@smithy/protocol-http"), typeof import("@smithy/signature-v4")]> | undefined;
+function loadSignerLibs() {
+  signerLibs ??= Promise.all([import("@smithy/hash-node"), import("@smithy/protocol-http"), import("@smithy/signature-v4")]);
+  return signerLibs;
+}
 
 /**
  * AWS Signature Version 4 for Amazon Managed Service for Prometheus (service
@@ -30,6 +37,7 @@ export async function signRequest(
   req: SignInput,
   opts: { credentials: AwsCredentials; region: string; service: string; signingDate?: Date },
 ): Promise<Record<string, string>> {
+  const [{ Hash }, { HttpRequest }, { SignatureV4 }] = await loadSignerLibs();
   const signer = new SignatureV4({
     credentials: opts.credentials,
     region: opts.region,
@@ -108,6 +116,7 @@ export class SigV4Signer {
   }
 
   private async assumeRole(): Promise<AwsCredentials> {
+    const { AssumeRoleCommand, STSClient } = await import("@aws-sdk/client-sts");
     const sts = new STSClient({ region: this.region, ...(this.base !== undefined ? { credentials: this.base } : {}) });
     try {
       let out;

@@ -1,6 +1,6 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { encodeWriteRequest, snappyCompress, toTimeSeries } from "../../gateway/remote-write/codec.js";
 import { prometheusAvailable, startPrometheus, type PrometheusHandle } from "../helpers/prometheus.js";
 import { metricValue, senderRig, TARGET, until } from "../helpers/sender-rig.js";

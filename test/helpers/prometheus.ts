@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -13,6 +13,8 @@ export interface PrometheusHandle {
   rawSamples(selector: string, range: string, timeMs?: number): Promise<{ metric: Record<string, string>; samples: [number, number][] }[]>;
   /** SIGTERM, then start again on the SAME data folder and port (as an operator restarts it). */
   restart(): Promise<void>;
+  /** Sets the scraped targets ("host:port") of the `scrape` job. */
+  scrapeTargets(targets: string[]): void;
   close(): Promise<void>;
 }
 
@@ -20,11 +22,16 @@ export function prometheusAvailable(): boolean {
   return spawnSync("prometheus", ["--version"]).status === 0;
 }
 
-export async function startPrometheus(opts: { outOfOrderWindow?: string } = {}): Promise<PrometheusHandle> {
+export async function startPrometheus(opts: { outOfOrderWindow?: string; scrape?: { job: string; interval?: string } } = {}): Promise<PrometheusHandle> {
   const dir = mkdtempSync(join(tmpdir(), "edgegate-prom-"));
   const cfg = join(dir, "prometheus.yml");
   let yml = "global:\n  scrape_interval: 1h\n";
   if (opts.outOfOrderWindow) yml += `storage:\n  tsdb:\n    out_of_order_time_window: ${opts.outOfOrderWindow}\n`;
+  // Optionally scrape targets (gateways' /metrics) too: a file_sd file, so targets on ports known only later
+  // can be added with scrapeTargets() (Prometheus watches the file).
+  const sdFile = join(dir, "targets.json");
+  writeFileSync(sdFile, "[]");
+  if (opts.scrape) yml += `scrape_configs:\n  - job_name: ${opts.scrape.job}\n    scrape_interval: ${opts.scrape.interval ?? "1s"}\n    file_sd_configs: [{files: [${JSON.stringify(sdFile)}]}]\n`;
   writeFileSync(cfg, yml);
   let { child, port } = await spawnPrometheus(cfg, join(dir, "data"), 0);
   const url = `http://127.0.0.1:${port}`;
@@ -58,6 +65,10 @@ export async function startPrometheus(opts: { outOfOrderWindow?: string } = {}):
       if (timeMs !== undefined) params.time = String(timeMs / 1000);
       const result = (await api("/api/v1/query", params)) as { metric: Record<string, string>; values: [number, string][] }[];
       return result.map((r) => ({ metric: r.metric, samples: r.values.map(([t, v]) => [Math.round(t * 1000), Number(v)] as [number, number]) }));
+    },
+    scrapeTargets(targets) {
+      writeFileSync(sdFile + ".tmp", JSON.stringify([{ targets }]));
+      renameSync(sdFile + ".tmp", sdFile);
     },
     async restart() {
       await stop();

@@ -1,4 +1,4 @@
-import type { Labels, Sample } from "../../gateway/pipeline/sample.js";
+import type { Labels, Sample } from "../../gateway/prom/sample.js";
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
 
 /** A sample named `name` with `labels`. */

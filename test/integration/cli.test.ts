@@ -85,3 +85,15 @@ test("a bad --listen is refused with a message naming it", () => {
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /--listen must be host:port/);
 });
+
+test("--check-config refuses a listen address the gateway could not bind (port out of range), naming mqtt.listen", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "edgegate-cli-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "port.yaml");
+  writeFileSync(file, `mqtt: {listen: "0.0.0.0:99999"}\nhttp: {listen: "127.0.0.1:65535"}\ntopics: [{topic: "a/{id}"}]\nremote_write: [{url: "http://127.0.0.1:9090/api/v1/write"}]\n`);
+  const r = edgegate(["--check-config", file]);
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /mqtt\.listen: .*"0\.0\.0\.0:99999"/);
+  assert.doesNotMatch(r.stderr, /http\.listen/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, "a config error, not a stack trace");
+});

@@ -11,7 +11,7 @@ import { TARGET, rwBatch, senderRig, within } from "../helpers/sender-rig.js";
  * apply to a gateway, as our own tests: the whole gateway (MQTT in, pipeline,
  * SQLite outbox, sender) in front of a receiver of ours, stricter than
  * Prometheus (which sorts labels and drops empty ones on arrival and so would
- * hide those sender bugs; shared/REFERENCE.md).
+ * hide those sender bugs).
  */
 const TOPICS = `topics:
   - topic: "dev/{id}/t"

@@ -6,7 +6,7 @@ import { parseConfig } from "../../gateway/config/load.js";
 import { TopicRouter } from "../../gateway/ingest/topic-router.js";
 import { buildStages } from "../../gateway/pipeline/build.js";
 import { Pipeline } from "../../gateway/pipeline/pipeline.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { FLINK_EVENTS, FLINK_REGION } from "../fixtures/flink-script.js";
 
 /**

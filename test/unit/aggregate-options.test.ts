@@ -5,6 +5,7 @@ import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
 import { ConfigError, parseConfig } from "../../gateway/config/load.js";
 import { formatSamples, sample } from "../helpers/samples.js";
+import { parseRules } from "../helpers/aggregation-rules.js";
 
 /** Rule options: dedup_interval, staleness_interval, flush_on_shutdown, naming, output_relabel_configs, lateness. */
 
@@ -14,7 +15,7 @@ const fmt = formatSamples;
 
 function harness(rules: AggregationRuleInput[]) {
   const drops: Array<[string, number]> = [];
-  const stage = new AggregateStage({ rules, forwardUnmatched: false, onDrop: (reason, n) => drops.push([reason, n]) });
+  const stage = new AggregateStage({ rules: parseRules(rules), forwardUnmatched: false, onDrop: (reason, n) => drops.push([reason, n]) });
   return { stage, drops };
 }
 

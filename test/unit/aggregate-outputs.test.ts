@@ -2,11 +2,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { bucketOf, vmrange } from "../../gateway/pipeline/aggregate/vmrange.js";
 import { formatPhi } from "../../gateway/pipeline/aggregate/quantiles.js";
 import { createOutput } from "../../gateway/pipeline/aggregate/outputs.js";
 import { formatSamples, sample } from "../helpers/samples.js";
+import { parseRules } from "../helpers/aggregation-rules.js";
 
 /** vmagent's outputs (and edgegate's distinct counts) on hand-computed data sets. */
 
@@ -17,7 +18,7 @@ const fmt = formatSamples;
 /** Runs the samples through one rule (interval 10s) and returns the final flush. */
 function run(outputs: string[], samples: Sample[], extra: Partial<AggregationRuleInput> = {}): string[] {
   const stage = new AggregateStage({
-    rules: [{ match: '{__name__=~".+"}', interval: "10s", by: ["fleet"], outputs, ...extra }],
+    rules: parseRules([{ match: '{__name__=~".+"}', interval: "10s", by: ["fleet"], outputs, ...extra }]),
     forwardUnmatched: false,
     onDrop: () => assert.fail("nothing should be dropped"),
   });
@@ -60,7 +61,7 @@ describe("aggregate outputs: counters (total, increase, rate_*)", () => {
 
   it("total keeps its running sum across flush calls (per-series state lives in the rule)", () => {
     const stage = new AggregateStage({
-      rules: [{ match: "c", interval: "10s", by: ["fleet"], outputs: ["total"] }],
+      rules: parseRules([{ match: "c", interval: "10s", by: ["fleet"], outputs: ["total"] }]),
       forwardUnmatched: false,
       onDrop: () => undefined,
     });

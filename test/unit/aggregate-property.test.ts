@@ -2,8 +2,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
+import { parseRules } from "../helpers/aggregation-rules.js";
 
 /**
  * Conservation: whatever the arrival order, batching and wall-clock
@@ -40,7 +41,7 @@ describe("aggregate: property", () => {
         let dropped = 0;
         let duplicates = 0;
         const stage = new AggregateStage({
-          rules: [{ match: "m", interval: "10s", allowed_lateness: "5s", ...(by ? { by } : {}), outputs: ["count_samples", "sum_samples", "count_series", "min", "max", "avg"] }],
+          rules: parseRules([{ match: "m", interval: "10s", allowed_lateness: "5s", ...(by ? { by } : {}), outputs: ["count_samples", "sum_samples", "count_series", "min", "max", "avg"] }]),
           forwardUnmatched: false,
           onDrop: (reason, n) => {
             if (reason === "duplicate") duplicates += n;
@@ -110,7 +111,7 @@ describe("aggregate: property", () => {
   it("window assignment is a partition of event time: each timestamp in exactly one window [start, end), windows adjacent", () => {
     fc.assert(
       fc.property(fc.uniqueArray(fc.integer({ min: -5 * INTERVAL, max: 5 * INTERVAL }), { minLength: 1, maxLength: 40 }), (timestamps) => {
-        const stage = new AggregateStage({ rules: [{ match: "m", interval: "10s", outputs: ["min", "max", "count_samples"] }], forwardUnmatched: false, onDrop: () => assert.fail("no drops") });
+        const stage = new AggregateStage({ rules: parseRules([{ match: "m", interval: "10s", outputs: ["min", "max", "count_samples"] }]), forwardUnmatched: false, onDrop: () => assert.fail("no drops") });
         stage.process(timestamps.map((t) => ({ labels: { __name__: "m" }, value: t, timestamp: t })), -Infinity);
         const out = stage.flush(0, true);
         const windows = new Map<number, Record<string, number>>();
@@ -138,7 +139,7 @@ describe("aggregate: property", () => {
       fc.property(
         fc.array(fc.record({ vin: fc.constantFrom("V1", "V2"), value: fc.integer({ min: 0, max: 100 }), timestamp: fc.integer({ min: 0, max: 5 * INTERVAL }) }), { minLength: 1, maxLength: 40 }),
         (samples) => {
-          const stage = new AggregateStage({ rules: [{ match: "c", interval: "10s", without: ["vin"], outputs: ["total", "increase"] }], forwardUnmatched: false, onDrop: () => undefined });
+          const stage = new AggregateStage({ rules: parseRules([{ match: "c", interval: "10s", without: ["vin"], outputs: ["total", "increase"] }]), forwardUnmatched: false, onDrop: () => undefined });
           stage.process(samples.map((x) => ({ labels: { __name__: "c", vin: x.vin }, value: x.value, timestamp: x.timestamp })), -Infinity);
           const out = stage.flush(0, true);
           const series = (o: string) => out.filter((x) => x.labels["__name__"]!.endsWith("_" + o)).sort((a, b) => a.timestamp - b.timestamp);

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { SeriesInterner } from "../../gateway/pipeline/aggregate/series.js";
-import type { Labels } from "../../gateway/pipeline/sample.js";
+import type { Labels } from "../../gateway/prom/sample.js";
 
 describe("aggregate: series interning", () => {
   it("the same label set in any order, with or without empty labels, is one series", () => {

@@ -2,8 +2,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput as AggregationRuleConfig } from "../../gateway/config/schema-pipeline.js";
-import type { Labels, Sample } from "../../gateway/pipeline/sample.js";
+import type { Labels, Sample } from "../../gateway/prom/sample.js";
 import { sample } from "../helpers/samples.js";
+import { parseRules } from "../helpers/aggregation-rules.js";
 
 // ---------------------------------------------------------------- fixtures
 
@@ -15,7 +16,7 @@ const s = sample;
 
 function harness(rules: AggregationRuleConfig[], forwardUnmatched = false) {
   const drops: Array<[string, number]> = [];
-  const stage = new AggregateStage({ rules, forwardUnmatched, onDrop: (reason, n) => drops.push([reason, n]) });
+  const stage = new AggregateStage({ rules: parseRules(rules), forwardUnmatched, onDrop: (reason, n) => drops.push([reason, n]) });
   return { stage, drops };
 }
 

@@ -1,16 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import fc from "fast-check";
-import Database from "better-sqlite3";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.js";
 import type { Json } from "../../gateway/pipeline/aggregate/output.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
-import { CheckpointStore } from "../../gateway/pipeline/checkpoint.js";
+import { parseRules } from "../helpers/aggregation-rules.js";
 
 /**
  * Checkpoints: a run interrupted at any point — snapshot, JSON round trip,
@@ -49,7 +45,7 @@ const stepArb = fc.record({
 });
 
 function newStage(): AggregateStage {
-  return new AggregateStage({ rules: RULES, forwardUnmatched: false, onDrop: () => undefined });
+  return new AggregateStage({ rules: parseRules(RULES), forwardUnmatched: false, onDrop: () => undefined });
 }
 
 describe("checkpoint: snapshot and restore", () => {
@@ -89,10 +85,10 @@ describe("checkpoint: snapshot and restore", () => {
 
   it("a restored stage does not emit windows flushed before the snapshot, and keeps them closed", () => {
     const drops: string[] = [];
-    const stage = new AggregateStage({ rules: [RULES[1]!], forwardUnmatched: false, onDrop: (r) => drops.push(r) });
+    const stage = new AggregateStage({ rules: parseRules([RULES[1]!]), forwardUnmatched: false, onDrop: (r) => drops.push(r) });
     stage.process([{ labels: { __name__: "m", vin: "V1", fleet: "a" }, value: 5, timestamp: 1_000 }], 0);
     assert.equal(stage.flush(15_000, false).length, 3); // total, increase, total_prometheus (rate_*: one sample, no rate)
-    const restored = new AggregateStage({ rules: [RULES[1]!], forwardUnmatched: false, onDrop: (r) => drops.push(r) });
+    const restored = new AggregateStage({ rules: parseRules([RULES[1]!]), forwardUnmatched: false, onDrop: (r) => drops.push(r) });
     restored.restore(JSON.parse(JSON.stringify(stage.snapshot())) as Json);
     // wall clock says the window is still within lateness (14s < 15s), the watermark says it was flushed
     restored.process([{ labels: { __name__: "m", vin: "V1", fleet: "a" }, value: 7, timestamp: 2_000 }], 14_000);
@@ -101,42 +97,16 @@ describe("checkpoint: snapshot and restore", () => {
   });
 
   it("a rule whose config changed starts empty; unchanged rules keep their state; garbage is reported, not thrown", () => {
-    const stage = new AggregateStage({ rules: [RULES[0]!, RULES[1]!], forwardUnmatched: false, onDrop: () => undefined });
+    const stage = new AggregateStage({ rules: parseRules([RULES[0]!, RULES[1]!]), forwardUnmatched: false, onDrop: () => undefined });
     stage.process([{ labels: { __name__: "m", vin: "V1", fleet: "a" }, value: 5, timestamp: 1_000 }], 0);
     const saved = JSON.parse(JSON.stringify(stage.snapshot())) as Json;
-    const changed = new AggregateStage({ rules: [{ ...RULES[1]!, interval: "20s", dedup_interval: undefined }, RULES[1]!], forwardUnmatched: false, onDrop: () => undefined });
+    const changed = new AggregateStage({ rules: parseRules([{ ...RULES[1]!, interval: "20s", dedup_interval: undefined }, RULES[1]!]), forwardUnmatched: false, onDrop: () => undefined });
     const report = changed.restore(saved);
     assert.equal(report.rules, 1);
     assert.equal(report.windows, 1);
     assert.match(report.discarded[0]!, /aggregation\[0\]: no saved state/);
-    assert.deepEqual(new AggregateStage({ rules: RULES, forwardUnmatched: false, onDrop: () => undefined }).restore({ v: 99 }).discarded, [
+    assert.deepEqual(new AggregateStage({ rules: parseRules(RULES), forwardUnmatched: false, onDrop: () => undefined }).restore({ v: 99 }).discarded, [
       "checkpoint not restored: snapshot version 99, expected 1",
     ]);
-  });
-});
-
-describe("checkpoint: SQLite store", () => {
-  it("saves in its own table of the outbox file, replaces, survives reopening", () => {
-    const dir = mkdtempSync(join(tmpdir(), "edgegate-ckpt-"));
-    try {
-      const path = join(dir, "outbox.db");
-      new Database(path).close(); // the outbox creates the file first
-      const store = CheckpointStore.open(path);
-      assert.equal(store.load("aggregate"), undefined);
-      assert.equal(store.save("aggregate", '{"a":1}', 1000), 7);
-      store.save("aggregate", '{"a":2}', 2000);
-      store.close();
-      store.close(); // idempotent
-      const again = CheckpointStore.open(path);
-      assert.deepEqual(again.load("aggregate"), { savedMs: 2000, data: '{"a":2}' });
-      again.close();
-      const db = new Database(path, { readonly: true });
-      assert.equal((db.prepare("SELECT count(*) AS n FROM checkpoints").get() as { n: number }).n, 1);
-      assert.equal(db.pragma("journal_mode", { simple: true }), "wal");
-      db.close();
-      assert.throws(() => CheckpointStore.open(join(dir, "missing.db")));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseConfig } from "../../gateway/config/load.js";
 import { parseByteSize } from "../../gateway/config/schema-storage.js";
+import { parseDuration } from "../../gateway/prom/duration.js";
 import { configProblems } from "../helpers/config-problems.js";
 
 const problems = configProblems;
@@ -11,9 +12,10 @@ const rw = (extra: string, url = "https://aps.example/api/v1/write") => `${TOPIC
 
 test("storage bounds and delivery settings: defaults", () => {
   const c = parseConfig(rw(""), "t");
-  assert.equal(c.storage.max_bytes, "1GiB");
-  assert.equal(c.storage.max_age, "7d");
-  assert.equal(c.remote_write[0]!.queue_config.max_retry_duration, "10m");
+  // Parsed once, by the schema: sizes in bytes, durations in milliseconds.
+  assert.equal(c.storage.max_bytes, parseByteSize("1GiB"));
+  assert.equal(c.storage.max_age, parseDuration("7d"));
+  assert.equal(c.remote_write[0]!.queue_config.max_retry_duration, parseDuration("10m"));
   assert.equal(c.remote_write[0]!.queue_config.replay_speed, 20);
 });
 

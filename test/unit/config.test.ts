@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { defaultConfig, parseConfig } from "../../gateway/config/load.js";
-import { formatDuration, parseDuration } from "../../gateway/config/duration.js";
+import { formatDuration, parseDuration } from "../../gateway/prom/duration.js";
 import { configProblems } from "../helpers/config-problems.js";
 
 const problems = configProblems;
@@ -22,7 +22,7 @@ test("a minimal config gets every default", () => {
   assert.equal(c.forward_unmatched, true);
   assert.deepEqual(c.aggregation, []);
   assert.equal(c.remote_write[0]?.queue_config.max_samples_per_send, 2000);
-  assert.equal(c.remote_write[0]?.queue_config.min_backoff, "30ms");
+  assert.equal(c.remote_write[0]?.queue_config.min_backoff, 30); // durations come out of the schema in milliseconds
 });
 
 test("errors name the key path and the bad value", () => {
@@ -84,4 +84,24 @@ test("files a config refers to are relative to the config file's folder; storage
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("every key marked as a file path in the schema is resolved against the config's folder (no hand-kept list)", async () => {
+  const { resolveConfigPaths, parseConfig } = await import("../../gateway/config/load.js");
+  const c = parseConfig(
+    `topics: [{topic: "a/{id}"}]
+enrich: [{name: reg, key_label: id, file: f.csv, sqlite: {path: r.db, table: t}}]
+remote_write:
+  - {url: "https://r/w", tls_config: {ca_file: ca.pem, cert_file: c.pem, key_file: k.pem}, basic_auth: {username: u, password_file: pw}}
+  - {url: "https://r/w2", bearer_token_file: tok}
+`,
+    "t",
+  );
+  const r = resolveConfigPaths(c, "/cfg");
+  assert.deepEqual(
+    [r.enrich[0]?.file, r.enrich[0]?.sqlite?.path, r.remote_write[0]?.tls_config?.ca_file, r.remote_write[0]?.tls_config?.cert_file, r.remote_write[0]?.tls_config?.key_file, r.remote_write[0]?.basic_auth?.password_file, r.remote_write[1]?.bearer_token_file],
+    ["/cfg/f.csv", "/cfg/r.db", "/cfg/ca.pem", "/cfg/c.pem", "/cfg/k.pem", "/cfg/pw", "/cfg/tok"],
+  );
+  assert.equal(r.remote_write[0]?.url, "https://r/w", "other strings are left alone");
+  assert.equal(r.storage.path, "./data/edgegate.db", "storage.path stays relative to the working directory");
 });

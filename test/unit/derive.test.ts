@@ -4,7 +4,7 @@ import { compileExpr, EVAL_DIVISION_BY_ZERO, EVAL_MISSING_SIGNAL, EVAL_OK, ExprE
 import { DeriveStage } from "../../gateway/pipeline/derive/derive-stage.js";
 import { deriveSchema } from "../../gateway/config/schema-derive.js";
 import { parseConfig } from "../../gateway/config/load.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 
 function evaluate(src: string, env: Record<string, number>): { value: number; error: number } {
   const e = compileExpr(src);

@@ -114,4 +114,25 @@ remote_write: [{url: "http://127.0.0.1:1/api/v1/write"}]`,
     assert.deepEqual(speed.labels, { __name__: "v_speed_kmh", vin: "A", fleet: "north" });
     assert.equal(e.drops.get("out_of_order"), 12);
   });
+
+  it("applies the verified target's write_relabel_configs, as the gateway does before encoding", async () => {
+    const path = join(dir, "wr.jsonl");
+    write(path, [["A", 1_000, [reading(1_000, 10)]], ["B", 2_000, [reading(2_000, 11, "south")]]]);
+    const yaml = (target: string) => `topics: [{topic: "vehicles/{vin}/telemetry", metric_prefix: "v_", timestamp_field: ts, label_fields: [fleet]}]
+remote_write:
+  - {url: "http://h/first"}
+  - url: "http://h/second"
+    write_relabel_configs:
+      - {source_labels: [__name__], regex: "v_speed_kmh", action: keep}
+      - {source_labels: [fleet], regex: "south", action: drop}
+      - {regex: vin, action: labeldrop}
+      - {target_label: via, replacement: "${target}"}`;
+    const second = await recompute(path, parseConfig(yaml("second"), "t"), 1);
+    assert.deepEqual([...second.series.values()].map((s) => [s.labels, s.samples]), [[{ __name__: "v_speed_kmh", fleet: "north", via: "second" }, [[1_000, 10]]]]);
+    assert.equal(second.drops.get("write_relabel_drop"), 12 + 12 - 1);
+    // The first target has no write_relabel_configs: every raw series, vin kept.
+    const first = await recompute(path, parseConfig(yaml("second"), "t"));
+    assert.equal(first.series.size, 24);
+    assert.ok([...first.series.values()].every((s) => s.labels.vin !== undefined && s.labels.via === undefined));
+  });
 });

@@ -5,7 +5,7 @@ import { createLinkModel, DEFAULT_CONNECTIVITY } from "../../device-sim/connecti
 import { createFlinkGenerator, flinkRegion, FLINK_REGIONS, type FlinkEvent } from "../../device-sim/flink-events.js";
 import { encodeReadings, forEachSignal } from "../../device-sim/payloads.js";
 import { ProtobufDecoder } from "../../gateway/ingest/protobuf-decoder.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { generateMessages } from "../../device-sim/messages.js";
 
 describe("backlog (a telematics unit's bounded buffer)", () => {

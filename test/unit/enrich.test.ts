@@ -8,7 +8,7 @@ import { enrichSchema } from "../../gateway/config/schema-enrich.js";
 import { DeviceRegistry } from "../../gateway/registry/registry.js";
 import { EnrichStage } from "../../gateway/pipeline/enrich.js";
 import { parseCsv } from "../../gateway/registry/csv.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 
 const dir = mkdtempSync(join(tmpdir(), "edgegate-enrich-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

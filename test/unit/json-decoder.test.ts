@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { JsonDecoder, parseTimestamp } from "../../gateway/ingest/json-decoder.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 
 const ARRIVAL = 1_700_000_000_000;
 

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LimitsStage } from "../../gateway/pipeline/limits.js";
 import { limitsSchema } from "../../gateway/config/schema-limits.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 
 const s = (vin: string, extra: Record<string, string> = {}): Sample => ({ labels: { __name__: "m", vin, ...extra }, value: 1, timestamp: 0 });
 const vins = (out: Sample[]) => out.map((x) => x.labels["vin"]);

@@ -4,7 +4,7 @@ import { encodeTelemetryBatch, ProtobufDecoder } from "../../gateway/ingest/prot
 import { JsonDecoder } from "../../gateway/ingest/json-decoder.js";
 import { TopicRouter } from "../../gateway/ingest/topic-router.js";
 import { parseConfig } from "../../gateway/config/load.js";
-import type { Sample } from "../../gateway/pipeline/sample.js";
+import type { Sample } from "../../gateway/prom/sample.js";
 import { generateMessages } from "../../device-sim/messages.js";
 
 const opts = { metricPrefix: "vehicle_", timestampField: "ts", labelFields: ["fleet", "model"] };
@@ -78,5 +78,13 @@ remote_write: [{url: "http://127.0.0.1:1/api/v1/write"}]`,
       ],
     );
     assert.throws(() => parseConfig(`topics: [{topic: "a", format: xml}]\nremote_write: [{url: "http://h/w"}]`, "t"), /topics\[0\]\.format/);
+  });
+
+  it("builds samples from the decoded readings directly: a NaN double (which JSON cannot carry) is invalid_value", () => {
+    const drops: string[] = [];
+    const out: Sample[] = [];
+    new ProtobufDecoder(opts).decode(encodeTelemetryBatch([{ ts: 1000, speed_kmh: Number.NaN, rpm: 900 }]), { vin: "V1" }, 5, out, (r) => drops.push(r));
+    assert.deepEqual(drops, ["invalid_value"]);
+    assert.deepEqual(out.map((x) => [x.labels.__name__, x.value, x.timestamp]), [["vehicle_rpm", 900, 1000]]);
   });
 });

@@ -2,9 +2,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { relabelConfigSchema, type RelabelConfig } from "../../gateway/config/schema-relabel.js";
-import { applyRules, compileRelabelConfigs, relabelLabels } from "../../gateway/pipeline/relabel/relabel.js";
+import { applyRules, compileRelabelConfigs, relabelLabels } from "../../gateway/prom/relabel.js";
 import { decodeWriteRequest, encodeWriteRequest, toTimeSeries } from "../../gateway/remote-write/codec.js";
-import { LABEL_NAME_RE, type Labels } from "../../gateway/pipeline/sample.js";
+import { LABEL_NAME_RE, type Labels } from "../../gateway/prom/sample.js";
 
 /** Small alphabets so rules and label sets actually collide. */
 const name = fc.constantFrom("a", "b", "c", "__name__", "__tmp", "fleet", "vin", "a_b");

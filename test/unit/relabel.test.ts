@@ -1,9 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { relabelConfigSchema } from "../../gateway/config/schema-relabel.js";
-import { applyRules, compileRelabelConfigs, relabelLabels } from "../../gateway/pipeline/relabel/relabel.js";
-import { RelabelStage } from "../../gateway/pipeline/relabel/relabel-stage.js";
-import type { Labels, Sample } from "../../gateway/pipeline/sample.js";
+import { applyRules, compileRelabelConfigs, relabelLabels } from "../../gateway/prom/relabel.js";
+import { RelabelStage } from "../../gateway/pipeline/relabel-stage.js";
+import type { Labels, Sample } from "../../gateway/prom/sample.js";
 
 type Raw = Record<string, unknown>;
 
@@ -232,11 +232,15 @@ describe("RelabelStage", () => {
 });
 
 describe("RE2 → JavaScript regex translation", async () => {
-  const { compileRe2 } = await import("../../gateway/pipeline/relabel/re2.js");
+  const { compileRegex: compileRe2 } = await import("../../gateway/prom/regex.js");
   const cases: [string, string, boolean][] = [
     ["[]a]+", "]a", true], ["\\pL+", "äb", true], ["[[:digit:]]+", "123", true], ["[[:digit:]]+", "12a", false],
     ["(?m)a$", "a", true], ["(?m)a", "a\n", false], ["a\\z", "a", true], ["\\Aa", "a", true], ["a.b", "a\nb", true], ["f|o", "foo", false],
   ];
   for (const [re, s, want] of cases) it(`${re} on ${JSON.stringify(s)} → ${want}`, () => assert.equal(compileRe2(re).test(s), want));
-  for (const bad of ["a(?i)b", "\\Qa\\E", "(?U)a", "a)|(b", "[[:nope:]]"]) it(`rejects ${bad}`, () => assert.throws(() => compileRe2(bad), /invalid regular expression/));
+  // RE2 accepts these (Prometheus does too): they once were refused here, now they run on RE2 itself.
+  for (const [re, s, want] of [["a(?i)b", "aB", true], ["a(?i)b", "AB", false], ["\\Qa.\\E", "a.", true], ["\\Qa.\\E", "ab", false], ["(?U)a+", "aa", true]] as const) {
+    it(`${re} on ${JSON.stringify(s)} → ${want} (as RE2)`, () => assert.equal(compileRe2(re).test(s), want));
+  }
+  for (const bad of ["a)|(b", "[[:nope:]]", "a**", "(?P<x>a)(?P<x>b)"]) it(`rejects ${bad}`, () => assert.throws(() => compileRe2(bad), /invalid regular expression/));
 });

@@ -1,14 +1,16 @@
-import type { AggregationRuleInput } from "../../config/schema-pipeline.js";
-import type { Sample } from "../sample.js";
+import type { AggregationRuleConfig } from "../../config/schema.js";
+import type { Sample } from "../../prom/sample.js";
 import type { Stage } from "../stage.js";
 import type { Json } from "./output.js";
 import { compileRule, type Rule } from "./rule.js";
 import { SeriesInterner, type SeriesRef } from "./series.js";
 import { restoreRules, snapshotRules, type RestoreReport } from "./snapshot.js";
 import { Group, SampleEmitter, SeriesBuffer, Window, emitWindow } from "./window.js";
+import type { DropFn } from "../../metrics/drop-reasons.js";
 
 export interface AggregateStageOptions {
-  rules: AggregationRuleInput[];
+  /** Rules as the config schema outputs them (validated, defaults applied). */
+  rules: AggregationRuleConfig[];
   /** Forward samples matched by no rule unchanged (config `forward_unmatched`); else drop them, counted as reason="unmatched". */
   forwardUnmatched: boolean;
   /**
@@ -18,7 +20,11 @@ export interface AggregateStageOptions {
    * (open windows of a rule with flush_on_shutdown: false, at shutdown), or
    * `output_relabel_drop` (output series dropped by output_relabel_configs).
    */
-  onDrop: (reason: string, samples: number) => void;
+  onDrop: DropFn;
+  /** Most windows open at once, all rules together; a sample that would open one more is dropped (reason="window_limit"). 0/absent = no limit. */
+  maxOpenWindows?: number;
+  /** Most groups in open windows, all rules together; a sample that would start one more is dropped (reason="group_limit"). 0/absent = no limit. */
+  maxGroups?: number;
 }
 
 /**
@@ -44,7 +50,7 @@ export class AggregateStage implements Stage {
   readonly name = "aggregate";
   private readonly rules: Rule[];
   private readonly forwardUnmatched: boolean;
-  private readonly onDrop: (reason: string, samples: number) => void;
+  private readonly onDrop: DropFn;
   private readonly interner = new SeriesInterner();
   private readonly emitter = new SampleEmitter();
   /** Windows flushed (or dropped) so far: the gateway checkpoints after a tick that flushed any. */
@@ -58,11 +64,18 @@ export class AggregateStage implements Stage {
    * a restart gives open windows their allowed lateness again.
    */
   private resumedAtMs = -Infinity;
+  private readonly maxOpenWindows: number;
+  private readonly maxGroups: number;
+  /** Open windows and their groups, all rules (kept against the limits above). */
+  private openWindows = 0;
+  private openGroups = 0;
 
   constructor(opts: AggregateStageOptions) {
     this.rules = opts.rules.map(compileRule);
     this.forwardUnmatched = opts.forwardUnmatched;
     this.onDrop = opts.onDrop;
+    this.maxOpenWindows = opts.maxOpenWindows ?? 0;
+    this.maxGroups = opts.maxGroups ?? 0;
   }
 
   process(batch: Sample[], nowMs: number): Sample[] {
@@ -72,6 +85,8 @@ export class AggregateStage implements Stage {
     let duplicates = 0;
     let badTime = 0;
     let unmatched = 0;
+    let windowLimit = 0;
+    let groupLimit = 0;
     for (let i = 0; i < batch.length; i++) {
       const sample = batch[i]!;
       const value = sample.value;
@@ -91,6 +106,10 @@ export class AggregateStage implements Stage {
           tooLate++;
           continue;
         }
+        if (win === undefined) {
+          windowLimit++;
+          continue;
+        }
         series ??= this.interner.intern(sample.labels);
         // Same series and timestamp as a sample already in this window: a duplicate (a device's
         // re-send after a lost PUBACK, or a journal replay), counted once as Prometheus would store it once.
@@ -98,7 +117,7 @@ export class AggregateStage implements Stage {
           duplicates++;
           continue;
         }
-        this.absorb(rule, win, series, value, sample.timestamp);
+        if (!this.absorb(rule, win, series, value, sample.timestamp)) groupLimit++;
       }
       if (!matched) {
         if (this.forwardUnmatched) forwarded.push(sample);
@@ -109,11 +128,13 @@ export class AggregateStage implements Stage {
     if (duplicates > 0) this.onDrop("duplicate", duplicates);
     if (badTime > 0) this.onDrop("invalid_timestamp", badTime);
     if (unmatched > 0) this.onDrop("unmatched", unmatched);
+    if (windowLimit > 0) this.onDrop("window_limit", windowLimit);
+    if (groupLimit > 0) this.onDrop("group_limit", groupLimit);
     return forwarded;
   }
 
-  /** The window of `rule` that `ts` belongs to, opened if needed; null if that window is closed. */
-  private openWindow(rule: Rule, ts: number, nowMs: number): Window | null {
+  /** The window of `rule` that `ts` belongs to, opened if needed; null if that window is closed, undefined if max_open_windows is reached. */
+  private openWindow(rule: Rule, ts: number, nowMs: number): Window | null | undefined {
     const interval = rule.intervalMs;
     const start = Math.floor(ts / interval) * interval;
     const last = rule.lastWindow; // most samples go to the current window
@@ -125,23 +146,31 @@ export class AggregateStage implements Stage {
     // yet follows the plain rule.
     if ((win === undefined ? end : Math.max(end, resumed)) + rule.latenessMs <= nowMs || end <= rule.flushedUntil) return null;
     if (win === undefined) {
+      if (this.maxOpenWindows > 0 && this.openWindows >= this.maxOpenWindows) return undefined;
       win = new Window(rule.index, start, end);
       rule.windows.set(start, win);
+      this.openWindows++;
     }
     rule.lastWindow = win;
     return win;
   }
 
-  private absorb(rule: Rule, win: Window, series: SeriesRef, value: number, ts: number): void {
+  /** Adds a sample to its group in `win`; false (nothing changed) when it would start a group beyond max_groups. */
+  private absorb(rule: Rule, win: Window, series: SeriesRef, value: number, ts: number): boolean {
+    const groupKey = (series.groupKeys[rule.index] ??= rule.grouping.key(series.labels));
+    let group = win.groups.get(groupKey);
+    if (group === undefined && this.maxGroups > 0 && this.openGroups >= this.maxGroups) {
+      if (win.samples === 0 && win.groups.size === 0) this.dropEmpty(rule, win);
+      return false;
+    }
     if (!win.series.has(series)) {
       win.series.add(series);
       series.windows++;
     }
     win.samples++;
-    const groupKey = (series.groupKeys[rule.index] ??= rule.grouping.key(series.labels));
-    let group = win.groups.get(groupKey);
     const outputs = rule.outputs;
     if (group === undefined) {
+      this.openGroups++;
       group = new Group(groupKey, win.end, series.labels["__name__"] ?? "", rule.grouping.labels(series.labels));
       if (rule.buffered) group.buffers = new Map();
       else {
@@ -158,10 +187,18 @@ export class AggregateStage implements Stage {
         group.buffers.set(series, buf);
       }
       buf.add(ts, value, rule.options.dedupMs);
-      return;
+      return true;
     }
     const states = group.states!;
     for (let o = 0; o < outputs.length; o++) outputs[o]!.update(states[o], value, ts, series);
+    return true;
+  }
+
+  /** Forgets a window opened for a sample that was then refused (it holds nothing). */
+  private dropEmpty(rule: Rule, win: Window): void {
+    rule.windows.delete(win.start);
+    if (rule.lastWindow === win) rule.lastWindow = null;
+    this.openWindows--;
   }
 
   flush(nowMs: number, final: boolean): Sample[] {
@@ -203,6 +240,8 @@ export class AggregateStage implements Stage {
   }
 
   private release(rule: Rule, win: Window): void {
+    this.openWindows--;
+    this.openGroups -= win.groups.size;
     rule.windows.delete(win.start);
     if (rule.lastWindow === win) rule.lastWindow = null;
     if (win.end > rule.flushedUntil) rule.flushedUntil = win.end;
@@ -213,6 +252,32 @@ export class AggregateStage implements Stage {
   /** The gateway (re)started accepting at `ms` (see resumedAtMs); also replayed from the journal. */
   resume(ms: number): void {
     this.resumedAtMs = ms;
+  }
+
+  /**
+   * Config reload: emits now the open windows of the rules whose fingerprint
+   * is not in `kept` (removed or changed rules, whose state the new config's
+   * stage does not take over), so what they aggregated so far is not lost.
+   */
+  flushRetired(kept: ReadonlySet<string>): Sample[] {
+    const due: Window[] = [];
+    for (const rule of this.rules) if (!kept.has(rule.options.fingerprint)) due.push(...rule.windows.values());
+    due.sort((a, b) => a.end - b.end || a.rule - b.rule);
+    const out: Sample[] = [];
+    for (const win of due) {
+      const rule = this.rules[win.rule]!;
+      emitWindow(win, rule, this.emitter, out);
+      this.release(rule, win);
+    }
+    this.emitter.aim([], "", {}, 0);
+    const relabelDropped = this.emitter.takeDropped();
+    if (relabelDropped > 0) this.onDrop("output_relabel_drop", relabelDropped);
+    return out;
+  }
+
+  /** Fingerprints of this stage's rules (a rule's config identity: reload keeps the state of an unchanged rule). */
+  fingerprints(): string[] {
+    return this.rules.map((r) => r.options.fingerprint);
   }
 
   /** Open windows, cross-window output state, flushed-window watermarks and stale tracking, as JSON (checkpoints). */
@@ -226,7 +291,53 @@ export class AggregateStage implements Stage {
    * the snapshot cannot be read. Throws nothing: the report says what happened.
    */
   restore(data: Json): RestoreReport {
-    return restoreRules(this.rules, data, this.interner);
+    const report = restoreRules(this.rules, data, this.interner);
+    this.openWindows = 0;
+    this.openGroups = 0;
+    for (const rule of this.rules) {
+      this.openWindows += rule.windows.size;
+      for (const win of rule.windows.values()) this.openGroups += win.groups.size;
+    }
+    return report;
+  }
+
+  /**
+   * Discards restored state beyond `limitMs` (now + the allowed clock skew):
+   * open windows starting after it, and a flushed-window watermark after it,
+   * which would otherwise refuse every later sample as too_late (issue 10:
+   * one year-3000 sample, a restart, and 47/47 later samples were dropped).
+   */
+  clampFuture(limitMs: number): { rules: number; windows: number; samples: number } {
+    let rules = 0;
+    let windows = 0;
+    let samples = 0;
+    for (const rule of this.rules) {
+      let touched = false;
+      for (const win of [...rule.windows.values()]) {
+        if (win.start <= limitMs) continue;
+        windows++;
+        samples += win.samples;
+        rule.windows.delete(win.start);
+        this.openWindows--;
+        this.openGroups -= win.groups.size;
+        if (rule.lastWindow === win) rule.lastWindow = null;
+        for (const series of win.series) if (--series.windows === 0) this.interner.release(series);
+        touched = true;
+      }
+      if (rule.flushedUntil > limitMs) {
+        // Back to the end of the last window that can have closed by now.
+        rule.flushedUntil = Math.floor(limitMs / rule.intervalMs) * rule.intervalMs;
+        touched = true;
+      }
+      if (rule.stale.clampFuture(limitMs)) touched = true;
+      if (touched) rules++;
+    }
+    return { rules, windows, samples };
+  }
+
+  /** Groups in open windows, all rules (bounded by maxGroups). */
+  groupsOpen(): number {
+    return this.openGroups;
   }
 
   stats(): { windowsOpen: number; seriesActive: number } {

@@ -1,3 +1,4 @@
+import { LABEL_NAME_RE } from "../../prom/sample.js";
 import { asArray, asString, type AggregationOutput, type Json, type OutputEmitter } from "./output.js";
 import type { SeriesRef } from "./series.js";
 
@@ -40,7 +41,7 @@ function make(name: string, label: string, nonZeroOnly: boolean): AggregationOut
 /** Parses the single label-name argument of `count_distinct(label)`-style outputs. */
 export function labelArgument(output: string, args: string | undefined): string {
   const label = args?.trim() ?? "";
-  if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label)) {
+  if (!LABEL_NAME_RE.test(label)) {
     throw new Error(`output "${output}" takes one label name, e.g. ${output}(vin); got ${JSON.stringify(args ?? "")}`);
   }
   return label;

@@ -1,4 +1,4 @@
-import type { Labels } from "../sample.js";
+import type { Labels } from "../../prom/sample.js";
 import { normalizeLabelList } from "./naming.js";
 
 /**

@@ -1,15 +1,13 @@
-import type { AggregationRuleInput } from "../../config/schema-pipeline.js";
-import { parseDuration } from "../../config/duration.js";
-import { compileSelector, type Matcher } from "../selector.js";
+import type { AggregationRuleConfig } from "../../config/schema.js";
+import { parseDuration } from "../../prom/duration.js";
+import { compileSelector, type Matcher } from "../../prom/selector.js";
 import { Grouping } from "./grouping.js";
 import { outputSuffix } from "./naming.js";
 import type { AggregationOutput } from "./output.js";
 import { createOutput } from "./outputs.js";
 import type { Window } from "./window.js";
 import { StaleTracker } from "./staleness.js";
-import { compileRelabelConfigs, type CompiledRelabel } from "../relabel/relabel.js";
-import { relabelConfigSchema } from "../../config/schema-relabel.js";
-import { z } from "zod";
+import { compileRelabelConfigs, withRelabelDefaults, type CompiledRelabel } from "../../prom/relabel.js";
 
 /** Rule options beyond windows and grouping (see schema-pipeline.ts for their meaning). */
 export interface RuleOptions {
@@ -65,18 +63,19 @@ export class Rule {
 }
 
 /**
- * Compiles `aggregation[index]`. Throws an Error whose message starts with
- * the config key at fault (`aggregation[2].match[1]: ...`), so a user can find
- * it (DESIGN.md: errors name the config key).
+ * Compiles `aggregation[index]`, a rule the config schema has validated and
+ * completed with its defaults (the schema checks durations, by/without,
+ * outputs and the options that depend on each other; nothing is checked
+ * twice). What only compiling finds (a bad selector) throws an Error whose
+ * message starts with the config key at fault (`aggregation[2].match[1]: ...`).
  */
-export function compileRule(cfg: AggregationRuleInput, index: number): Rule {
+export function compileRule(cfg: AggregationRuleConfig, index: number): Rule {
   const key = `aggregation[${index}]`;
   const fail = (path: string, message: string, cause?: unknown): never => {
     throw new Error(`${key}.${path}: ${message}`, { cause });
   };
 
   const selectors = typeof cfg.match === "string" ? [cfg.match] : cfg.match;
-  if (selectors.length === 0) fail("match", "at least one series selector is required");
   const matchers = selectors.map((text, j) => {
     try {
       return compileSelector(text);
@@ -92,42 +91,20 @@ export function compileRule(cfg: AggregationRuleInput, index: number): Rule {
           return false;
         };
 
-  const intervalMs = duration(cfg.interval, "interval", fail);
-  if (intervalMs <= 0) fail("interval", `must be greater than 0, got ${JSON.stringify(cfg.interval)}`);
-  const latenessMs = duration(cfg.allowed_lateness ?? "5s", "allowed_lateness", fail);
-
-  if (cfg.by && cfg.without) fail("without", "`by` and `without` are mutually exclusive");
-
-  if (cfg.outputs.length === 0) fail("outputs", "at least one output is required");
-  const outputs: AggregationOutput[] = [];
-  const seen = new Set<string>();
-  cfg.outputs.forEach((spec, j) => {
-    let output: AggregationOutput | undefined;
-    try {
-      output = createOutput(spec);
-    } catch (err) {
-      fail(`outputs[${j}]`, (err as Error).message, err);
-    }
-    // Two outputs with one name (`count_distinct(a)`, `count_distinct(b)`) would write the same series.
-    if (seen.has(output!.name)) fail(`outputs[${j}]`, `duplicate output ${JSON.stringify(output!.name)}`);
-    seen.add(output!.name);
-    outputs.push(output!);
-  });
-
-  const dedupMs = cfg.dedup_interval === undefined ? 0 : duration(cfg.dedup_interval, "dedup_interval", fail);
-  if (dedupMs < 0 || (dedupMs > 0 && intervalMs % dedupMs !== 0)) fail("dedup_interval", "must divide `interval`");
-  const stalenessMs = cfg.staleness_interval === undefined ? 2 * intervalMs : duration(cfg.staleness_interval, "staleness_interval", fail);
-  if (stalenessMs < intervalMs) fail("staleness_interval", "must be at least `interval`");
-  const keepNames = cfg.keep_metric_names ?? false;
+  const intervalMs = parseDuration(cfg.interval);
+  const latenessMs = parseDuration(cfg.allowed_lateness);
+  const outputs: AggregationOutput[] = cfg.outputs.map(createOutput);
+  const dedupMs = cfg.dedup_interval === undefined ? 0 : parseDuration(cfg.dedup_interval);
+  const stalenessMs = cfg.staleness_interval === undefined ? 2 * intervalMs : parseDuration(cfg.staleness_interval);
+  const keepNames = cfg.keep_metric_names;
   const fixedName = cfg.output_name ?? null;
-  if ((keepNames || fixedName !== null) && outputs.length !== 1) fail(fixedName !== null ? "output_name" : "keep_metric_names", "needs exactly one output");
   const suffixes = outputs.map((o) => (keepNames ? "" : outputSuffix(cfg.interval, cfg.by, cfg.without, o.name)));
   const fingerprint = JSON.stringify([selectors, cfg.interval, cfg.by ?? null, cfg.without ?? null, cfg.outputs, dedupMs, fixedName, keepNames]);
   let relabel: CompiledRelabel[] | null = null;
   if (cfg.output_relabel_configs && cfg.output_relabel_configs.length > 0) {
     try {
-      // Parsed again here: the stage also accepts configs as written (defaults not applied).
-      relabel = compileRelabelConfigs(z.array(relabelConfigSchema).parse(cfg.output_relabel_configs));
+      // The stage also accepts rules as written (tests, tools): defaults applied here, as the schema does.
+      relabel = compileRelabelConfigs(cfg.output_relabel_configs.map(withRelabelDefaults));
     } catch (err) {
       fail("output_relabel_configs", (err as Error).message, err);
     }
@@ -138,18 +115,10 @@ export function compileRule(cfg: AggregationRuleInput, index: number): Rule {
   return new Rule(index, matcher, intervalMs, latenessMs, grouping, outputs, {
     dedupMs,
     stalenessMs,
-    flushOnShutdown: cfg.flush_on_shutdown ?? true,
+    flushOnShutdown: cfg.flush_on_shutdown,
     fixedName,
     suffixes,
     relabel,
     fingerprint,
   });
-}
-
-function duration(text: string, path: string, fail: (path: string, message: string, cause?: unknown) => never): number {
-  try {
-    return parseDuration(text);
-  } catch (err) {
-    return fail(path, (err as Error).message, err);
-  }
 }

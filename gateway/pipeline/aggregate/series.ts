@@ -1,4 +1,4 @@
-import type { Labels } from "../sample.js";
+import type { Labels } from "../../prom/sample.js";
 
 /**
  * Interning of input series for the aggregation hot path.

@@ -1,11 +1,11 @@
-import type { Labels } from "../sample.js";
+import type { Labels } from "../../prom/sample.js";
 import { asArray, asNumber, asObject, asString, type Json, type SeriesCodec } from "./output.js";
 import type { Rule } from "./rule.js";
 import type { SeriesInterner, SeriesRef } from "./series.js";
 import { Group, SeriesBuffer, Window } from "./window.js";
 
 /**
- * The aggregation state as JSON, for checkpoints (gateway/pipeline/checkpoint.ts):
+ * The aggregation state as JSON, for checkpoints (gateway/recovery.ts):
  *
  *   {v: 1, rules: [{fp, flushedUntil, stale, outputs: [cross-window state per output],
  *     windows: [{start, end, samples, series: [labels...],

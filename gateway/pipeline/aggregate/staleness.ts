@@ -1,5 +1,5 @@
-import type { Labels, Sample } from "../sample.js";
-import { STALE_NAN } from "../../remote-write/codec.js";
+import type { Labels, Sample } from "../../prom/sample.js";
+import { STALE_NAN } from "../../prom/stale.js";
 import { asArray, asNumber, asObject, asString, type Json } from "./output.js";
 
 class Entry {
@@ -59,6 +59,18 @@ export class StaleTracker {
     }
     this.earliest = earliest;
     return n;
+  }
+
+  /** Forgets series whose last sample is after `limitMs` (restored from a checkpoint with a future clock); true if any. */
+  clampFuture(limitMs: number): boolean {
+    let any = false;
+    for (const [key, e] of this.series) {
+      if (e.lastTs > limitMs) {
+        this.series.delete(key);
+        any = true;
+      }
+    }
+    return any;
   }
 
   snapshot(): Json {

@@ -1,8 +1,8 @@
-import type { Labels, Sample } from "../sample.js";
+import type { Labels, Sample } from "../../prom/sample.js";
 import type { AggregationOutput, GroupContext, OutputEmitter } from "./output.js";
 import type { SeriesRef } from "./series.js";
 import type { StaleTracker } from "./staleness.js";
-import { relabelLabels, type CompiledRelabel } from "../relabel/relabel.js";
+import { relabelLabels, type CompiledRelabel } from "../../prom/relabel.js";
 
 /**
  * One input series' samples in one window of a buffered rule (de-duplication

@@ -1,9 +1,10 @@
 import type { DeriveRuleConfig } from "../../config/schema-derive.js";
-import type { Labels, Sample } from "../sample.js";
+import type { Labels, Sample } from "../../prom/sample.js";
 import type { Stage } from "../stage.js";
 import { compileExpr, EVAL_DIVISION_BY_ZERO, EVAL_MISSING_SIGNAL, EVAL_OK, type EvalContext } from "./expr.js";
+import type { DropFn } from "../../metrics/drop-reasons.js";
 
-export type DropFn = (reason: string, samples: number) => void;
+export type { DropFn } from "../../metrics/drop-reasons.js";
 
 interface Rule {
   name: string;

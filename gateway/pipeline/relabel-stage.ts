@@ -1,9 +1,10 @@
-import type { RelabelConfig } from "../../config/schema-relabel.js";
-import type { Sample } from "../sample.js";
-import type { Stage } from "../stage.js";
-import { compileRelabelConfigs, relabelLabels, type CompiledRelabel } from "./relabel.js";
+import type { RelabelConfig } from "../config/schema-relabel.js";
+import type { Sample } from "../prom/sample.js";
+import type { Stage } from "./stage.js";
+import { compileRelabelConfigs, relabelLabels, type CompiledRelabel } from "../prom/relabel.js";
+import type { DropFn, DropReason } from "../metrics/drop-reasons.js";
 
-export type DropFn = (reason: string, samples: number) => void;
+export type { DropFn } from "../metrics/drop-reasons.js";
 
 /**
  * Runs `relabel_configs` over every sample (Prometheus semantics, see
@@ -18,7 +19,7 @@ export class RelabelStage implements Stage {
   constructor(
     configs: readonly RelabelConfig[],
     private readonly onDrop: DropFn,
-    private readonly dropReason = "relabel_drop",
+    private readonly dropReason: DropReason = "relabel_drop",
   ) {
     this.rules = compileRelabelConfigs(configs);
   }

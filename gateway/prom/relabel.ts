@@ -1,9 +1,7 @@
 import { createHash } from "node:crypto";
-import type { RelabelConfig } from "../../config/schema-relabel.js";
-import { RELABEL_DEFAULTS } from "../../config/schema-relabel.js";
-import { LABEL_NAME_RE, METRIC_NAME_RE, type Labels } from "../sample.js";
-import { compileRe2 } from "./re2.js";
-import { expandTemplate, parseTemplate, type Template } from "./template.js";
+import { LABEL_NAME_RE, METRIC_NAME_RE, type Labels } from "./sample.js";
+import { compileRegex, type PromRegex } from "./regex.js";
+import { expandTemplate, parseTemplate, type Template } from "./relabel-template.js";
 
 /**
  * Prometheus relabelling (model/relabel/relabel.go `relabel`), compiled once
@@ -12,11 +10,48 @@ import { expandTemplate, parseTemplate, type Template } from "./template.js";
  * its relabel_test.go table. Label names are the legacy (Remote-Write 1.0)
  * character set.
  */
+/** Prometheus relabel actions (model/relabel/relabel.go), lower case as Prometheus normalises them. */
+export const RELABEL_ACTIONS = [
+  "replace", "keep", "drop", "keepequal", "dropequal", "hashmod", "labelmap", "labeldrop", "labelkeep", "lowercase", "uppercase",
+] as const;
+
+export const RELABEL_DEFAULTS = { separator: ";", regex: "(.*)", replacement: "$1" } as const;
+
+/** One relabel rule with Prometheus's keys, defaults applied (the config schema's output has this shape). */
+export interface RelabelRule {
+  readonly action: (typeof RELABEL_ACTIONS)[number];
+  readonly source_labels?: readonly string[] | undefined;
+  readonly separator: string;
+  readonly regex: string;
+  readonly modulus?: number | undefined;
+  readonly target_label?: string | undefined;
+  readonly replacement: string;
+}
+
+/**
+ * A rule as a user may write it (keys with defaults may be left out; `action`
+ * in any case), with Prometheus's defaults applied. The config schema does the
+ * same and also validates; this is for rules built in code.
+ */
+export function withRelabelDefaults(rule: Partial<Omit<RelabelRule, "action">> & { action?: unknown }): RelabelRule {
+  const action = typeof rule.action === "string" ? rule.action.toLowerCase() : rule.action === undefined ? "replace" : "";
+  if (!(RELABEL_ACTIONS as readonly string[]).includes(action)) throw new Error(`unknown relabel action ${JSON.stringify(rule.action)}`);
+  return {
+    source_labels: rule.source_labels,
+    separator: rule.separator ?? RELABEL_DEFAULTS.separator,
+    regex: rule.regex ?? RELABEL_DEFAULTS.regex,
+    modulus: rule.modulus,
+    target_label: rule.target_label,
+    replacement: rule.replacement ?? RELABEL_DEFAULTS.replacement,
+    action: action as RelabelRule["action"],
+  };
+}
+
 export interface CompiledRelabel {
-  readonly action: RelabelConfig["action"];
+  readonly action: RelabelRule["action"];
   readonly sourceLabels: readonly string[];
   readonly separator: string;
-  readonly regex: RegExp;
+  readonly regex: PromRegex;
   /** Regex left at its default `(.*)`: enables Prometheus's add/delete fast path. */
   readonly defaultRegex: boolean;
   readonly targetLabel: string;
@@ -25,12 +60,12 @@ export interface CompiledRelabel {
   readonly modulus: bigint;
 }
 
-export function compileRelabel(c: RelabelConfig): CompiledRelabel {
+export function compileRelabel(c: RelabelRule): CompiledRelabel {
   return {
     action: c.action,
     sourceLabels: c.source_labels ?? [],
     separator: c.separator,
-    regex: compileRe2(c.regex),
+    regex: compileRegex(c.regex),
     defaultRegex: c.regex === RELABEL_DEFAULTS.regex,
     targetLabel: c.target_label ?? "",
     target: parseTemplate(c.target_label ?? ""),
@@ -39,7 +74,7 @@ export function compileRelabel(c: RelabelConfig): CompiledRelabel {
   };
 }
 
-export function compileRelabelConfigs(configs: readonly RelabelConfig[]): CompiledRelabel[] {
+export function compileRelabelConfigs(configs: readonly RelabelRule[]): CompiledRelabel[] {
   return configs.map(compileRelabel);
 }
 

@@ -11,6 +11,8 @@
  * Parsed once per config into parts, so expansion per sample is a join.
  */
 
+import type { RegexMatch } from "./regex.js";
+
 type Part = string | { group: number } | { name: string };
 
 export interface Template {
@@ -78,7 +80,7 @@ export function parseTemplate(template: string): Template {
 }
 
 /** Expands against a match of the regex the template belongs to. */
-export function expandTemplate(t: Template, m: RegExpExecArray): string {
+export function expandTemplate(t: Template, m: RegexMatch): string {
   if (t.literal !== null) return t.literal;
   let out = "";
   for (const p of t.parts) {

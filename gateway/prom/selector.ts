@@ -1,4 +1,5 @@
 import { parser } from "@prometheus-io/lezer-promql";
+import { compileRegex, type PromRegex } from "./regex.js";
 import type { Labels } from "./sample.js";
 
 /** A node of the lezer syntax tree (typed through the parser, so @lezer/common need not be a direct dependency). */
@@ -12,9 +13,9 @@ type SyntaxNode = ReturnType<typeof parser.parse>["topNode"];
  * Semantics follow Prometheus (promql/parser + model/labels/matcher.go):
  * - a label absent from a series has the value "" (`{foo=""}` matches series
  *   without foo, `{foo=~".*"}` matches every series);
- * - regexes are fully anchored and `.` matches newlines: Prometheus compiles
- *   `^(?s:re)$` (labels.NewFastRegexMatcher); we compile `^(?:re)$` with the
- *   `s` flag;
+ * - regexes are RE2, fully anchored and `.` matches newlines: Prometheus
+ *   compiles `^(?s:re)$` (labels.NewFastRegexMatcher), as relabelling does;
+ *   both use the one implementation in regex.ts;
  * - strings are unquoted as PromQL's lexer does (Go `strconv.Unquote` rules
  *   for "double" and 'single' quotes, `backticks` raw).
  *
@@ -37,34 +38,12 @@ export class SelectorError extends Error {
 /** Match operators, cheapest first (matchers are sorted by it). */
 const enum Op { Eq, Neq, Re, Nre }
 
-/**
- * How a regex is evaluated: most real-world patterns need no RegExp at all (as
- * Prometheus's FastRegexMatcher): `.*`, `.+`, `abc`, `abc.*`, `a|b|c`.
- */
-const enum ReKind { Any, NonEmpty, Literal, Prefix, Set, RegExp }
-
 /** Fixed-shape compiled matcher (hot path: one per label matcher, evaluated per sample). */
 interface LabelMatcher {
   name: string;
   op: Op;
   value: string;
-  reKind: ReKind;
-  set: Set<string> | null;
-  re: RegExp | null;
-}
-
-/** No regex syntax at all: the pattern is its own literal (RE2 and JS agree on these characters). */
-const PLAIN = /^[^\\.+*?()|[\]{}^$]*$/;
-
-function regexMatches(m: LabelMatcher, v: string): boolean {
-  switch (m.reKind) {
-    case ReKind.Any: return true;
-    case ReKind.NonEmpty: return v.length > 0;
-    case ReKind.Literal: return v === m.value;
-    case ReKind.Prefix: return v.startsWith(m.value);
-    case ReKind.Set: return m.set!.has(v);
-    default: return m.re!.test(v);
-  }
+  re: PromRegex | null;
 }
 
 function matchesAll(matchers: LabelMatcher[], labels: Labels): boolean {
@@ -74,7 +53,7 @@ function matchesAll(matchers: LabelMatcher[], labels: Labels): boolean {
     // members out: `labels["constructor"]` is a function on a plain object.
     const own = labels[m.name];
     const v = typeof own === "string" ? own : "";
-    const ok = m.op === Op.Eq ? v === m.value : m.op === Op.Neq ? v !== m.value : regexMatches(m, v) === (m.op === Op.Re);
+    const ok = m.op === Op.Eq ? v === m.value : m.op === Op.Neq ? v !== m.value : m.re!.test(v) === (m.op === Op.Re);
     if (!ok) return false;
   }
   return true;
@@ -209,56 +188,22 @@ function firstDeviation(text: string, expr: SyntaxNode): [SyntaxNode, number] {
 }
 
 function equality(name: string, value: string, op = Op.Eq): LabelMatcher {
-  return { name, op, value, reKind: ReKind.Literal, set: null, re: null };
+  return { name, op, value, re: null };
 }
 
 function labelMatcher(name: string, opText: string, value: string, at: number, fail: (o: number, d: string) => never): LabelMatcher {
   if (opText === "=") return equality(name, value);
   if (opText === "!=") return equality(name, value, Op.Neq);
-  if (opText === "=~" || opText === "!~") return compileRegex(name, opText === "=~" ? Op.Re : Op.Nre, value, at, fail);
+  if (opText === "=~" || opText === "!~") return regexMatcher(name, opText === "=~" ? Op.Re : Op.Nre, value, at, fail);
   return fail(at, `unknown match operator ${JSON.stringify(opText)}`);
 }
 
-function compileRegex(name: string, op: Op, pattern: string, at: number, fail: (o: number, d: string) => never): LabelMatcher {
-  const m: LabelMatcher = { name, op, value: pattern, reKind: ReKind.RegExp, set: null, re: null };
-  let source = pattern;
-  let flags = "s";
-  // RE2's leading case-insensitive flag group (common in Prometheus configs); Node 20 RegExp has no inline flags.
-  if (source.startsWith("(?i)")) {
-    source = source.slice(4);
-    flags += "i";
-  }
-  let re: RegExp;
+function regexMatcher(name: string, op: Op, pattern: string, at: number, fail: (o: number, d: string) => never): LabelMatcher {
   try {
-    // Validate the pattern on its own first, so that `a)|(b` cannot escape the anchors below.
-    new RegExp(source, flags + "u");
-    re = new RegExp(`^(?:${source})$`, flags + "u");
-  } catch (unicodeErr) {
-    // RE2 allows escaping any punctuation (`\-`, `\:`), which JS accepts only without the `u` flag.
-    // Not for `\p`/`\P` (RE2 `\pL`): without `u` they would silently mean the letters "pL".
-    if (/\\[pP]/.test(source)) return fail(at, `invalid regular expression ${JSON.stringify(pattern)}: ${(unicodeErr as Error).message}`);
-    try {
-      new RegExp(source, flags);
-      re = new RegExp(`^(?:${source})$`, flags);
-    } catch (err) {
-      return fail(at, `invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`);
-    }
+    return { name, op, value: pattern, re: compileRegex(pattern) };
+  } catch (err) {
+    return fail(at, (err as Error).message);
   }
-  m.re = re;
-  if (flags !== "s") return m;
-  if (source === ".*") m.reKind = ReKind.Any;
-  else if (source === ".+") m.reKind = ReKind.NonEmpty;
-  else if (PLAIN.test(source)) {
-    m.reKind = ReKind.Literal;
-    m.value = source;
-  } else if (source.endsWith(".*") && PLAIN.test(source.slice(0, -2))) {
-    m.reKind = ReKind.Prefix;
-    m.value = source.slice(0, -2);
-  } else if (source.split("|").every((alt) => PLAIN.test(alt))) {
-    m.reKind = ReKind.Set;
-    m.set = new Set(source.split("|"));
-  }
-  return m;
 }
 
 // ---------------------------------------------------------------- strings

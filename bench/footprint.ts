@@ -1,0 +1,99 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DEFAULT_CONFIG_YAML } from "../gateway/config/defaults.js";
+
+/**
+ * Footprint of the production process (`node dist/gateway/main.js` with the
+ * built-in defaults, on loopback port 0): time from spawn to `/-/ready` = 200,
+ * and resident memory (VmRSS) after `idleMs` with no traffic. The baseline is
+ * a bare `node` process idling in the same run. Targets (issue #13): ready
+ * ≤ 1 s, idle RSS ≤ 70 MB.
+ */
+export interface Footprint {
+  readyMs: number;
+  rssMb: number;
+}
+
+const REPO = join(import.meta.dirname, "..");
+const MAIN = join(REPO, "dist", "gateway", "main.js");
+
+function rssMb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function waitFor(fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error("timed out");
+}
+
+async function measure(args: string[], env: NodeJS.ProcessEnv, readyUrl: (out: string) => string | null, idleMs: number): Promise<Footprint> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { env: { ...process.env, NODE_OPTIONS: "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  try {
+    let readyMs = NaN;
+    await waitFor(async () => {
+      const url = readyUrl(out);
+      if (url === null) return false;
+      if (url !== "" && !(await fetch(url).then((r) => r.ok, () => false))) return false;
+      readyMs = performance.now() - t0;
+      return true;
+    }, 30_000).catch(() => {
+      throw new Error(`not ready in 30 s:\n${out}`);
+    });
+    await new Promise((r) => setTimeout(r, idleMs));
+    return { readyMs, rssMb: rssMb(child.pid!) };
+  } finally {
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await exited;
+  }
+}
+
+/** The NODE_OPTIONS / environment the systemd unit ships, read from it so the figure and the unit cannot drift. */
+export function shippedEnvironment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  const unit = readFileSync(join(REPO, "deploy", "edgegate.service"), "utf8");
+  for (const m of unit.matchAll(/^Environment=(.+)$/gm)) {
+    for (const kv of m[1]!.match(/"[^"]*"|\S+/g) ?? []) {
+      const s = kv.replace(/^"|"$/g, "");
+      const i = s.indexOf("=");
+      if (i > 0) env[s.slice(0, i)] = s.slice(i + 1);
+    }
+  }
+  return env;
+}
+
+export async function benchFootprint(idleMs = 5000): Promise<{ bare: Footprint; gateway: Footprint; shipped: Footprint; shippedEnv: NodeJS.ProcessEnv }> {
+  if (!existsSync(MAIN)) throw new Error("dist/gateway/main.js missing: run `npm run build` first");
+  const dir = mkdtempSync(join(tmpdir(), "edgegate-footprint-"));
+  try {
+    const cfg = join(dir, "edgegate.yaml");
+    writeFileSync(
+      cfg,
+      DEFAULT_CONFIG_YAML.replace('"0.0.0.0:1883"', '"127.0.0.1:0"').replace('"0.0.0.0:9480"', '"127.0.0.1:0"').replace("./data/edgegate.db", join(dir, "edgegate.db")).replace("127.0.0.1:9090", "127.0.0.1:9"),
+    );
+    const httpReady = (out: string) => {
+      const m = /"edgegate started".*?"http":"([^"]+)"|"http":"([^"]+)".*?"edgegate started"/.exec(out);
+      const addr = m?.[1] ?? m?.[2];
+      return addr ? `http://${addr}/-/ready` : null;
+    };
+    const bare = await measure(["-e", "console.log('up'); setInterval(() => {}, 1000)"], {}, (o) => (o.includes("up") ? "" : null), idleMs);
+    const gateway = await measure([MAIN, "--config", cfg, "--log.format=json"], {}, httpReady, idleMs);
+    rmSync(join(dir, "edgegate.db"), { force: true });
+    const shippedEnv = shippedEnvironment();
+    const shipped = await measure([MAIN, "--config", cfg, "--log.format=json"], shippedEnv, httpReady, idleMs);
+    return { bare, gateway, shipped, shippedEnv };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
