@@ -10,7 +10,7 @@ import { refusedAsAlreadyStored, unanswered } from "./resend.js";
 import { ReplayPacer, RetryBudget } from "./retry-budget.js";
 import { Transport } from "./transport.js";
 import { decodeWriteRequest, encodeWriteRequest, snappyCompress, snappyDecompress } from "./codec.js";
-import { isolateRefused, type PartVerdict } from "./split.js";
+import { isolateRefused, refusalIsPerSample, type PartVerdict } from "./split.js";
 import { RepeatLimiter } from "../logging/repeat-limiter.js";
 import { validateHeaderName, validateHeaderValue } from "node:http";
 
@@ -256,8 +256,10 @@ export class Sender {
       return;
     }
     if (outcome.kind === "dead") {
-      // Spec: a 4xx other than 429 MUST NOT be retried (as a whole); log the body as is.
-      await this.setAside(batch, "status_4xx", outcome.status, outcome.message);
+      // Spec: a 4xx other than 429 MUST NOT be retried (as a whole); log the body as is. Split only when
+      // the body names a per-sample cause (split.ts): a plain 400 is about the request, never sent again.
+      if (refusalIsPerSample(outcome.status, outcome.message)) await this.setAside(batch, "status_4xx", outcome.status, outcome.message);
+      else this.moveToDeadLetters(batch, "status_4xx", String(outcome.status), outcome.message);
       this.noteError({ atMs: Date.now(), message: `HTTP ${outcome.status}: ${outcome.message}`, status: outcome.status }, false);
       return;
     }
@@ -267,7 +269,8 @@ export class Sender {
     if (outcome.status !== undefined) err.status = outcome.status;
     if (exhausted) {
       // One poison batch (e.g. Prometheus 2.42's 500 for a sample older than its OOO window) must not block the backlog.
-      await this.setAside(batch, "max_retry_duration", outcome.status, outcome.message);
+      if (outcome.status !== undefined && outcome.status >= 500) await this.setAside(batch, "max_retry_duration", outcome.status, outcome.message);
+      else this.moveToDeadLetters(batch, "max_retry_duration", String(outcome.status), outcome.message);
       this.noteError(err, false);
       return;
     }

@@ -19,6 +19,42 @@ export interface SplitResult {
   delivered: number;
 }
 
+/**
+ * Refusal texts that name a per-sample cause, as receivers word them:
+ * Prometheus 2.42 TSDB (and Thanos Receive, which reuses it): "out of order
+ * sample", "out of bounds", "duplicate sample for timestamp", "too old
+ * sample", invalid labels / UTF-8; Grafana Mimir's err-mimir-sample-* /
+ * label / metric-name ids; VictoriaMetrics' "sample timestamp … too old /
+ * too far in the future".
+ */
+const PER_SAMPLE_CAUSES = [
+  /out[ -]of[ -]order/i,
+  /out[ -]of[ -]bounds/i,
+  /duplicate[ -]sample|duplicate[ -]timestamp/i,
+  /too[ -]old/i,
+  /too[ -]far[ -]in[ -](the[ -])?future/i,
+  /invalid[ -](metric[ -]name|label|labels|utf-?8)|label[ -](name|value)\b[^\n]*\b(invalid|not valid|too long)|not valid utf-?8/i,
+  /sample[ -]timestamp/i,
+  /err-mimir-(sample|label|metric-name|max-label|missing-metric|too-far)/i,
+];
+
+/**
+ * Whether a refusal is about individual samples, so that splitting the batch
+ * isolates them and delivers the rest. A 4xx only when its body names a
+ * per-sample cause (PER_SAMPLE_CAUSES); any other 4xx (a plain "400 bad
+ * request", 401, 413 …) is about the request, which must not be sent again in
+ * any form (Remote-Write 1.0: a 4xx other than 429 MUST NOT be retried), so
+ * it is dead-lettered whole. A 5xx still refused after max_retry_duration is
+ * split too: one poison sample (Prometheus 2.42 answers 500 for a sample
+ * outside its out-of-order window) must not take its batch with it.
+ */
+export function refusalIsPerSample(status: number | undefined, body: string): boolean {
+  if (status === undefined) return false;
+  if (status >= 500) return true;
+  if (status >= 400) return PER_SAMPLE_CAUSES.some((re) => re.test(body));
+  return false;
+}
+
 /** One sample's place in a request: series index and sample index. */
 type Slot = number;
 

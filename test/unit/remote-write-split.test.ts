@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { TimeSeries } from "../../gateway/remote-write/codec.js";
-import { isolateRefused, type PartVerdict } from "../../gateway/remote-write/split.js";
+import { isolateRefused, refusalIsPerSample, type PartVerdict } from "../../gateway/remote-write/split.js";
 
 /** 2,000 samples over 40 series (50 each, ascending timestamps), like a full batch of a fleet. */
 function batch(): TimeSeries[] {
@@ -54,5 +54,36 @@ describe("remote-write: isolating refused samples by splitting", () => {
     const result = await isolateRefused(batch(), { status: 400, message: "bad" }, r.post);
     assert.deepEqual(result.refused.flatMap((x) => x.series.flatMap((s) => s.samples.map((p) => p.value))).sort((a, b) => a - b), [...bad].sort((a, b) => a - b));
     assert.equal(r.accepted.length, 2000 - bad.size);
+  });
+});
+
+describe("which refusals are split", () => {
+  it("a 4xx whose body names a per-sample cause, as receivers word it", () => {
+    for (const body of [
+      "out of order sample", // Prometheus 2.42
+      "out of bounds",
+      "duplicate sample for timestamp",
+      "too old sample",
+      'invalid labels: label name "1x" is not valid',
+      "invalid UTF-8 label value",
+      "add 3 samples: out of order sample", // Thanos Receive
+      "failed pushing to ingester: user=anonymous: the sample has been rejected because another sample with the same timestamp, but a different value, has already been ingested (err-mimir-sample-duplicate-timestamp)", // Mimir
+      "err-mimir-sample-out-of-order",
+      "the sample timestamp is too old", // VictoriaMetrics wording
+    ]) assert.equal(refusalIsPerSample(400, body), true, body);
+  });
+  it("any other 4xx is about the request: dead-lettered whole, never split", () => {
+    for (const [status, body] of [
+      [400, "bad request"],
+      [400, "refused"],
+      [400, "snappy: corrupt input"],
+      [401, "unauthorized"],
+      [404, "404 page not found"],
+      [413, "request entity too large"],
+    ] as const) assert.equal(refusalIsPerSample(status, body), false, `${status} ${body}`);
+  });
+  it("a 5xx past max_retry_duration is split; a missing status is not", () => {
+    assert.equal(refusalIsPerSample(500, "internal error"), true);
+    assert.equal(refusalIsPerSample(undefined, "ECONNRESET"), false);
   });
 });
