@@ -17,6 +17,7 @@ import { makePayloads } from "./payloads.js";
 import { fmt, medianOf, printTable, type Row } from "./stats.js";
 import { benchMqtt } from "./mqtt.js";
 import { BENCH_RULES_YAML } from "./config.js";
+import { benchDurableAck } from "./durable-ack.js";
 import { benchFootprint } from "./footprint.js";
 import { regexRates } from "./regex.js";
 
@@ -112,6 +113,20 @@ rows.push({ bench: "encode (group+protobuf+snappy)", figure: `${fmt(enc)} sample
 
 const mq = await benchMqtt(messages.slice(0, 30_000));
 rows.push({ bench: "mqtt → gateway pipeline", figure: `${fmt(mq.gateway)} msg/s`, baseline: `bare aedes+JSON.parse ${fmt(mq.bare)} msg/s`, ratio: `${fmt(mq.gateway / mq.bare, 2)}×` });
+
+const ack = await benchDurableAck(messages.slice(0, 20_000));
+rows.push({
+  bench: "mqtt QoS 1, PUBACK after journal commit",
+  figure: `${fmt(ack.journal.rate)} msg/s`,
+  baseline: `PUBACK before durability ${fmt(ack.baseline.rate)} msg/s`,
+  ratio: `${fmt(ack.journal.rate / ack.baseline.rate, 2)}×`,
+});
+rows.push({
+  bench: "PUBACK latency (median / p99)",
+  figure: `${fmt(ack.journal.p50, 2)} / ${fmt(ack.journal.p99, 2)} ms`,
+  baseline: `${fmt(ack.baseline.p50, 2)} / ${fmt(ack.baseline.p99, 2)} ms`,
+  ratio: `+${fmt(ack.journal.p50 - ack.baseline.p50, 2)} / +${fmt(ack.journal.p99 - ack.baseline.p99, 2)} ms`,
+});
 
 const perSeries = heapPerSeries(100_000, now);
 rows.push({ bench: "aggregation memory", figure: `${fmt(perSeries)} B/series (100k series)`, baseline: "—", ratio: "—" });

@@ -11,7 +11,8 @@ import type { Sample } from "./prom/sample.js";
 import { Lifecycle, type Component } from "./lifecycle.js";
 import { OutboxSink } from "./remote-write/pending-series.js";
 import { queueTarget } from "./remote-write/queue-names.js";
-import { CheckpointStore } from "./outbox/checkpoint.js";
+import { Durability } from "./recovery.js";
+import { GroupCommitter, NotAcceptingError, type JournalEntry } from "./ingest/durable-ack.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { openOutbox } from "./outbox/open.js";
 import type { Sender } from "./remote-write/sender.js";
@@ -33,6 +34,12 @@ export interface GatewayOptions {
   shutdownSendTimeoutMs?: number;
   /** The file the config came from: SIGHUP and POST /-/reload re-read it (default: the built-in defaults). */
   configFile?: string;
+  /**
+   * Benchmark baseline only: PUBACK before the message is durable (aedes's
+   * default, edgegate before issue #11), messages not journaled. Never set
+   * in production: a kill -9 then loses acknowledged messages.
+   */
+  ackBeforeDurable?: boolean;
 }
 
 export interface Gateway {
@@ -61,6 +68,8 @@ export interface GatewayStatus {
   uptime_seconds: number;
   mqtt: { listen: string; connected_clients: number; listeners: ListenerStatus[]; auth: ReturnType<Broker["auth"]["describe"]> | null };
   outbox: { path: string; rows: number; bytes: number; samples: number; oldest_age_seconds: number | null; dead_letter_rows: number };
+  /** The ingest journal and the disk-full state (`full` is null while messages are acknowledged). */
+  storage: { full: string | null; journal_rows: number; journal_bytes: number; checkpoint_seq: number };
   targets: TargetStatus[];
 }
 
@@ -106,12 +115,13 @@ function sinkTargets(config: Config, names: readonly string[]) {
 }
 
 /** The drop, ingest and registry callbacks of the core: self-metrics and log lines. */
-function coreDeps(metrics: Metrics, log: Logger): CoreDeps {
+function coreDeps(metrics: Metrics, log: Logger, replayingCommitted: () => boolean): CoreDeps {
   const repeats = new RepeatLimiter();
   return {
     onDrop: (reason, n) => metrics.samplesDropped.inc({ reason }, n),
     onMessageDropped: (reason) => metrics.messagesDropped.inc({ reason }),
-    onSamplesIn: (n) => metrics.samplesIn.inc(n),
+    // Replayed messages whose samples the outbox already has were counted by the run that committed them.
+    onSamplesIn: (n) => void (replayingCommitted() || metrics.samplesIn.inc(n)),
     onLabelValuesReplaced: (reason, n) => metrics.labelValuesReplaced.inc({ reason }, n),
     onEnrichMiss: (registry, n) => metrics.enrichMisses.inc({ registry }, n),
     registryEvents: {
@@ -131,7 +141,10 @@ function coreDeps(metrics: Metrics, log: Logger): CoreDeps {
 /** What the running gateway holds; each part is set by its component's start(). */
 interface Parts {
   outbox: Outbox | null;
-  checkpoints: CheckpointStore | null;
+  /** Ingest journal, checkpoint and outbox commits in one transaction; replay at start (recovery.ts). */
+  durability: Durability | null;
+  /** Journals accepted publishes in groups before they are acknowledged (absent with ackBeforeDurable). */
+  committer: GroupCommitter | null;
   sink: OutboxSink | null;
   senders: TargetSender[];
   http: HttpServer | null;
@@ -155,10 +168,16 @@ interface Context {
   /** More HTTP routes on the gateway's server (status page, reload). */
   routes: ((app: FastifyInstance) => void)[];
   sendDeadlineMs: number;
-  restoreCheckpoint(): void;
+  /** Creates the durability layer over the outbox and sink, restores the checkpoint and replays the journal. */
+  recover(): void;
   tick(final: boolean): void;
-  /** One device message (MQTT or HTTP push): null when it gave samples, else why it gave none. */
+  /** One device message without the journal (ackBeforeDurable): null when it gave samples, else why it gave none. */
   onMessage(topic: string, payload: Buffer): string | null;
+  /** One HTTP push: journaled like a QoS 1 publish, then processed; null when it gave samples, else why it gave none. */
+  push(topic: string, payload: Buffer, clientId: string): Promise<string | null>;
+  /** Durable acceptance for the broker (PUBACK after the journal commit), or undefined (ackBeforeDurable). */
+  accept: ((topic: string, payload: Buffer, clientId: string, qos: number) => Promise<void>) | undefined;
+  now(): number;
   status(): GatewayStatus;
   isReady(): boolean;
   drained(): Promise<void>;
@@ -171,11 +190,9 @@ function components(c: Context): Component[] {
     {
       name: "outbox",
       start() {
-        p.outbox = openOutbox(config.storage, metrics, log, queueTarget);
-        c.restoreCheckpoint();
+        p.outbox = openOutbox(config.storage, metrics, log, queueTarget, () => p.durability?.stats().journalBytes ?? 0);
       },
       close() {
-        p.checkpoints?.close();
         p.outbox?.close();
       },
     },
@@ -185,7 +202,7 @@ function components(c: Context): Component[] {
         // The broker is built here, its password and ACL files loaded before the HTTP server opens:
         // the push endpoint authenticates with them, and a missing or invalid file fails the start
         // before any port opens. The mqtt component starts its listeners; its close stops the file watchers.
-        p.broker = new Broker({ mqtt: config.mqtt, maxPayloadBytes: config.mqtt.max_payload_bytes, limits: config.mqtt, metrics, log: log.child({ component: "mqtt" }), onMessage: c.onMessage });
+        p.broker = new Broker({ mqtt: config.mqtt, maxPayloadBytes: config.mqtt.max_payload_bytes, limits: config.mqtt, metrics, log: log.child({ component: "mqtt" }), onMessage: c.onMessage, ...(c.accept ? { accept: c.accept } : {}) });
         const broker = p.broker;
         broker.loadAuth();
         try {
@@ -196,7 +213,7 @@ function components(c: Context): Component[] {
             isReady: c.isReady,
             status: c.status,
             web: { tls: config.http.tls_server_config, basicAuthUsers: config.http.basic_auth_users, metrics },
-            push: { config: config.http.push, maxPayloadBytes: config.mqtt.max_payload_bytes, auth: broker.auth, metrics, onMessage: c.onMessage, log },
+            push: { config: config.http.push, maxPayloadBytes: config.mqtt.max_payload_bytes, auth: broker.auth, metrics, onMessage: c.push, log },
             routes: c.routes,
           });
         } catch (err) {
@@ -231,6 +248,8 @@ function components(c: Context): Component[] {
       name: "pipeline",
       start() {
         p.sink = new OutboxSink(p.outbox!, sinkTargets(config, c.names), metrics, log);
+        // Before anything is accepted: the checkpoint, then the journal after it, through the core.
+        c.recover();
         p.accepting = true;
         for (const r of c.core.registries) r.start();
         p.timer = setInterval(() => c.tick(false), Math.min(config.storage.flush_interval, 1000));
@@ -239,6 +258,7 @@ function components(c: Context): Component[] {
       close() {
         // The broker is closed: flush every open window into the outbox.
         if (p.timer) clearInterval(p.timer);
+        p.committer?.flush();
         c.tick(true);
         p.accepting = false;
         for (const r of c.core.registries) r.close();
@@ -247,6 +267,8 @@ function components(c: Context): Component[] {
     {
       name: "mqtt",
       async start() {
+        // Open windows get their allowed lateness again from here: devices could not send while the gateway was down.
+        p.durability?.resume(c.now());
         await p.broker!.start();
       },
       close: () => p.broker?.close(),
@@ -271,11 +293,13 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   const metrics = createMetrics({ defaultMetrics: true });
   let current = config;
   let names = targetNames(config);
-  const p: Parts = { outbox: null, checkpoints: null, sink: null, senders: [], http: null, broker: null, timer: null, accepting: false };
+  const p: Parts = { outbox: null, durability: null, committer: null, sink: null, senders: [], http: null, broker: null, timer: null, accepting: false };
+  /** During replay of messages whose raw samples the outbox already has: they only update the order guard. */
+  let rawCommitted = false;
   // What the message being ingested came to, so the HTTP push can answer 400 with the first reason it gave no samples.
   // In the deps, so a core built by a config reload reports it too.
   const message: { firstDrop: DropReason | null; samples: number } = { firstDrop: null, samples: 0 };
-  const baseDeps = coreDeps(metrics, log);
+  const baseDeps = coreDeps(metrics, log, () => rawCommitted);
   const deps: CoreDeps = {
     ...baseDeps,
     onDrop: (reason, n) => {
@@ -287,7 +311,9 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       baseDeps.onSamplesIn?.(n);
     },
   };
-  const toSink = (samples: Sample[]) => p.sink?.write(samples);
+  const toSink = (samples: Sample[]) => (rawCommitted ? p.sink?.remember(samples) : p.sink?.write(samples));
+  /** What each journaled message came to, for the HTTP push waiting on it (null: it gave samples). */
+  const outcomes = new WeakMap<JournalEntry, string | null>();
   let core = new Core(config, deps, toSink);
   /** Targets removed by a reload whose queues still hold batches: reported until purged. */
   const removedTargets = new Map<string, string>();
@@ -298,22 +324,47 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   let closing: Promise<void> | null = null;
   const startedAt = now();
 
-  /** Routes one device message (MQTT or HTTP push); returns null when it gave samples, else why it gave none. */
-  function onMessage(topic: string, payload: Buffer): string | null {
-    if (!p.accepting) return "not_ready";
+  /** Runs one device message through the core; returns null when it gave samples, else why it gave none. */
+  function ingestOne(topic: string, payload: Buffer, atMs: number): string | null {
     message.firstDrop = null;
     message.samples = 0;
-    if (!core.ingest(topic, payload, now())) return "no_topic_rule";
+    if (!core.ingest(topic, payload, atMs)) return "no_topic_rule";
     return message.samples > 0 ? null : (message.firstDrop ?? "no_samples");
   }
 
+  /** A device message without the journal (ackBeforeDurable: the broker's published handler). */
+  function onMessage(topic: string, payload: Buffer): string | null {
+    if (!p.accepting) return "not_ready";
+    return ingestOne(topic, payload, now());
+  }
+
+  /**
+   * An HTTP push: journaled in the same group commits as MQTT publishes, so a
+   * 204 means what a PUBACK means (durable, processed); refused while the disk
+   * is full, as a publish is.
+   */
+  async function push(topic: string, payload: Buffer, clientId: string): Promise<string | null> {
+    if (!p.accepting) return "not_ready";
+    const committer = p.committer;
+    if (!committer) return onMessage(topic, payload);
+    const entry: JournalEntry = { topic, payload, clientId, receivedMs: now() };
+    try {
+      await committer.accept(entry, 1);
+    } catch (err) {
+      if (err instanceof NotAcceptingError) return "storage_full";
+      throw err;
+    }
+    return outcomes.get(entry) ?? null;
+  }
+
   function tick(final: boolean): void {
-    if (!p.accepting || !p.sink) return;
+    if (!p.accepting || !p.sink || !p.durability) return;
     const aggregate = core.built.aggregate;
+    if (final) p.committer?.flush();
+    const before = p.sink.pending();
     core.tick(now(), final);
-    p.sink.flush();
-    // After the outbox commit, never before: see gateway/outbox/checkpoint.ts.
-    checkpoint(final);
+    // Outbox rows, journal position and (when windows were emitted) the checkpoint: one transaction.
+    p.durability.commit(p.sink.pending() > before, final);
     metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);
     staleMarkersCounted = aggregate.staleMarkers;
     p.broker?.updateGauges();
@@ -324,39 +375,54 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     for (const l of core.limitStats(now())) metrics.limitsSeriesActive.set({ scope: l.scope }, l.active);
   }
 
-  /** Writes a checkpoint when a window was flushed since the last one, when checkpoint_interval elapsed, or when forced (shutdown). */
-  function checkpoint(force: boolean): void {
-    if (!p.checkpoints) return;
-    const t0 = performance.now();
+  /** Runs one accepted (journaled) message through the core, with its arrival time as the clock (replay gives the same result). */
+  function processEntry(entry: JournalEntry, committed: boolean): void {
+    if (!p.sink) return;
+    rawCommitted = committed;
     try {
-      const bytes = core.checkpoint(p.checkpoints, now(), checkpointIntervalMs, force);
-      if (bytes === null) return;
-      metrics.checkpoints.inc({ result: "success" });
-      metrics.checkpointBytes.set(bytes);
+      outcomes.set(entry, ingestOne(entry.topic, entry.payload, entry.receivedMs));
     } catch (err) {
-      metrics.checkpoints.inc({ result: "failure" });
-      log.error({ err }, "could not write the aggregation checkpoint");
+      // A bug in a stage must not take ingest down with it; count and log it.
+      metrics.messagesDropped.inc({ reason: "internal_error" });
+      log.error({ err, topic: entry.topic }, "failed to process message");
+    } finally {
+      rawCommitted = false;
     }
-    metrics.checkpointDuration.set((performance.now() - t0) / 1000);
   }
 
-  /** Restores the aggregation state of the previous run (before any sample can arrive). */
-  function restoreCheckpoint(): void {
-    if (config.aggregation.length === 0 || checkpointIntervalMs <= 0) return;
-    p.checkpoints = CheckpointStore.open(config.storage.path);
-    const report = core.restore(p.checkpoints, now());
-    if (report.problem !== undefined) log.warn(report.problem);
-    if (!report.restored) return;
-    if (report.clamped) log.warn({ rules: report.clamped.rules, windows: report.clamped.windows }, "aggregation checkpoint held state beyond now + ingest.max_future_skew; discarded it");
-    for (const line of report.discarded ?? []) log.warn({ checkpoint_ms: report.savedMs }, line);
-    log.info({ rules: report.rules, windows: report.windows, checkpoint_age_ms: now() - report.savedMs! }, "aggregation state restored from checkpoint");
+  /** The durability layer over the outbox and the current sink and core; restores and replays (before anything is accepted). */
+  function recover(): void {
+    const maxBytes = config.storage.max_bytes;
+    const d = (p.durability = new Durability({
+      outbox: p.outbox!,
+      sink: () => p.sink!,
+      core: () => core,
+      process: processEntry,
+      metrics,
+      log,
+      now,
+      checkpointIntervalMs,
+      // A crash replays at most this much; a quarter of the storage bound, at most 64 MiB.
+      journalMaxBytes: maxBytes > 0 ? Math.min(maxBytes / 4, 64 * 1024 * 1024) : 64 * 1024 * 1024,
+      storagePath: config.storage.path,
+    }));
+    d.recover();
+    if (options.ackBeforeDurable) return;
+    const c = (p.committer = new GroupCommitter({
+      commit: (entries) => d.commitGroup(entries),
+      committed: (entries, last) => d.committedGroup(entries, last),
+      failed: (err, entries) => d.groupFailed(err, entries),
+      refused: () => metrics.messagesDropped.inc({ reason: "storage_full" }),
+    }));
+    d.onRefusalChange = (reason) => c.setRefusal(reason);
+    c.setRefusal(d.refusal());
   }
 
   function status(): GatewayStatus {
     const depth = p.outbox?.depth() ?? { rows: 0, bytes: 0, samples: 0, oldestMs: null };
     return {
       version: VERSION,
-      ready: isReady,
+      ready: gateway.ready(),
       uptime_seconds: Math.round((now() - startedAt) / 1000),
       mqtt: { listen: gateway.mqttAddress(), connected_clients: p.broker?.connectedClients() ?? 0, listeners: p.broker?.listenerStatus() ?? [], auth: p.broker?.auth.describe() ?? null },
       outbox: {
@@ -366,6 +432,12 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
         samples: depth.samples,
         oldest_age_seconds: depth.oldestMs === null ? null : Math.max(0, (now() - depth.oldestMs) / 1000),
         dead_letter_rows: p.outbox?.deadLetterDepth().rows ?? 0,
+      },
+      storage: {
+        full: p.durability?.refusal() ?? null,
+        journal_rows: p.durability?.stats().journalRows ?? 0,
+        journal_bytes: p.durability?.stats().journalBytes ?? 0,
+        checkpoint_seq: p.durability?.stats().checkpointSeq ?? 0,
       },
       targets: [...p.senders.map((s) => targetStatus(s.status())), ...removedStatus()],
     };
@@ -392,7 +464,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
    * pipeline; unchanged targets keep their sender, a removed target its queue.
    */
   async function applyConfig(loaded: Config): Promise<ReloadReport> {
-    if (!p.outbox || !p.sink || !p.accepting || closing) throw new Error("the gateway is not running");
+    if (!p.outbox || !p.sink || !p.durability || !p.accepting || closing) throw new Error("the gateway is not running");
     const outbox = p.outbox;
     const restartNeeded = restartOnlyChanges(current, loaded);
     const next = withRunningListeners(current, loaded);
@@ -425,6 +497,8 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     tick(false);
     const aggregate = core.built.aggregate;
     const restored = nextCore.built.aggregate.restore(aggregate.snapshot());
+    // The restart's grace (windows open at the last start) goes on in the new core.
+    nextCore.built.aggregate.resume(p.durability.resumedAtMs);
     report.rules = { kept: restored.rules, fresh: next.aggregation.length - restored.rules };
     const retired = aggregate.flushRetired(new Set(nextCore.built.aggregate.fingerprints()));
     if (retired.length > 0) {
@@ -433,17 +507,22 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       for (const st of stages.slice(stages.indexOf(aggregate) + 1)) cur = st.process(cur, now());
       p.sink.write(cur);
     }
-    p.sink.flush();
-    const nextSink = new OutboxSink(outbox, sinkTargets(next, nextNames), metrics, log);
-    nextSink.adoptOrderState(p.sink);
     const oldCore = core;
+    const oldSink = p.sink;
+    const nextSink = new OutboxSink(outbox, sinkTargets(next, nextNames), metrics, log);
     const retiredSenders = p.senders.filter((sd) => !nextSenders.includes(sd));
+    // A forced checkpoint at the swap: the retired windows' outputs, the new core's state and the journal
+    // position in one transaction, so a crash after it replays nothing of the old config under the new one
+    // (journaled-but-uncheckpointed messages are neither lost nor counted twice).
     core = nextCore;
+    if (!p.durability.commit(true, false, true)) oldSink.flush(); // disk full: committed or counted as outbox_write_failed
+    nextSink.adoptOrderState(oldSink);
     p.sink = nextSink;
+    // Again with the new sink's views, so the checkpointed order guard matches them.
+    p.durability.commit(false, false, true);
     p.senders = nextSenders;
     names = nextNames;
     current = next;
-    // The new core checkpoints its rule set at the next tick (it has never saved one).
     staleMarkersCounted = 0;
     for (const r of oldCore.registries) r.close();
     for (const r of core.registries) r.start();
@@ -467,7 +546,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
 
   const live = new LiveStats({
     metrics,
-    ready: () => isReady,
+    ready: () => gateway.ready(),
     uptimeSeconds: () => Math.round((now() - startedAt) / 1000),
     connectedDevices: () => p.broker?.connectedClients() ?? 0,
     targets: () =>
@@ -492,11 +571,16 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     parts: p,
     routes: [(app) => registerStatusPage(app, live), (app) => registerReloadRoute(app, reloader)],
     sendDeadlineMs: options.shutdownSendTimeoutMs ?? 5000,
-    restoreCheckpoint,
+    recover,
     tick,
     onMessage,
+    push,
+    accept: options.ackBeforeDurable
+      ? undefined
+      : (topic, payload, clientId, qos) => p.committer!.accept({ topic, payload, clientId, receivedMs: now() }, qos),
+    now,
     status,
-    isReady: () => isReady,
+    isReady: () => gateway.ready(),
     drained: () => gateway.drained(),
   };
   for (const component of components(context)) lifecycle.add(component);
@@ -535,7 +619,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       const a = p.http?.address();
       return a && typeof a !== "string" ? formatListen(a.address, a.port) : config.http.listen;
     },
-    ready: () => isReady,
+    ready: () => isReady && (p.durability?.refusal() ?? null) === null,
     status,
     flushNow(final = false) {
       tick(final);

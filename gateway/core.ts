@@ -12,6 +12,7 @@ import { TopicRouter } from "./ingest/topic-router.js";
 import { SampleGuard } from "./ingest/sample-guard.js";
 import { buildStages, type BuildDeps, type BuiltStages } from "./pipeline/build.js";
 import { Pipeline } from "./pipeline/pipeline.js";
+import type { AggregateStage } from "./pipeline/aggregate/aggregate-stage.js";
 import { TopicStages } from "./pipeline/topic-stages.js";
 import type { Sample } from "./prom/sample.js";
 import { SeriesView } from "./remote-write/pending-series.js";
@@ -35,7 +36,7 @@ export interface CoreDeps extends BuildDeps {
   onLabelValuesReplaced?: (reason: LabelValueReplacedReason, values: number) => void;
 }
 
-/** Where checkpoints are kept (outbox/checkpoint.ts in the gateway). */
+/** Where checkpoints are kept (the gateway keeps them with the journal position: recovery.ts). */
 export interface CheckpointStorage {
   /** Returns the bytes written. */
   save(key: string, data: string, nowMs: number): number;
@@ -142,6 +143,15 @@ export class Core {
     } catch {
       return { restored: false, problem: "aggregation checkpoint is not valid JSON; starting with empty windows", savedMs: saved.savedMs };
     }
+    return { ...this.restoreSnapshot(data, nowMs), savedMs: saved.savedMs };
+  }
+
+  /**
+   * Loads an aggregation snapshot (`aggregate.snapshot()`) taken by a previous
+   * run, e.g. from the recovery checkpoint; call before any message arrives.
+   */
+  restoreSnapshot(data: Parameters<AggregateStage["restore"]>[0], nowMs: number): RestoreReport {
+    const aggregate = this.built.aggregate;
     const report = aggregate.restore(data);
     // A checkpoint written before the timestamp window existed (or under a wrong clock) may hold a
     // high-water mark in the future, which would refuse every later sample as too_late.
@@ -149,7 +159,7 @@ export class Core {
     if (clamped.windows > 0) this.deps.onDrop("too_far_in_future", clamped.samples);
     this.checkpointedAt = nowMs;
     this.checkpointedWindows = aggregate.flushedWindows;
-    const out: RestoreReport = { restored: true, rules: report.rules, windows: report.windows, discarded: report.discarded, savedMs: saved.savedMs };
+    const out: RestoreReport = { restored: true, rules: report.rules, windows: report.windows, discarded: report.discarded };
     if (clamped.rules > 0) out.clamped = clamped;
     return out;
   }

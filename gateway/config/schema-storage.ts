@@ -35,13 +35,13 @@ export const storageSchema = z
       .meta({ example: "/var/lib/edgegate/edgegate.db" }),
     flush_interval: duration("How often samples leaving the pipeline are committed to the outbox as encoded Remote-Write batches.").prefault("1s"),
     max_bytes: byteSize(
-      "Bound on the encoded bytes kept in the outbox (waiting batches of all targets plus dead letters). When exceeded, dead letters go first, then the oldest batches; evicted samples are counted with reason=\"evicted_size\". 0 = no bound.",
+      "Bound on the encoded bytes kept in the outbox (waiting batches of all targets plus dead letters) and the ingest journal (accepted messages not yet covered by a checkpoint; a checkpoint is forced when the journal passes a quarter of this bound, at most 64 MiB). When exceeded, dead letters go first, then the oldest batches; evicted samples are counted with reason=\"evicted_size\". 0 = no bound.",
     ).prefault("1GiB"),
     max_age: duration(
       "Batches older than this are evicted (counted with reason=\"evicted_age\"), delivered or not. Keep it within what the receiver still accepts (its out_of_order_time_window). 0 = no bound.",
     ).prefault("7d"),
     checkpoint_interval: duration(
-      "How often the open aggregation windows (and the cross-window state of total/increase/rate_*/histogram_bucket, the flushed-window watermarks) are checkpointed into this file (table `checkpoints`), so a crash loses at most this much of not-yet-flushed windows; a checkpoint is also written after every flush of a window and at shutdown. Restored at start. 0 = no checkpoints.",
+      "How often the open aggregation windows (and the cross-window state of total/increase/rate_*/histogram_bucket, the flushed-window watermarks) are checkpointed into this file (table `recovery`, in the same transaction as the outbox rows and the ingest-journal position they cover), so a restart replays at most this much of the journal; a checkpoint is also written after every flush of a window, when the journal outgrows its bound, at a config reload and at shutdown. Restored at start, then the journal after it replayed. 0 = only those other occasions.",
     ).prefault("10s"),
   })
   .describe("The SQLite outbox that holds encoded batches until the receiver acknowledges them.");

@@ -17,6 +17,15 @@ export interface BrokerOptions {
   log: Logger;
   /** Called synchronously for every client PUBLISH (not for the broker's own $SYS messages). */
   onMessage: (topic: string, payload: Buffer, clientId: string) => void;
+  /**
+   * Durable acceptance (ingest journal): when set, every client PUBLISH is
+   * handed here instead of `onMessage`, from aedes's authorizePublish, and
+   * aedes sends PUBACK (QoS 1) / PUBREC (QoS 2) only after the promise
+   * resolves. A rejection refuses the message: no acknowledgement, and aedes
+   * closes the connection (MQTT 3.1.1 has no negative PUBACK), so the device
+   * keeps the message and sends it again after reconnecting.
+   */
+  accept?: (topic: string, payload: Buffer, clientId: string, qos: number) => Promise<void>;
 }
 
 /**
@@ -54,6 +63,7 @@ export class Broker {
     // Files first: a missing or invalid password/ACL file fails the start before any port opens.
     this.loadAuth();
     const limits = (this.limits = new MqttLimits(this.opts.limits, metrics));
+    const accept = this.opts.accept;
     const aedes = await Aedes.createBroker({
       ...limits.aedesOptions(),
       heartbeatInterval: 60_000,
@@ -63,13 +73,22 @@ export class Broker {
         done(null, true);
       },
       authenticate: (client, username, password, done) => auth.authenticate(client, username, password, done),
-      // The ACL check is a separate synchronous function so other publish hooks can follow it.
-      authorizePublish: (client, packet, done) => done(client ? auth.checkPublish(client, packet) : null),
+      // The ACL check first (synchronous), then durable acceptance: PUBACK waits for the journal commit holding the message.
+      authorizePublish: (client, packet, done) => {
+        const denied = client ? auth.checkPublish(client, packet) : null;
+        if (denied || !client || !accept) return done(denied);
+        const payload = this.admit(packet.payload);
+        if (payload === null) return done(null);
+        accept(packet.topic, payload, client.id, packet.qos).then(
+          () => done(null),
+          (e: Error) => done(e),
+        );
+      },
       authorizeSubscribe: (client, sub, done) => auth.authorizeSubscribe(client, sub, done),
       authorizeForward: (client, packet) => auth.authorizeForward(client, packet),
     });
     aedes.published = (packet, client, done) => {
-      if (client) this.handle(packet.topic, packet.payload, client.id);
+      if (client && !accept) this.handle(packet.topic, packet.payload, client.id);
       done();
     };
     aedes.on("client", () => metrics.mqttClientsConnected.set(aedes.connectedClients));
@@ -93,20 +112,27 @@ export class Broker {
     log.info({ listen: this.address(), listeners: this.listeners.status(), auth: auth.describe() }, "mqtt broker listening");
   }
 
-  private handle(topic: string, payload: Buffer | string, clientId: string): void {
+  /** Counts a received payload; null when it is dropped for its size (counted). */
+  private admit(payload: Buffer | string): Buffer | null {
     const { metrics } = this.opts;
     metrics.mqttMessagesReceived.inc();
     const size = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
     metrics.mqttBytesReceived.inc(size);
     if (size > this.opts.maxPayloadBytes) {
       metrics.messagesDropped.inc({ reason: "payload_too_large" });
-      return;
+      return null;
     }
+    return typeof payload === "string" ? Buffer.from(payload) : payload;
+  }
+
+  private handle(topic: string, raw: Buffer | string, clientId: string): void {
+    const payload = this.admit(raw);
+    if (payload === null) return;
     try {
-      this.opts.onMessage(topic, typeof payload === "string" ? Buffer.from(payload) : payload, clientId);
+      this.opts.onMessage(topic, payload, clientId);
     } catch (err) {
       // A bug in a stage must not take the broker down with it; count and log it.
-      metrics.messagesDropped.inc({ reason: "internal_error" });
+      this.opts.metrics.messagesDropped.inc({ reason: "internal_error" });
       this.opts.log.error({ err, topic }, "failed to process message");
     }
   }

@@ -22,8 +22,11 @@ export interface PushOptions {
   auth: DeviceAuth;
   metrics: Metrics;
   log: Logger;
-  /** The gateway's message path (the MQTT one): null when samples were produced, else the reason none were. */
-  onMessage: (topic: string, payload: Buffer, clientId: string) => string | null | void;
+  /**
+   * The gateway's message path (the MQTT one, through the ingest journal): resolves once the
+   * message is durable and processed, to null when samples were produced, else the reason none were.
+   */
+  onMessage: (topic: string, payload: Buffer, clientId: string) => string | null | void | Promise<string | null | void>;
 }
 
 /** Per-identity token buckets; the map is bounded so unknown keys cannot grow it without limit. */
@@ -110,9 +113,11 @@ export function registerPush(app: FastifyInstance, opts: PushOptions): void {
     scope.post("/api/v1/push/*", async (req, reply) => {
       const topic = (req.params as { "*"?: string })["*"] ?? "";
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const reason = opts.onMessage(topic, body, `http-push:${req.pushIdentity?.username ?? "anonymous"}`);
+      const reason = await opts.onMessage(topic, body, `http-push:${req.pushIdentity?.username ?? "anonymous"}`);
       // Starting or shutting down: nothing was lost, the device should retry.
       if (reason === "not_ready") return reply.code(503).header("retry-after", "1").type("text/plain").send("gateway is starting or stopping\n");
+      // The journal cannot commit (disk full): not accepted, as an MQTT publish gets no PUBACK; the device keeps it and retries.
+      if (reason === "storage_full") return reply.code(503).header("retry-after", "5").type("text/plain").send("gateway storage is full; not accepted, retry later\n");
       if (typeof reason === "string") return reply.code(400).type("text/plain").send(`no samples decoded: ${reason}\n`);
       return reply.code(204).send();
     });

@@ -11,6 +11,8 @@ export const DROP_REASONS = {
   no_topic_rule: { counter: "messages", stage: "ingest", help: "No topic rule's template matches the message's topic." },
   payload_too_large: { counter: "messages", stage: "ingest", help: "The payload is larger than `mqtt.max_payload_bytes`." },
   internal_error: { counter: "messages", stage: "ingest", help: "Processing the message threw (a bug); logged with the topic, the broker keeps serving." },
+  storage_full: { counter: "messages", stage: "ingest", help: "Refused while the storage is full (the journal cannot commit): no PUBACK, so a QoS 1/2 device keeps the message and sends it again; QoS 0 messages are lost." },
+  journal_write_failed: { counter: "messages", stage: "ingest", help: "The ingest journal's commit failed for another reason than a full disk: not acknowledged, a QoS 1/2 device sends it again; logged." },
   // decoding a payload
   invalid_json: { counter: "samples", stage: "ingest", help: "A `format: json` payload is not valid JSON (counted once per message)." },
   invalid_protobuf: { counter: "samples", stage: "ingest", help: "A `format: protobuf` payload is not a valid TelemetryBatch (once per message)." },
@@ -40,7 +42,7 @@ export const DROP_REASONS = {
   // remote-write batching and the outbox
   write_relabel_drop: { counter: "samples", stage: "remote-write", help: "Dropped by a target's `write_relabel_configs` (counted per target that drops it)." },
   missing_metric_name: { counter: "samples", stage: "remote-write", help: "A sample without `__name__` (or with a non-finite timestamp) reached encoding." },
-  duplicate_timestamp: { counter: "samples", stage: "remote-write", help: "Another sample of the same series with the same timestamp in one batch: the last one wins (a receiver refuses two values at one timestamp)." },
+  duplicate: { counter: "samples", stage: "aggregate, remote-write", help: "Same series and timestamp as a sample already accepted (a device's re-send after a lost PUBACK, a journal replay): counted once, as Prometheus stores it once. Counted where it is found, once: in an aggregation window (the first arrival counts), at the order guard against the last committed sample, or as two samples of one series at one timestamp in one flush (there the last value wins)." },
   out_of_order: { counter: "samples", stage: "remote-write", help: "Not newer than the last sample committed for its series: Remote-Write requires per-series time order, and a receiver refuses a whole request for one such sample." },
   outbox_write_failed: { counter: "samples", stage: "outbox", help: "The outbox commit failed (e.g. disk full); logged, ingest keeps running." },
   evicted_size: { counter: "samples", stage: "outbox", help: "Evicted, oldest first, because the outbox reached `storage.max_bytes`." },

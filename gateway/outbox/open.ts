@@ -12,9 +12,10 @@ import { Outbox, type OutboxOptions } from "./outbox.js";
  * per-target account: written = sent + dead-lettered + evicted + queued);
  * `group` maps a queue to its target (the sender names the queues).
  */
-export function openOutbox(storage: Config["storage"], metrics: Metrics, log: Logger, group: OutboxOptions["group"]): Outbox {
+export function openOutbox(storage: Config["storage"], metrics: Metrics, log: Logger, group: OutboxOptions["group"], otherBytes?: () => number): Outbox {
   const outbox = Outbox.open(storage.path, {
     group,
+    otherBytes,
     maxBytes: storage.max_bytes,
     maxAgeMs: storage.max_age,
     onEvict(e) {

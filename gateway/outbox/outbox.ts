@@ -25,6 +25,8 @@ export interface OutboxOptions {
   maxBytes?: number;
   /** storage.max_age: rows committed longer ago are evicted; 0 or absent = none. */
   maxAgeMs?: number;
+  /** Bytes other stores keep in this file under the same bound (the ingest journal): counted, never evicted here. */
+  otherBytes?: () => number;
   /** Called after each committed eviction (to count it). */
   onEvict?: (e: Eviction) => void;
   /** Called when background maintenance fails (e.g. SQLITE_BUSY); it is retried on the next tick. */
@@ -78,6 +80,8 @@ export class Outbox {
   private readonly leased = new Map<string, number>();
   private readonly listeners = new Set<(target: string) => void>();
   private readonly timer: NodeJS.Timeout | undefined;
+  /** Inside `atomically`: appended totals, booked only once the caller's transaction commits. */
+  private deferred: Map<string, Totals> | null = null;
   private dataVersion: number;
   private adminGeneration: string;
   private closed = false;
@@ -168,6 +172,19 @@ export class Outbox {
   appendQueues(target: string, parts: QueueBatches[], nowMs: number = Date.now()): void {
     const all = parts.filter((p) => p.batches.length > 0);
     if (all.length === 0) return;
+    if (this.deferred !== null) {
+      // Part of a caller's transaction (a savepoint here): no eviction to make room, the caller decides.
+      let got: Map<string, Totals>;
+      try {
+        got = this.appendTx(all, nowMs);
+      } catch (err) {
+        let samples = 0;
+        for (const p of all) for (const b of p.batches) samples += b.samples;
+        throw new OutboxWriteError(sqliteCode(err), target, samples, err);
+      }
+      for (const [queue, t] of got) this.add(this.deferred, queue, t.rows, t.bytes, t.samples);
+      return;
+    }
     let added: Map<string, Totals>;
     try {
       added = this.appendTx(all, nowMs);
@@ -194,6 +211,33 @@ export class Outbox {
     for (const [queue, t] of added) this.add(this.pending, queue, t.rows, t.bytes, t.samples);
     this.enforceSize();
     for (const queue of added.keys()) this.notify(queue);
+  }
+
+  /**
+   * Runs `fn` in one transaction on the outbox's connection, so appends made
+   * by `fn` commit together with whatever else it writes (the ingest
+   * journal's positions and checkpoint): all or nothing. Appends inside are
+   * booked and announced to senders only after the commit; when `fn` throws,
+   * nothing was stored and the error is rethrown.
+   */
+  atomically<T>(fn: () => T): T {
+    const deferred = new Map<string, Totals>();
+    this.deferred = deferred;
+    let out: T;
+    try {
+      out = this.db.transaction(fn)();
+    } finally {
+      this.deferred = null;
+    }
+    for (const [queue, t] of deferred) this.add(this.pending, queue, t.rows, t.bytes, t.samples);
+    if (deferred.size > 0) this.enforceSize();
+    for (const queue of deferred.keys()) this.notify(queue);
+    return out;
+  }
+
+  /** The connection, for the stores that share this file and its transactions (the ingest journal). */
+  connection(): Database.Database {
+    return this.db;
   }
 
   /** The oldest batch of queue `target` (FIFO), or undefined when it is empty. The row is leased (not evicted) until ack/deadLetter. */
@@ -227,6 +271,16 @@ export class Outbox {
     if (removed === undefined) return;
     this.add(this.pending, removed.target, -1, -removed.bytes, -removed.samples);
     this.add(this.dead, removed.target, 1, removed.bytes, removed.samples);
+  }
+
+  /**
+   * Stores part of a batch (the samples a receiver refuses, isolated by
+   * splitting) as a dead letter of its own; the batch itself stays until
+   * `ack` (its other samples were delivered).
+   */
+  deadLetterPart(batch: OutboxBatch, payload: Uint8Array, samples: number, status: string, error: string, nowMs: number = Date.now()): void {
+    this.deadInsertStmt.run(batch.target, batch.id, batch.createdMs, nowMs, samples, payload.byteLength, batch.attempts, status, error, payload);
+    this.add(this.dead, batch.target, 1, payload.byteLength, samples);
   }
 
   /** Waiting batches of one group (all its queues: OutboxOptions.group), or of all queues. `oldestMs` is the creation time of the oldest. */
@@ -320,7 +374,7 @@ export class Outbox {
   private enforceSize(): void {
     const max = this.opts.maxBytes ?? 0;
     if (max <= 0) return;
-    const total = this.depth().bytes + this.deadLetterDepth().bytes;
+    const total = this.depth().bytes + this.deadLetterDepth().bytes + (this.opts.otherBytes?.() ?? 0);
     if (total > max) this.applyEvictions(this.evictor.bySize(total - max, this.leasedIds()));
   }
 

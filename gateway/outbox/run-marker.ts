@@ -30,9 +30,15 @@ export function markRunning(db: Database): StartInfo {
       integrity: rows.map((r) => r.quick_check).join("; "),
     };
   }
-  db.prepare("INSERT INTO meta (key, value) VALUES ('run_state', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
-    `running ${process.pid} ${Date.now()}`,
-  );
+  try {
+    db.prepare("INSERT INTO meta (key, value) VALUES ('run_state', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
+      `running ${process.pid} ${Date.now()}`,
+    );
+  } catch (err) {
+    // A full disk must not stop the gateway from starting (it still delivers, which frees space);
+    // the marker keeps the previous run's state, so the next start errs on the unclean side.
+    if ((err as { code?: unknown }).code !== "SQLITE_FULL") throw err;
+  }
   return info;
 }
 

@@ -102,7 +102,7 @@ export function toTimeSeries(samples: Sample[]): { series: TimeSeries[]; invalid
     series[i] = { labels: b.labels, samples: collapseDuplicates(b.samples) };
     duplicates += n - b.samples.length;
   }
-  // The collapsed samples are counted by the caller (reason="duplicate_timestamp"), so samples in = written + dropped.
+  // The collapsed samples are counted by the caller (reason="duplicate"), so samples in = written + dropped.
   return { series, invalid, duplicates };
 }
 

@@ -50,12 +50,48 @@ export class SeriesView {
     return this.lastTs.size;
   }
 
-  /** write_relabel_configs (on copies: views share the input), then grouping into series, then the order guard. */
-  take(samples: readonly Sample[]): TimeSeries[] {
+  /**
+   * write_relabel_configs (on copies: views share the input), then grouping into series, then the order guard.
+   * With `moves`, the guard does not move yet: each series' new last timestamp is put there, for
+   * `commit()` once the caller's transaction has committed the rows.
+   */
+  take(samples: readonly Sample[], moves?: Map<string, number>): TimeSeries[] {
     const { series, invalid, duplicates } = toTimeSeries(this.relabel(samples));
     if (invalid > 0) this.onDrop("missing_metric_name", invalid);
-    if (duplicates > 0) this.onDrop("duplicate_timestamp", duplicates);
-    return this.enforceOrder(series);
+    // Two samples of one series at one timestamp in a flush: the same event as a re-sent duplicate.
+    if (duplicates > 0) this.onDrop("duplicate", duplicates);
+    return this.enforceOrder(series, moves);
+  }
+
+  /** Applies the moves of a `take(…, moves)` whose rows were committed. */
+  commit(moves: ReadonlyMap<string, number>): void {
+    for (const [key, ts] of moves) this.lastTs.set(key, ts);
+  }
+
+  /**
+   * Journal replay of messages whose samples the outbox already holds: only
+   * the order guard learns them, so a device's re-sent duplicate of one is
+   * still recognised.
+   */
+  remember(samples: readonly Sample[]): void {
+    for (const s of toTimeSeries(this.relabel(samples)).series) {
+      const last = s.samples[s.samples.length - 1];
+      if (last === undefined) continue;
+      const key = seriesKey(s);
+      const prev = this.lastTs.get(key);
+      if (prev === undefined || last.timestamp > prev) this.lastTs.set(key, last.timestamp);
+    }
+  }
+
+  /** The order guard (last committed timestamp per series), for checkpoints, with pending moves applied. */
+  orderState(moves?: ReadonlyMap<string, number>): [string, number][] {
+    const m = new Map(this.lastTs);
+    for (const [k, ts] of moves ?? []) m.set(k, ts);
+    return [...m];
+  }
+
+  restoreOrderState(state: readonly [string, number][]): void {
+    this.lastTs = new Map(state);
   }
 
   private relabel(samples: readonly Sample[]): Sample[] {
@@ -74,27 +110,45 @@ export class SeriesView {
     return out;
   }
 
-  private enforceOrder(series: TimeSeries[]): TimeSeries[] {
+  private enforceOrder(series: TimeSeries[], moves?: Map<string, number>): TimeSeries[] {
     const lastTs = this.lastTs;
     const out: TimeSeries[] = [];
     let dropped = 0;
+    let duplicates = 0;
     if (lastTs.size > this.maxTracked) lastTs.clear(); // bounded; the receiver is the last line of defence
     for (const s of series) {
-      let key = "";
-      for (const l of s.labels) key += l.name + "\u0000" + l.value + "\u0000";
+      const key = seriesKey(s);
       const last = lastTs.get(key);
       let samples = s.samples;
       if (last !== undefined && samples.length > 0 && samples[0]!.timestamp <= last) {
         samples = samples.filter((p) => p.timestamp > last);
+        // Same series and timestamp as the last one committed: a duplicate (a device's re-send), as Prometheus treats it.
+        for (const p of s.samples) if (p.timestamp === last) duplicates++;
         dropped += s.samples.length - samples.length;
       }
       if (samples.length === 0) continue;
-      lastTs.set(key, samples[samples.length - 1]!.timestamp);
+      if (moves) moves.set(key, samples[samples.length - 1]!.timestamp);
+      else lastTs.set(key, samples[samples.length - 1]!.timestamp);
       out.push(samples === s.samples ? s : { labels: s.labels, samples });
     }
-    if (dropped > 0) this.onDrop("out_of_order", dropped);
+    if (duplicates > 0) this.onDrop("duplicate", duplicates);
+    if (dropped > duplicates) this.onDrop("out_of_order", dropped - duplicates);
     return out;
   }
+}
+
+/** What `flushAtomic` wrote, waiting for the caller's transaction. */
+export interface PendingFlush {
+  /** Per view: the order guard's moves. */
+  readonly moves: readonly Map<string, number>[];
+  committed(): void;
+  rolledBack(): void;
+}
+
+function seriesKey(s: TimeSeries): string {
+  let key = "";
+  for (const l of s.labels) key += l.name + "\u0000" + l.value + "\u0000";
+  return key;
 }
 
 interface View {
@@ -172,11 +226,54 @@ export class OutboxSink {
     if (this.buffer.length === 0) return;
     const samples = this.buffer;
     this.buffer = [];
-    for (const view of this.views) this.flushView(view, samples);
+    for (const view of this.views) this.flushView(view, samples, undefined);
   }
 
-  private flushView(view: View, samples: Sample[]): void {
-    const ordered = view.series.take(samples);
+  /**
+   * All or nothing, for a caller that commits the outbox rows together with
+   * the journal position they cover (`Outbox.atomically`): on a failed
+   * append it throws and keeps the buffer and the order guard as they were,
+   * so the same samples are committed by a later call. Nothing is dropped.
+   * The caller calls `committed()` after its transaction commits (or
+   * `rolledBack()` when it failed after this returned).
+   */
+  flushAtomic(): PendingFlush {
+    const samples = this.buffer;
+    const moves = this.views.map(() => new Map<string, number>());
+    this.buffer = [];
+    const rolledBack = () => {
+      this.buffer = samples.concat(this.buffer);
+    };
+    try {
+      if (samples.length > 0) this.views.forEach((view, i) => this.flushView(view, samples, moves[i]));
+    } catch (err) {
+      rolledBack();
+      throw err;
+    }
+    // The caller's transaction decides: the order guard moves on only once the rows are committed.
+    return {
+      moves,
+      committed: () => this.views.forEach((v, i) => v.series.commit(moves[i]!)),
+      rolledBack,
+    };
+  }
+
+  /** See SeriesView.remember. */
+  remember(samples: Sample[]): void {
+    for (const view of this.views) view.series.remember(samples);
+  }
+
+  /** The order guard (last committed timestamp per series and view), for checkpoints, with a pending flush's moves applied. */
+  orderState(pending?: PendingFlush): [string, number][][] {
+    return this.views.map((v, i) => v.series.orderState(pending?.moves[i]));
+  }
+
+  restoreOrderState(state: [string, number][][]): void {
+    this.views.forEach((v, i) => v.series.restoreOrderState(state[i] ?? []));
+  }
+
+  private flushView(view: View, samples: Sample[], moves: Map<string, number> | undefined): void {
+    const ordered = view.series.take(samples, moves);
     if (ordered.length === 0) return;
     let total = 0;
     for (const s of ordered) total += s.samples.length;
@@ -201,6 +298,7 @@ export class OutboxSink {
         this.outbox.appendQueues(target.name, perShard.map((batches, k) => ({ queue: queueName(target.name, k, shards), batches })));
         this.metrics.samplesOut.inc({ target: target.name }, total);
       } catch (err) {
+        if (moves !== undefined) throw err;
         // e.g. SQLITE_FULL: ingest keeps running; the loss is counted, never silent.
         this.metrics.samplesDropped.inc({ reason: "outbox_write_failed" }, total);
         this.log.error({ err, target: target.name, samples: total }, "could not commit batch to the outbox");

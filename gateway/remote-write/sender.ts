@@ -9,6 +9,8 @@ import { buildRequest } from "./headers.js";
 import { refusedAsAlreadyStored, unanswered } from "./resend.js";
 import { ReplayPacer, RetryBudget } from "./retry-budget.js";
 import { Transport } from "./transport.js";
+import { decodeWriteRequest, encodeWriteRequest, snappyCompress, snappyDecompress } from "./codec.js";
+import { isolateRefused, refusalIsPerSample, type PartVerdict } from "./split.js";
 import { RepeatLimiter } from "../logging/repeat-limiter.js";
 import { validateHeaderName, validateHeaderValue } from "node:http";
 
@@ -201,7 +203,13 @@ export class Sender {
       const possiblyDelivered = this.maybeStored;
       let outcome: Outcome;
       try {
-        this.outbox.recordAttempt(batch.id); // before sending: a crash mid-request leaves the mark
+        try {
+          this.outbox.recordAttempt(batch.id); // before sending: a crash mid-request leaves the mark
+        } catch (err) {
+          // Disk full: send anyway. Delivering and deleting is what frees space; the mark only
+          // refines how a resend after a crash is counted.
+          this.log.debug({ err: (err as Error).message, batchId: batch.id }, "could not record the attempt; sending anyway");
+        }
         outcome = await this.send(batch);
       } catch (err) {
         this.noteError({ atMs: Date.now(), message: `outbox write failed: ${(err as Error).message}` });
@@ -248,8 +256,10 @@ export class Sender {
       return;
     }
     if (outcome.kind === "dead") {
-      // Spec: a 4xx other than 429 MUST NOT be retried; log the body as is.
-      this.moveToDeadLetters(batch, "status_4xx", String(outcome.status), outcome.message);
+      // Spec: a 4xx other than 429 MUST NOT be retried (as a whole); log the body as is. Split only when
+      // the body names a per-sample cause (split.ts): a plain 400 is about the request, never sent again.
+      if (refusalIsPerSample(outcome.status, outcome.message)) await this.setAside(batch, "status_4xx", outcome.status, outcome.message);
+      else this.moveToDeadLetters(batch, "status_4xx", String(outcome.status), outcome.message);
       this.noteError({ atMs: Date.now(), message: `HTTP ${outcome.status}: ${outcome.message}`, status: outcome.status }, false);
       return;
     }
@@ -259,7 +269,8 @@ export class Sender {
     if (outcome.status !== undefined) err.status = outcome.status;
     if (exhausted) {
       // One poison batch (e.g. Prometheus 2.42's 500 for a sample older than its OOO window) must not block the backlog.
-      this.moveToDeadLetters(batch, "max_retry_duration", String(outcome.status), outcome.message);
+      if (outcome.status !== undefined && outcome.status >= 500) await this.setAside(batch, "max_retry_duration", outcome.status, outcome.message);
+      else this.moveToDeadLetters(batch, "max_retry_duration", String(outcome.status), outcome.message);
       this.noteError(err, false);
       return;
     }
@@ -267,6 +278,57 @@ export class Sender {
     this.noteError(err, this.budget.consecutiveFailures === 1, { reason: outcome.reason, retryInMs: delayMs, batchId: batch.id });
     this.updateGauges(); // the oldest row's age grows while it is retried
     if (!this.closing) await this.sleep.wait(delayMs);
+  }
+
+  /**
+   * Only the refused samples are set aside: the batch is split until they
+   * are isolated (split.ts); they go to dead letters with the answer that
+   * refused them, the rest is delivered, then the batch is deleted. A batch
+   * that cannot be decoded, or holds one sample, goes to dead letters whole.
+   */
+  private async setAside(batch: OutboxBatch, reason: "status_4xx" | "max_retry_duration", status: number | undefined, message: string): Promise<void> {
+    let series;
+    try {
+      series = decodeWriteRequest(snappyDecompress(batch.payload, 256 * 1024 * 1024));
+    } catch {
+      this.moveToDeadLetters(batch, reason, String(status), message);
+      return;
+    }
+    if (batch.samples <= 1) {
+      this.moveToDeadLetters(batch, reason, String(status), message);
+      return;
+    }
+    const result = await isolateRefused(series, { status: status ?? 0, message }, (part) => this.postPart(part));
+    const target = this.name;
+    for (const r of result.refused) {
+      this.outbox.deadLetterPart(batch, snappyCompress(encodeWriteRequest(r.series)), r.samples, String(r.status), r.message);
+      this.metrics.rwDeadLettered.inc({ target, reason }, r.samples);
+    }
+    if (this.outbox.ack(batch.id)) {
+      this.metrics.rwSamplesSent.inc({ target }, result.delivered);
+    }
+    this.budget.forget();
+    const refused = result.refused.reduce((n, r) => n + r.samples, 0);
+    this.log.error(
+      { reason, status, batchId: batch.id, samples: batch.samples, refused, delivered: result.delivered, requests: result.requests, body: message },
+      "remote-write batch refused; split until the refused samples were isolated: they are in dead letters, the rest was delivered",
+    );
+    this.updateGauges();
+  }
+
+  /** One part during isolation: 2xx accepted; any other status is this part's verdict; network errors are retried with backoff. */
+  private async postPart(part: Parameters<typeof encodeWriteRequest>[0]): Promise<PartVerdict> {
+    const payload = snappyCompress(encodeWriteRequest(part));
+    for (;;) {
+      if (this.closing) throw new Error("closing: isolation interrupted; the batch stays in the outbox");
+      const outcome = await this.sendPayload(payload);
+      if (outcome.kind === "ok") return { ok: true };
+      if (outcome.kind === "dead") return { ok: false, status: outcome.status, message: outcome.message };
+      if (outcome.kind === "retry" && outcome.status !== undefined && outcome.status >= 500) return { ok: false, status: outcome.status, message: outcome.message };
+      if (outcome.kind === "aborted") throw new Error("aborted: isolation interrupted; the batch stays in the outbox");
+      this.metrics.rwRetries.inc({ target: this.name, reason: outcome.reason });
+      await this.sleep.wait(outcome.retryAfterMs ?? this.maxBackoffMs);
+    }
   }
 
   private moveToDeadLetters(batch: OutboxBatch, reason: "status_4xx" | "max_retry_duration", status: string, message: string): void {
@@ -279,11 +341,15 @@ export class Sender {
 
   /** One POST of the stored payload, timed and counted; never throws. */
   private async send(batch: OutboxBatch): Promise<Outcome> {
+    return this.sendPayload(batch.payload);
+  }
+
+  private async sendPayload(payload: Uint8Array): Promise<Outcome> {
     const controller = new AbortController();
     this.controller = controller;
     const stopTimer = this.metrics.rwDuration.startTimer({ target: this.name });
     try {
-      const outcome = await postBatch(this.transport, this.authorize, batch.payload, this.timeoutMs, controller);
+      const outcome = await postBatch(this.transport, this.authorize, payload, this.timeoutMs, controller);
       if (outcome.kind !== "aborted") {
         const code = outcome.kind !== "retry" || outcome.status !== undefined ? String(outcome.status) : "error";
         this.metrics.rwRequests.inc({ target: this.name, code });

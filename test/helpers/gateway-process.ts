@@ -14,12 +14,21 @@ export interface GatewayProcess {
 
 export const REPO = join(import.meta.dirname, "..", "..");
 
-export async function startGatewayProcess(configYaml: string, dir: string, name = "edgegate.yaml"): Promise<GatewayProcess> {
+export interface GatewayProcessOptions {
+  /** Run the compiled `node dist/gateway/main.js` (production's start-up time) instead of the TypeScript source. */
+  dist?: boolean;
+  /** Extra environment (e.g. the test-only EDGEGATE_CRASH_AT). */
+  env?: Record<string, string>;
+}
+
+export async function startGatewayProcess(configYaml: string, dir: string, name = "edgegate.yaml", opts: GatewayProcessOptions = {}): Promise<GatewayProcess> {
   const cfg = join(dir, name);
   writeFileSync(cfg, configYaml);
-  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), join(REPO, "gateway", "main.ts"), "--config", cfg, "--log-level", "info"], {
+  const entry = opts.dist ? [join(REPO, "dist", "gateway", "main.js")] : ["--import", import.meta.resolve("tsx"), join(REPO, "gateway", "main.ts")];
+  const child = spawn(process.execPath, [...entry, "--config", cfg, "--log-level", "info"], {
     cwd: dir,
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...opts.env },
   });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));

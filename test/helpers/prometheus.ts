@@ -11,6 +11,8 @@ export interface PrometheusHandle {
   query(expr: string, timeMs?: number): Promise<{ metric: Record<string, string>; value: number; timestamp: number }[]>;
   /** Every raw sample of the series matching `selector` in the last `range` (e.g. "1h") at `timeMs`. */
   rawSamples(selector: string, range: string, timeMs?: number): Promise<{ metric: Record<string, string>; samples: [number, number][] }[]>;
+  /** SIGTERM, then start again on the SAME data folder and port (as an operator restarts it). */
+  restart(): Promise<void>;
   /** Sets the scraped targets ("host:port") of the `scrape` job. */
   scrapeTargets(targets: string[]): void;
   close(): Promise<void>;
@@ -31,38 +33,23 @@ export async function startPrometheus(opts: { outOfOrderWindow?: string; scrape?
   writeFileSync(sdFile, "[]");
   if (opts.scrape) yml += `scrape_configs:\n  - job_name: ${opts.scrape.job}\n    scrape_interval: ${opts.scrape.interval ?? "1s"}\n    file_sd_configs: [{files: [${JSON.stringify(sdFile)}]}]\n`;
   writeFileSync(cfg, yml);
-  const child: ChildProcess = spawn(
-    "prometheus",
-    [`--config.file=${cfg}`, `--storage.tsdb.path=${join(dir, "data")}`, "--web.listen-address=127.0.0.1:0", "--web.enable-remote-write-receiver", "--log.level=info"],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let log = "";
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`prometheus did not start in 20 s:\n${log}`)), 20_000);
-    child.stderr!.on("data", (d: Buffer) => {
-      log += d.toString();
-      const m = /msg="Listening on" address=127\.0\.0\.1:(\d+)/.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`prometheus exited with ${code}:\n${log}`));
-    });
-  });
+  let { child, port } = await spawnPrometheus(cfg, join(dir, "data"), 0);
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitReady(url);
   async function api(path: string, params: Record<string, string>) {
     const res = await fetch(`${url}${path}?${new URLSearchParams(params)}`);
     const body = (await res.json()) as { status: string; data: { result: unknown[] }; error?: string };
     if (body.status !== "success") throw new Error(`prometheus query failed: ${body.error}`);
     return body.data.result;
+  }
+  async function stop(): Promise<void> {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(t);
+    }
   }
   return {
     url,
@@ -83,15 +70,56 @@ export async function startPrometheus(opts: { outOfOrderWindow?: string; scrape?
       writeFileSync(sdFile + ".tmp", JSON.stringify([{ targets }]));
       renameSync(sdFile + ".tmp", sdFile);
     },
-    async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(t);
+    async restart() {
+      await stop();
+      // The port was just released: retry briefly if another bind is still in the way.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          ({ child } = await spawnPrometheus(cfg, join(dir, "data"), port));
+          break;
+        } catch (err) {
+          if (attempt >= 20) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
       }
+      await waitReady(url);
+    },
+    async close() {
+      await stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function spawnPrometheus(cfg: string, data: string, wantPort: number): Promise<{ child: ChildProcess; port: number }> {
+  const child: ChildProcess = spawn(
+    "prometheus",
+    [`--config.file=${cfg}`, `--storage.tsdb.path=${data}`, `--web.listen-address=127.0.0.1:${wantPort}`, "--web.enable-remote-write-receiver", "--log.level=info"],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let log = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`prometheus did not start in 20 s:\n${log}`)), 20_000);
+    child.stderr!.on("data", (d: Buffer) => {
+      log += d.toString();
+      const m = /msg="Listening on" address=127\.0\.0\.1:(\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`prometheus exited with ${code}:\n${log}`));
+    });
+  });
+  return { child, port };
 }

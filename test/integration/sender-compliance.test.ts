@@ -122,6 +122,11 @@ test("500 → the same samples arrive again; 400 → never again; both keep per-
   assert.equal(r2?.status, 400);
   const first400 = JSON.stringify(r2?.series);
   for (const r of rx.requests.slice(3)) assert.notEqual(JSON.stringify(r.series), first400, "after a 400 that batch is never sent again");
+  // As the compliance suite's Retries400: a plain 400 names no per-sample cause, so the request is
+  // not split either: not one of its samples arrives again.
+  const sampleKey = (labels: { name: string; value: string }[], ts: number) => `${JSON.stringify(labels)}@${ts}`;
+  const refusedSamples = new Set(r2!.series.flatMap((s) => s.samples.map((p) => sampleKey(s.labels, p.timestamp))));
+  for (const r of rx.requests.slice(3)) for (const s of r.series) for (const p of s.samples) assert.ok(!refusedSamples.has(sampleKey(s.labels, p.timestamp)), "a sample of the 400'd request arrived again");
   const accepted = checkStrictlyIncreasing(rx, true);
   const refused = r2!.series.reduce((n, s) => n + s.samples.length, 0);
   assert.equal([...accepted.values()].reduce((n, s) => n + s.length, 0), published - refused);

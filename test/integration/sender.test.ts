@@ -121,25 +121,25 @@ test("500 then 204: the same batch is retried and every sample arrives exactly o
   assert.equal(sender.status().lastError?.status, 500);
 });
 
-test("400: not retried, moved to dead letters with the error text; the next batch is still delivered", async (t) => {
+test("400: the batch is split until the refused sample is isolated; only it is a dead letter, with the error text; the next batch is still delivered", async (t) => {
   const rx = await receiver(t, { respond: (i) => (i === 0 ? { status: 400, body: "out of order sample" } : 204) });
   const { outbox, path, metrics, sender } = rig(t, rx.url);
   outbox.append(TARGET, [batch("bad", [1000, 2000]), batch("good", [3000])]);
   sender.start();
   await within(3000, sender.drained(), "drained");
 
-  assert.deepEqual(rx.requests.map((r) => r.status), [400, 204]);
-  assert.equal(rx.requests.filter((r) => r.series.some((s) => s.labels.some((l) => l.value === "bad"))).length, 1);
-  assert.deepEqual(rx.samples().map((s) => s.labels.batch), ["good"]);
+  // Refused whole; its first half accepted alone, so the second half is the refused sample (issue #11).
+  assert.deepEqual(rx.requests.map((r) => r.status), [400, 204, 204]);
+  assert.deepEqual(rx.samples().map((s) => `${s.labels.batch}@${s.timestamp}`), ["bad@1000", "good@3000"]);
   assert.equal(outbox.deadLetterDepth(TARGET).rows, 1);
-  assert.equal(outbox.deadLetterDepth(TARGET).samples, 2);
-  assert.equal(await metricValue(metrics.rwDeadLettered, { target: TARGET, reason: "status_4xx" }), 2);
+  assert.equal(outbox.deadLetterDepth(TARGET).samples, 1);
+  assert.equal(await metricValue(metrics.rwDeadLettered, { target: TARGET, reason: "status_4xx" }), 1);
   assert.equal(await metricValue(metrics.rwRetries, { target: TARGET, reason: "status_5xx" }), 0);
   assert.equal(await metricValue(metrics.outboxDeadLetters, { target: TARGET }), 1);
   const db = new Database(path, { readonly: true });
   t.after(() => db.close());
   const row = db.prepare("SELECT status, error, samples FROM dead_letters").get() as { status: string; error: string; samples: number };
-  assert.deepEqual({ ...row }, { status: "400", error: "out of order sample", samples: 2 });
+  assert.deepEqual({ ...row }, { status: "400", error: "out of order sample", samples: 1 });
 });
 
 test("503 with Retry-After: 1 waits about a second before the retry", async (t) => {

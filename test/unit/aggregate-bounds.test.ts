@@ -68,8 +68,8 @@ it("max_open_windows and max_groups bound the state one client can open; refusal
   s.process(Array.from({ length: 50 }, (_, i) => ({ labels: { __name__: "m", fleet: `f${i}` }, value: 1, timestamp: NOW })), NOW);
   assert.equal(s.groupsOpen(), 4);
   assert.equal(drops.group_limit, 49);
-  // An existing group keeps receiving samples.
-  s.process([{ labels: { __name__: "m", fleet: "a" }, value: 1, timestamp: NOW }], NOW);
+  // An existing group keeps receiving samples (a later timestamp: the same one again would be a duplicate).
+  s.process([{ labels: { __name__: "m", fleet: "a" }, value: 1, timestamp: NOW + 1 }], NOW);
   const out = s.flush(NOW + 3_600_000 + 20_000, false).filter((x) => !Number.isNaN(x.value) && x.labels.fleet === "a" && x.timestamp === 1_700_000_010_000);
   assert.deepEqual(out.map((x) => x.value), [2]);
   assert.equal(s.groupsOpen(), 0);

@@ -161,7 +161,7 @@ describe("aggregate outputs: distinct counts (Flink demo)", () => {
       s("w", { fleet: "a", vin: "V1" }, 2, 3_000),
       s("w", { fleet: "a", vin: "V1" }, 4, 1_000), // arrives later, earlier timestamp: V1's first is 4
       s("w", { fleet: "a", vin: "V2" }, 1, 2_000),
-      s("w", { fleet: "a", vin: "V2" }, 3, 2_000), // same timestamp: the earlier arrival (1) stays first
+      s("w", { fleet: "a", vin: "V2" }, 3, 2_001), // later: V2's first stays 1
       s("w", { fleet: "a", vin: "V3" }, 0, 4_000),
       s("w", { fleet: "a", vin: "V1" }, 5, 12_000), // next window: V1 again, first there
     ];

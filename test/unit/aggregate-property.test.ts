@@ -39,12 +39,16 @@ describe("aggregate: property", () => {
     fc.assert(
       fc.property(scenarioArb, fc.constantFrom<string[] | undefined>(["fleet"], undefined), (scenario, by) => {
         let dropped = 0;
+        let duplicates = 0;
         const stage = new AggregateStage({
           rules: parseRules([{ match: "m", interval: "10s", allowed_lateness: "5s", ...(by ? { by } : {}), outputs: ["count_samples", "sum_samples", "count_series", "min", "max", "avg"] }]),
           forwardUnmatched: false,
           onDrop: (reason, n) => {
-            assert.equal(reason, "too_late");
-            dropped += n;
+            if (reason === "duplicate") duplicates += n;
+            else {
+              assert.equal(reason, "too_late");
+              dropped += n;
+            }
           },
         });
 
@@ -52,6 +56,9 @@ describe("aggregate: property", () => {
         let expectedCount = 0;
         let expectedSum = 0;
         let expectedDropped = 0;
+        let expectedDuplicates = 0;
+        // Same series and timestamp as a sample already accepted: a duplicate, counted once (issue #11).
+        const accepted = new Set<string>();
         const out: Sample[] = [];
         for (const step of scenario) {
           now += step.advance;
@@ -59,8 +66,11 @@ describe("aggregate: property", () => {
           for (const x of batch) {
             if (Number.isNaN(x.value)) continue;
             const end = Math.floor(x.timestamp / INTERVAL) * INTERVAL + INTERVAL;
+            const id = `${x.labels.vin}/${x.labels.fleet}/${x.timestamp}`;
             if (end + LATENESS <= now) expectedDropped++;
+            else if (accepted.has(id)) expectedDuplicates++;
             else {
+              accepted.add(id);
               expectedCount++;
               expectedSum += x.value;
             }
@@ -75,6 +85,7 @@ describe("aggregate: property", () => {
         const total = (suffix: string) =>
           out.filter((x) => x.labels["__name__"]!.endsWith(suffix)).reduce((acc, x) => acc + x.value, 0);
         assert.equal(dropped, expectedDropped);
+        assert.equal(duplicates, expectedDuplicates);
         assert.equal(total("_count_samples"), expectedCount);
         assert.equal(total("_sum_samples"), expectedSum);
 
@@ -99,7 +110,7 @@ describe("aggregate: property", () => {
 
   it("window assignment is a partition of event time: each timestamp in exactly one window [start, end), windows adjacent", () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: -5 * INTERVAL, max: 5 * INTERVAL }), { minLength: 1, maxLength: 40 }), (timestamps) => {
+      fc.property(fc.uniqueArray(fc.integer({ min: -5 * INTERVAL, max: 5 * INTERVAL }), { minLength: 1, maxLength: 40 }), (timestamps) => {
         const stage = new AggregateStage({ rules: parseRules([{ match: "m", interval: "10s", outputs: ["min", "max", "count_samples"] }]), forwardUnmatched: false, onDrop: () => assert.fail("no drops") });
         stage.process(timestamps.map((t) => ({ labels: { __name__: "m" }, value: t, timestamp: t })), -Infinity);
         const out = stage.flush(0, true);
@@ -139,7 +150,8 @@ describe("aggregate: property", () => {
           // and (independently) per series: first value + sum of positive steps, resets counting the new value
           let expected = 0;
           for (const vin of ["V1", "V2"]) {
-            const vals = samples.map((x, i) => ({ ...x, i })).filter((x) => x.vin === vin).sort((a, b) => a.timestamp - b.timestamp || a.i - b.i).map((x) => x.value);
+            const seen = new Set<number>(); // a repeated (series, timestamp) is a duplicate: the first arrival counts
+            const vals = samples.map((x, i) => ({ ...x, i })).filter((x) => x.vin === vin && !seen.has(x.timestamp) && seen.add(x.timestamp) !== undefined).sort((a, b) => a.timestamp - b.timestamp || a.i - b.i).map((x) => x.value);
             vals.forEach((v, i) => (expected += i === 0 ? v : v >= vals[i - 1]! ? v - vals[i - 1]! : v));
           }
           assert.equal(totals[totals.length - 1], expected);

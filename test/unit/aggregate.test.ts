@@ -112,10 +112,27 @@ describe("aggregate: outputs on a known data set", () => {
     );
   });
 
-  it("last: on equal timestamps the later arrival wins", () => {
-    const { stage } = harness([rule({ match: "m", outputs: ["last"] })]);
+  it("a second sample with the same series and timestamp is a duplicate: the first counts, once, in every output", () => {
+    const { stage, drops } = harness([rule({ match: "m", outputs: ["last", "count_samples", "sum_samples"] })]);
     stage.process([s("m", {}, 1, 5_000), s("m", {}, 7, 5_000), s("m", {}, 2, 4_000)], 0);
-    assert.deepEqual(finalOf(stage, "last"), ["m:10s_last{} 7 @10000"]);
+    stage.process([s("m", {}, 1, 5_000), s("m", {}, 2, 4_000)], 0); // a device's re-send
+    assert.deepEqual(finalOf(stage, "last"), ["m:10s_last{} 1 @10000"]);
+    assert.deepEqual(drops, [["duplicate", 1], ["duplicate", 2]]);
+  });
+
+  it("duplicates are recognised across a checkpoint restore", () => {
+    const a = harness([rule({ match: "m", outputs: ["count_samples", "sum_samples"] })]);
+    a.stage.process([s("m", { vin: "V1" }, 3, 1_000), s("m", { vin: "V2" }, 4, 1_000)], 0);
+    const b = harness([rule({ match: "m", outputs: ["count_samples", "sum_samples"] })]);
+    b.stage.restore(JSON.parse(JSON.stringify(a.stage.snapshot())));
+    b.stage.process([s("m", { vin: "V1" }, 3, 1_000), s("m", { vin: "V1" }, 5, 2_000)], 0);
+    assert.deepEqual(fmtAll(b.stage.flush(0, true)), [
+      'm:10s_count_samples{vin="V1"} 2 @10000',
+      'm:10s_count_samples{vin="V2"} 1 @10000',
+      'm:10s_sum_samples{vin="V1"} 8 @10000',
+      'm:10s_sum_samples{vin="V2"} 4 @10000',
+    ]);
+    assert.deepEqual(b.drops, [["duplicate", 1]]);
   });
 
   it("last: across batches, by timestamp", () => {
@@ -360,7 +377,7 @@ describe("aggregate: rules, forwarding and flushing", () => {
     it(`forward_unmatched: ${forward}`, () => {
       const { stage, drops } = harness([rule({ match: "m", outputs: ["count_samples"] })], forward);
       const unmatched = [s("other", { a: "1" }, 1, 0), s("other2", {}, 2, 0)];
-      const out = stage.process([s("m", {}, 1, 0), unmatched[0]!, s("m", {}, 1, 0), unmatched[1]!], 0);
+      const out = stage.process([s("m", {}, 1, 0), unmatched[0]!, s("m", {}, 1, 1), unmatched[1]!], 0);
       if (forward) {
         assert.equal(out.length, 2);
         assert.equal(out[0], unmatched[0]); // unchanged: the same object

@@ -1,16 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import fc from "fast-check";
-import Database from "better-sqlite3";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.js";
 import type { Json } from "../../gateway/pipeline/aggregate/output.js";
 import type { Sample } from "../../gateway/prom/sample.js";
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
-import { CheckpointStore } from "../../gateway/outbox/checkpoint.js";
 import { parseRules } from "../helpers/aggregation-rules.js";
 
 /**
@@ -113,31 +108,5 @@ describe("checkpoint: snapshot and restore", () => {
     assert.deepEqual(new AggregateStage({ rules: parseRules(RULES), forwardUnmatched: false, onDrop: () => undefined }).restore({ v: 99 }).discarded, [
       "checkpoint not restored: snapshot version 99, expected 1",
     ]);
-  });
-});
-
-describe("checkpoint: SQLite store", () => {
-  it("saves in its own table of the outbox file, replaces, survives reopening", () => {
-    const dir = mkdtempSync(join(tmpdir(), "edgegate-ckpt-"));
-    try {
-      const path = join(dir, "outbox.db");
-      new Database(path).close(); // the outbox creates the file first
-      const store = CheckpointStore.open(path);
-      assert.equal(store.load("aggregate"), undefined);
-      assert.equal(store.save("aggregate", '{"a":1}', 1000), 7);
-      store.save("aggregate", '{"a":2}', 2000);
-      store.close();
-      store.close(); // idempotent
-      const again = CheckpointStore.open(path);
-      assert.deepEqual(again.load("aggregate"), { savedMs: 2000, data: '{"a":2}' });
-      again.close();
-      const db = new Database(path, { readonly: true });
-      assert.equal((db.prepare("SELECT count(*) AS n FROM checkpoints").get() as { n: number }).n, 1);
-      assert.equal(db.pragma("journal_mode", { simple: true }), "wal");
-      db.close();
-      assert.throws(() => CheckpointStore.open(join(dir, "missing.db")));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });

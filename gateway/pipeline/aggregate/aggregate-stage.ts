@@ -57,6 +57,13 @@ export class AggregateStage implements Stage {
   flushedWindows = 0;
   /** Stale markers emitted so far. */
   staleMarkers = 0;
+  /**
+   * When this run (or the run a replayed journal entry belongs to) began
+   * accepting connections. A window closes at max(end, resumedAt) +
+   * allowed_lateness: devices could not send while the gateway was down, so
+   * a restart gives open windows their allowed lateness again.
+   */
+  private resumedAtMs = -Infinity;
   private readonly maxOpenWindows: number;
   private readonly maxGroups: number;
   /** Open windows and their groups, all rules (kept against the limits above). */
@@ -75,6 +82,7 @@ export class AggregateStage implements Stage {
     const forwarded: Sample[] = [];
     const rules = this.rules;
     let tooLate = 0;
+    let duplicates = 0;
     let badTime = 0;
     let unmatched = 0;
     let windowLimit = 0;
@@ -103,6 +111,12 @@ export class AggregateStage implements Stage {
           continue;
         }
         series ??= this.interner.intern(sample.labels);
+        // Same series and timestamp as a sample already in this window: a duplicate (a device's
+        // re-send after a lost PUBACK, or a journal replay), counted once as Prometheus would store it once.
+        if (!win.admit(series.dedupId, sample.timestamp)) {
+          duplicates++;
+          continue;
+        }
         if (!this.absorb(rule, win, series, value, sample.timestamp)) groupLimit++;
       }
       if (!matched) {
@@ -111,6 +125,7 @@ export class AggregateStage implements Stage {
       }
     }
     if (tooLate > 0) this.onDrop("too_late", tooLate);
+    if (duplicates > 0) this.onDrop("duplicate", duplicates);
     if (badTime > 0) this.onDrop("invalid_timestamp", badTime);
     if (unmatched > 0) this.onDrop("unmatched", unmatched);
     if (windowLimit > 0) this.onDrop("window_limit", windowLimit);
@@ -123,10 +138,13 @@ export class AggregateStage implements Stage {
     const interval = rule.intervalMs;
     const start = Math.floor(ts / interval) * interval;
     const last = rule.lastWindow; // most samples go to the current window
-    if (last !== null && last.start === start && last.end + rule.latenessMs > nowMs) return last;
+    const resumed = this.resumedAtMs;
+    if (last !== null && last.start === start && Math.max(last.end, resumed) + rule.latenessMs > nowMs) return last;
     const end = start + interval;
-    if (end + rule.latenessMs <= nowMs || end <= rule.flushedUntil) return null;
     let win = rule.windows.get(start);
+    // The restart's grace is for windows that were open (restored or replayed); a window not open
+    // yet follows the plain rule.
+    if ((win === undefined ? end : Math.max(end, resumed)) + rule.latenessMs <= nowMs || end <= rule.flushedUntil) return null;
     if (win === undefined) {
       if (this.maxOpenWindows > 0 && this.openWindows >= this.maxOpenWindows) return undefined;
       win = new Window(rule.index, start, end);
@@ -187,7 +205,7 @@ export class AggregateStage implements Stage {
     const due: Window[] = [];
     for (const rule of this.rules) {
       for (const win of rule.windows.values()) {
-        if (final || win.end + rule.latenessMs <= nowMs) due.push(win);
+        if (final || Math.max(win.end, this.resumedAtMs) + rule.latenessMs <= nowMs) due.push(win);
       }
     }
     // Older windows first, across rules too, so every output series is emitted in time order
@@ -210,7 +228,10 @@ export class AggregateStage implements Stage {
     // not at shutdown: the series go on after a restart.
     if (!final) {
       for (const rule of this.rules) {
-        const frontier = nowMs - rule.latenessMs;
+        // During a restart's grace (windows ending before resumedAt close at resumedAt + lateness),
+        // only what was already flushed is closed for good: a stale marker stamped later than a
+        // window still to come would put that window out of order.
+        const frontier = nowMs - rule.latenessMs >= this.resumedAtMs ? nowMs - rule.latenessMs : Math.min(nowMs - rule.latenessMs, rule.flushedUntil);
         this.staleMarkers += rule.stale.sweep(frontier, rule.options.stalenessMs, out);
         for (const o of rule.outputs) o.expire?.(frontier - rule.options.stalenessMs);
       }
@@ -226,6 +247,11 @@ export class AggregateStage implements Stage {
     if (win.end > rule.flushedUntil) rule.flushedUntil = win.end;
     for (const series of win.series) if (--series.windows === 0) this.interner.release(series);
     this.flushedWindows++;
+  }
+
+  /** The gateway (re)started accepting at `ms` (see resumedAtMs); also replayed from the journal. */
+  resume(ms: number): void {
+    this.resumedAtMs = ms;
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { SeriesRef } from "./series.js";
 
-/** A JSON value: what an output's state becomes in a checkpoint (gateway/outbox/checkpoint.ts). */
+/** A JSON value: what an output's state becomes in a checkpoint (gateway/recovery.ts). */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** The group an output state belongs to: one (rule, window, group). */

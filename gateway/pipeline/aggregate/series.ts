@@ -23,6 +23,7 @@ export class SeriesRef {
   /** Per rule index: this series' group key in that rule, computed on first use. */
   readonly groupKeys: Array<string | undefined> = [];
   private canonical: string | null = null;
+  private dedup = -1;
 
   constructor(
     readonly hash: number,
@@ -31,6 +32,27 @@ export class SeriesRef {
     /** Number of non-empty labels. */
     readonly size: number,
   ) {}
+
+  /**
+   * A 52-bit hash of `key`, stable across runs: identifies the series in a
+   * window's duplicate check, also after a checkpoint restore, without
+   * writing every input series' labels into the checkpoint.
+   */
+  get dedupId(): number {
+    if (this.dedup < 0) {
+      const k = this.key;
+      let a = 0x811c9dc5;
+      let b = 0x9747b28c;
+      for (let i = 0; i < k.length; i++) {
+        const c = k.charCodeAt(i);
+        a = Math.imul(a ^ c, 0x01000193);
+        b = Math.imul(b ^ c, 0x5bd1e995);
+        b ^= b >>> 15;
+      }
+      this.dedup = (a >>> 0) * 0x100000 + ((b >>> 0) & 0xfffff);
+    }
+    return this.dedup;
+  }
 
   /** Canonical key of the full label set, stable across the series' lifetimes (for outputs that keep cross-window state). */
   get key(): string {

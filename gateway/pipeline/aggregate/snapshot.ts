@@ -5,7 +5,7 @@ import type { SeriesInterner, SeriesRef } from "./series.js";
 import { Group, SeriesBuffer, Window } from "./window.js";
 
 /**
- * The aggregation state as JSON, for checkpoints (gateway/outbox/checkpoint.ts):
+ * The aggregation state as JSON, for checkpoints (gateway/recovery.ts):
  *
  *   {v: 1, rules: [{fp, flushedUntil, stale, outputs: [cross-window state per output],
  *     windows: [{start, end, samples, series: [labels...],
@@ -65,7 +65,7 @@ function saveWindow(rule: Rule, win: Window): Json {
     }
     groups.push([g.key, g.metric, g.labels, states, buffers]);
   }
-  return { start: win.start, end: win.end, samples: win.samples, series: table, groups };
+  return { start: win.start, end: win.end, samples: win.samples, series: table, groups, stamps: [...win.stamps] };
 }
 
 export function snapshotRules(rules: readonly Rule[]): Json {
@@ -85,6 +85,10 @@ function loadWindow(rule: Rule, data: Json, interner: SeriesInterner): Window {
   const w = asObject(data);
   const win = new Window(rule.index, asNumber(w["start"]), asNumber(w["end"]));
   win.samples = asNumber(w["samples"]);
+  for (const row of asArray(w["stamps"] ?? [])) {
+    const [id, list] = asArray(row);
+    win.stamps.set(asNumber(id), asArray(list).map(asNumber));
+  }
   const table = asArray(w["series"]).map((l) => interner.intern(labelsOf(l)));
   for (const s of table) {
     if (!win.series.has(s)) {

@@ -85,12 +85,38 @@ export class Window {
   readonly series = new Set<SeriesRef>();
   /** Samples absorbed (what is lost if the window is dropped). */
   samples = 0;
+  /** Per input series (SeriesRef.dedupId): the timestamps absorbed, ascending; a repeat is a duplicate. */
+  readonly stamps = new Map<number, number[]>();
   constructor(
     /** Index of the rule in the config; orders windows with equal start deterministically. */
     readonly rule: number,
     readonly start: number,
     readonly end: number,
   ) {}
+
+  /** Records (series, ts); false when this window already holds that pair. In-order series cost one push. */
+  admit(series: number, ts: number): boolean {
+    const list = this.stamps.get(series);
+    if (list === undefined) {
+      this.stamps.set(series, [ts]);
+      return true;
+    }
+    const n = list.length;
+    if (ts > list[n - 1]!) {
+      list.push(ts);
+      return true;
+    }
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]! < ts) lo = mid + 1;
+      else hi = mid;
+    }
+    if (list[lo] === ts) return false;
+    list.splice(lo, 0, ts);
+    return true;
+  }
 }
 
 /**

@@ -1,0 +1,125 @@
+/**
+ * One accepted message as the journal stores it (the outbox's journal takes
+ * this shape; declared here because ingest does not depend on the outbox).
+ */
+export interface JournalEntry {
+  /** Arrival time: the pipeline clock when the message is processed, also on replay. */
+  receivedMs: number;
+  topic: string;
+  clientId: string;
+  payload: Buffer;
+}
+
+/** A publish refused because the journal cannot commit (disk full): the broker closes the connection without PUBACK. */
+export class NotAcceptingError extends Error {
+  constructor(readonly reason: string) {
+    super(`edgegate is not accepting messages: ${reason}`);
+    this.name = "NotAcceptingError";
+  }
+}
+
+export interface GroupCommitOptions {
+  /** Commits entries in one transaction; returns the seq of the last one. Throws when nothing was stored. */
+  commit: (entries: readonly JournalEntry[]) => number;
+  /** Runs after each successful commit, before any acknowledgement: the entries (seq `lastSeq - n + 1 … lastSeq`) are processed here. */
+  committed: (entries: readonly JournalEntry[], lastSeq: number) => void;
+  /** A commit failed. Return a reason to refuse publishes with (stops acknowledging), or null to just fail this group. */
+  failed: (err: unknown, entries: readonly JournalEntry[]) => string | null;
+  /** A publish refused at once (while refusing), for counting. */
+  refused?: () => void;
+  /** Max entries in one group; reaching it commits without waiting for the end of the event-loop turn. Default 5000. */
+  maxGroup?: number;
+}
+
+type Waiter = { resolve: () => void; reject: (err: Error) => void } | null;
+
+/**
+ * Group commit of the ingest journal: every message accepted during one turn
+ * of the event loop (aedes handles a socket's whole read chunk, and the
+ * readable sockets of one poll phase, before `setImmediate` runs) is
+ * committed in ONE transaction, then processed in journal order, then
+ * acknowledged. Under load the fsync of one group lets the next one grow, so
+ * the cost of durability per message falls as the rate rises; when idle a
+ * message waits for one commit only, with no timer delay.
+ *
+ * QoS 0 messages are journaled in the same groups but not waited for: MQTT
+ * gives them no acknowledgement to hold back ([MQTT-4.3.1], at most once).
+ */
+export class GroupCommitter {
+  private entries: JournalEntry[] = [];
+  private waiters: Waiter[] = [];
+  private scheduled = false;
+  private refusal: string | null = null;
+  private readonly maxGroup: number;
+
+  constructor(private readonly opts: GroupCommitOptions) {
+    this.maxGroup = opts.maxGroup ?? 5000;
+  }
+
+  /** Resolves once the entry is durable and processed (at once for QoS 0). Rejects with NotAcceptingError while refusing. */
+  accept(entry: JournalEntry, qos: number): Promise<void> {
+    if (this.refusal !== null) {
+      this.opts.refused?.();
+      return Promise.reject(new NotAcceptingError(this.refusal));
+    }
+    this.entries.push(entry);
+    if (qos === 0) {
+      this.waiters.push(null);
+      this.schedule();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Stop refusing (space came back), or start (e.g. at start-up on a full disk). */
+  setRefusal(reason: string | null): void {
+    this.refusal = reason;
+  }
+
+  refusing(): string | null {
+    return this.refusal;
+  }
+
+  /** Entries waiting for the next commit (a bound is the broker's in-flight window per client). */
+  pending(): number {
+    return this.entries.length;
+  }
+
+  /** Commits what is waiting now (shutdown, tests). */
+  flush(): void {
+    this.scheduled = false;
+    const entries = this.entries;
+    const waiters = this.waiters;
+    if (entries.length === 0) return;
+    this.entries = [];
+    this.waiters = [];
+    let last: number;
+    try {
+      last = this.opts.commit(entries);
+    } catch (err) {
+      const reason = this.opts.failed(err, entries);
+      if (reason !== null) this.refusal = reason;
+      const e = new NotAcceptingError(reason ?? (err as Error).message);
+      for (const w of waiters) w?.reject(e);
+      return;
+    }
+    this.opts.committed(entries, last);
+    for (const w of waiters) w?.resolve();
+  }
+
+  private schedule(): void {
+    if (this.entries.length >= this.maxGroup) {
+      this.flush();
+      return;
+    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // At the end of this event-loop turn: no timer delay. Waiting a few ms more for bigger groups
+    // was measured slower (bench, 8 devices × 20 in flight: 0.58× at 0 ms, 0.49× at 5 ms): the
+    // synchronous fsync already lets the next group grow while it runs.
+    setImmediate(() => this.flush());
+  }
+}

@@ -1,0 +1,163 @@
+import type Database from "better-sqlite3";
+
+/** One accepted message as journaled: what the pipeline needs to process it again, identically. */
+export interface JournalEntry {
+  /** Arrival time (ms): the timestamp of samples without their own, and the pipeline's clock for this message. */
+  receivedMs: number;
+  topic: string;
+  clientId: string;
+  payload: Buffer;
+}
+
+/** A journaled entry with its position. kind 0 = a message; kind 1 = "the gateway resumed accepting at receivedMs". */
+export interface JournalRecord extends JournalEntry {
+  seq: number;
+  kind: number;
+}
+
+/** The aggregation (and order-guard) state at a journal position: what recovery restores before replaying. */
+export interface Checkpoint {
+  /** Every journal entry with seq ≤ this is reflected in `data` and in the outbox. */
+  seq: number;
+  savedMs: number;
+  data: string;
+}
+
+export const KIND_MESSAGE = 0;
+export const KIND_RESUME = 1;
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS journal (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  received_ms INTEGER NOT NULL,
+  kind        INTEGER NOT NULL,
+  topic       TEXT NOT NULL,
+  client      TEXT NOT NULL,
+  payload     BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recovery (
+  name     TEXT PRIMARY KEY,
+  seq      INTEGER NOT NULL,
+  saved_ms INTEGER NOT NULL,
+  data     TEXT NOT NULL
+);
+`;
+
+/**
+ * The ingest journal: every accepted MQTT message, appended in arrival order
+ * before the broker acknowledges it, in the outbox's own SQLite file and
+ * connection (one fsync domain, and one transaction can hold journal,
+ * outbox rows and checkpoint together).
+ *
+ * Two positions in table `recovery` make replay exact (Flink's model):
+ * - `checkpoint`: aggregation state covering seq ≤ N, committed in the same
+ *   transaction as the outbox rows it emitted, so a flushed window is either
+ *   in both (never emitted again) or in neither (emitted again from replay);
+ * - `outbox`: the last seq whose pass-through (raw) samples are committed to
+ *   the outbox; replay re-aggregates entries after the checkpoint but writes
+ *   raw samples only for entries after this position.
+ * Entries at or behind the checkpoint are deleted in the checkpoint's transaction.
+ */
+export class Journal {
+  private readonly insertStmt: Database.Statement<[number, number, string, string, Buffer]>;
+  private readonly readStmt: Database.Statement<[number, number], { seq: number; received_ms: number; kind: number; topic: string; client: string; payload: Buffer }>;
+  private readonly truncateStmt: Database.Statement<[number], { n: number; bytes: number | null }>;
+  private readonly putStmt: Database.Statement<[string, number, number, string]>;
+  private readonly getStmt: Database.Statement<[string], { seq: number; saved_ms: number; data: string }>;
+  private readonly appendTx: (entries: readonly JournalEntry[], kind: number) => number;
+  private rowsCount = 0;
+  private bytesCount = 0;
+  private last = 0;
+
+  constructor(db: Database.Database) {
+    db.exec(DDL);
+    this.insertStmt = db.prepare("INSERT INTO journal (received_ms, kind, topic, client, payload) VALUES (?, ?, ?, ?, ?)");
+    this.readStmt = db.prepare("SELECT seq, received_ms, kind, topic, client, payload FROM journal WHERE seq > ? ORDER BY seq LIMIT ?");
+    this.truncateStmt = db.prepare("DELETE FROM journal WHERE seq <= ? RETURNING 1 AS n, length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB)) AS bytes");
+    this.putStmt = db.prepare(
+      "INSERT INTO recovery (name, seq, saved_ms, data) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, saved_ms = excluded.saved_ms, data = excluded.data",
+    );
+    this.getStmt = db.prepare("SELECT seq, saved_ms, data FROM recovery WHERE name = ?");
+    this.appendTx = db.transaction((entries: readonly JournalEntry[], kind: number) => {
+      let seq = 0;
+      for (const e of entries) seq = Number(this.insertStmt.run(e.receivedMs, kind, e.topic, e.clientId, e.payload).lastInsertRowid);
+      return seq;
+    });
+    const t = db.prepare("SELECT count(*) AS rows, sum(length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB))) AS bytes, max(seq) AS last FROM journal").get() as {
+      rows: number;
+      bytes: number | null;
+      last: number | null;
+    };
+    this.rowsCount = t.rows;
+    this.bytesCount = t.bytes ?? 0;
+    const seqRow = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").get() as { seq: number } | undefined;
+    this.last = Math.max(t.last ?? 0, seqRow?.seq ?? 0, this.load("checkpoint")?.seq ?? 0);
+  }
+
+  /** Appends entries in one transaction (the group commit); returns the seq of the last. Throws (nothing stored) on failure. */
+  append(entries: readonly JournalEntry[], kind = KIND_MESSAGE): number {
+    if (entries.length === 0) return this.last;
+    const seq = this.appendTx(entries, kind);
+    this.rowsCount += entries.length;
+    for (const e of entries) this.bytesCount += entrySize(e);
+    this.last = seq;
+    return seq;
+  }
+
+  /** The seq of the newest committed entry (0 for an empty journal). */
+  lastSeq(): number {
+    return this.last;
+  }
+
+  /** Entries after `seq`, oldest first, read `page` rows at a time (replay). */
+  *after(seq: number, page = 1000): Generator<JournalRecord> {
+    let from = seq;
+    for (;;) {
+      const rows = this.readStmt.all(from, page);
+      for (const r of rows) {
+        from = r.seq;
+        yield { seq: r.seq, kind: r.kind, receivedMs: r.received_ms, topic: r.topic, clientId: r.client, payload: r.payload };
+      }
+      if (rows.length < page) return;
+    }
+  }
+
+  /**
+   * Saves a recovery position (`checkpoint` or `outbox`). Call inside the
+   * transaction that commits the outbox rows the position covers.
+   */
+  savePosition(name: "checkpoint" | "outbox", seq: number, nowMs: number, data = ""): void {
+    this.putStmt.run(name, seq, nowMs, data);
+  }
+
+  load(name: "checkpoint" | "outbox"): Checkpoint | undefined {
+    const r = this.getStmt.get(name);
+    return r === undefined ? undefined : { seq: r.seq, savedMs: r.saved_ms, data: r.data };
+  }
+
+  /** Deletes entries with seq ≤ `seq` (they are covered by a checkpoint). Call inside the checkpoint's transaction; then `truncated(...)` after the commit. */
+  truncate(seq: number): { rows: number; bytes: number } {
+    let rows = 0;
+    let bytes = 0;
+    for (const r of this.truncateStmt.iterate(seq)) {
+      rows += r.n;
+      bytes += r.bytes ?? 0;
+    }
+    return { rows, bytes };
+  }
+
+  /** Books a committed truncation into the in-memory gauges. */
+  truncated(removed: { rows: number; bytes: number }): void {
+    this.rowsCount -= removed.rows;
+    this.bytesCount -= removed.bytes;
+  }
+
+  /** Rows and bytes (payload + topic + client id) waiting in the journal. */
+  stats(): { rows: number; bytes: number } {
+    return { rows: this.rowsCount, bytes: this.bytesCount };
+  }
+}
+
+function entrySize(e: JournalEntry): number {
+  return e.payload.length + Buffer.byteLength(e.topic) + Buffer.byteLength(e.clientId);
+}

@@ -1,0 +1,354 @@
+import { existsSync, statfsSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { Logger } from "pino";
+import type { Metrics } from "./metrics/catalogue.js";
+import type { Outbox } from "./outbox/outbox.js";
+import { Journal, KIND_RESUME, type JournalEntry } from "./outbox/journal.js";
+import { sqliteCode } from "./outbox/errors.js";
+import type { OutboxSink, PendingFlush } from "./remote-write/pending-series.js";
+import type { Core } from "./core.js";
+import type { Json } from "./pipeline/aggregate/output.js";
+import { crashPoint } from "./crash-hook.js";
+
+export interface DurabilityOptions {
+  outbox: Outbox;
+  /** The current outbox sink and core: a config reload replaces both. */
+  sink: () => OutboxSink;
+  core: () => Core;
+  /** Runs one journaled message through the pipeline; `committed` = its raw samples are already in the outbox (replay). */
+  process: (entry: JournalEntry, committed: boolean) => void;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+  /** storage.checkpoint_interval (0: only when a window flushed, at the journal bound and at shutdown). */
+  checkpointIntervalMs: number;
+  /** The journal is checkpointed (and truncated) when it holds more than this many bytes. */
+  journalMaxBytes: number;
+  storagePath: string;
+}
+
+/** What a checkpoint row holds besides its journal position. */
+interface CheckpointData {
+  aggregate: Json;
+  order: [string, number][][];
+}
+
+/**
+ * Space kept in a file next to the database (`<storage.path>-reserve`) and
+ * given back when the disk fills: SQLite needs room to free room (a DELETE
+ * writes WAL frames), so without it a full disk could never drain.
+ */
+const RESERVE_BYTES = 256 * 1024;
+/** Room (free file-system space plus SQLite's free pages) needed before acknowledging resumes after a full disk. */
+// Resume only with room for the reserve AND above the refusal line (hysteresis: no flapping).
+const RESUME_FREE_BYTES = 3 * RESERVE_BYTES;
+
+/**
+ * Acknowledged means delivered: the ingest journal, the checkpoints and the
+ * outbox as one recovery model (Flink's): a checkpoint is the aggregation
+ * state plus the journal position it covers, committed in the SAME
+ * transaction as the outbox rows it emitted; at start the checkpoint is
+ * restored and the journal after it replayed, in the order it was accepted,
+ * with each message's own arrival time as the pipeline clock, so the state
+ * after replay is the state the crashed process had.
+ *
+ * Disk full is a state: a commit that fails for lack of space makes the
+ * gateway refuse publishes (no PUBACK; the device keeps the message), report
+ * not ready, and keep delivering (deleting frees pages); outputs of the tick
+ * whose commit failed stay buffered and are committed by a later tick.
+ */
+export class Durability {
+  readonly journal: Journal;
+  private processedSeq = 0;
+  private outboxSeq = 0;
+  private checkpointSeq = 0;
+  private checkpointedAt = 0;
+  private checkpointedWindows = 0;
+  private full: string | null = null;
+  private roomCheckedAt = -Infinity;
+  /** The last "accepting from here" (a reload's new core continues the restart's grace from it). */
+  resumedAtMs = -Infinity;
+
+  constructor(private readonly o: DurabilityOptions) {
+    this.journal = new Journal(o.outbox.connection());
+    this.makeReserve();
+  }
+
+  private reservePath(): string | null {
+    return this.o.storagePath === ":memory:" ? null : `${this.o.storagePath}-reserve`;
+  }
+
+  private makeReserve(): void {
+    const path = this.reservePath();
+    if (path === null || existsSync(path)) return;
+    try {
+      writeFileSync(path, Buffer.alloc(RESERVE_BYTES));
+    } catch {
+      try {
+        unlinkSync(path); // a partial reserve would only take space
+      } catch {
+        // none written
+      }
+    }
+  }
+
+  private releaseReserve(): void {
+    const path = this.reservePath();
+    if (path === null) return;
+    try {
+      unlinkSync(path);
+    } catch {
+      // already released (e.g. by the run that was killed)
+    }
+  }
+
+  /** Restores the last checkpoint and replays the journal after it. Call before anything is accepted. */
+  recover(): { checkpointSeq: number; replayed: number; skippedRaw: number } {
+    const { log } = this.o;
+    const sink = this.o.sink();
+    const core = this.o.core();
+    const aggregate = core.built.aggregate;
+    const cp = this.journal.load("checkpoint");
+    if (cp !== undefined) {
+      try {
+        const data = JSON.parse(cp.data) as CheckpointData;
+        const report = core.restoreSnapshot(data.aggregate, this.o.now());
+        if (report.clamped) log.warn({ rules: report.clamped.rules, windows: report.clamped.windows }, "aggregation checkpoint held state beyond now + ingest.max_future_skew; discarded it");
+        for (const line of report.discarded ?? []) log.warn({ checkpoint_seq: cp.seq }, line);
+        sink.restoreOrderState(data.order ?? []);
+        log.info({ rules: report.rules, windows: report.windows, checkpoint_seq: cp.seq, checkpoint_age_ms: this.o.now() - cp.savedMs }, "aggregation state restored from checkpoint");
+      } catch (err) {
+        log.error({ err, checkpoint_seq: cp.seq }, "checkpoint not readable; replaying the journal into empty windows");
+      }
+      this.checkpointSeq = cp.seq;
+    }
+    this.outboxSeq = Math.max(this.checkpointSeq, this.journal.load("outbox")?.seq ?? 0);
+    this.processedSeq = this.checkpointSeq;
+    let replayed = 0;
+    let skippedRaw = 0;
+    for (const rec of this.journal.after(this.checkpointSeq)) {
+      if (rec.kind === KIND_RESUME) {
+        aggregate.resume(rec.receivedMs);
+        this.resumedAtMs = rec.receivedMs;
+      }
+      else {
+        const committed = rec.seq <= this.outboxSeq;
+        if (committed) skippedRaw++;
+        this.o.process(rec, committed);
+        replayed++;
+        crashPoint("during_replay");
+      }
+      this.processedSeq = rec.seq;
+    }
+    this.checkpointedAt = this.o.now();
+    this.checkpointedWindows = aggregate.flushedWindows;
+    if (replayed > 0) log.info({ replayed, from_seq: this.checkpointSeq, raw_already_in_outbox: skippedRaw }, "journal replayed");
+    this.gauges();
+    return { checkpointSeq: this.checkpointSeq, replayed, skippedRaw };
+  }
+
+  /** Journals "accepting from now on" (a restart's allowed lateness counts from here) and applies it. */
+  resume(ms: number): void {
+    this.o.core().built.aggregate.resume(ms);
+    this.resumedAtMs = ms;
+    try {
+      this.processedSeq = this.journal.append([{ receivedMs: ms, topic: "", clientId: "", payload: Buffer.alloc(0) }], KIND_RESUME);
+    } catch (err) {
+      this.onWriteError(err, "journal");
+    }
+  }
+
+  /** The group commit's commit: journal rows in one transaction. */
+  commitGroup(entries: readonly JournalEntry[]): number {
+    // Stop acknowledging BEFORE the disk is full (checked every 50 ms): a disk filled to the last
+    // byte could not even commit the deletes that free it. ENOSPC / SQLITE_FULL stay the backstop.
+    const t = performance.now();
+    if (t - this.roomCheckedAt >= 50) {
+      this.roomCheckedAt = t;
+      const room = this.room();
+      if (room < RESERVE_BYTES) throw new Error(`ENOSPC: ${room} bytes of room left on ${this.o.storagePath} (less than ${RESERVE_BYTES})`);
+    }
+    if (crashPointArmed("mid_group_commit")) {
+      return this.o.outbox.connection().transaction(() => {
+        const seq = this.journal.append(entries);
+        crashPoint("mid_group_commit");
+        return seq;
+      })();
+    }
+    return this.journal.append(entries);
+  }
+
+  /** After the group commit: process in journal order (then the broker acknowledges). */
+  committedGroup(entries: readonly JournalEntry[], lastSeq: number): void {
+    crashPoint("after_journal_commit");
+    for (const e of entries) this.o.process(e, false);
+    this.processedSeq = lastSeq;
+  }
+
+  /** A group commit failed: a reason to stop acknowledging when the disk is full. */
+  groupFailed(err: unknown, entries: readonly JournalEntry[]): string | null {
+    const reason = this.onWriteError(err, "journal");
+    // Refused, not lost: QoS 1/2 senders keep the message (no PUBACK) and send it again.
+    if (reason === null) this.o.metrics.messagesDropped.inc({ reason: "journal_write_failed" }, entries.length);
+    else this.o.metrics.messagesDropped.inc({ reason: "storage_full" }, entries.length);
+    return reason;
+  }
+
+  /**
+   * The tick's commit, one transaction: the outbox rows buffered since the
+   * last one, the journal position they cover, and — when a window or stale
+   * marker was emitted, checkpoint_interval elapsed, the journal outgrew its
+   * bound, at shutdown, or when `force`d (a config reload's swap) — the
+   * checkpoint and the journal truncated behind it. Returns false when the
+   * commit failed (what was buffered stays buffered) or was not tried (full).
+   */
+  commit(emitted: boolean, final: boolean, force = false): boolean {
+    const { outbox, metrics, log } = this.o;
+    const sink = this.o.sink();
+    const aggregate = this.o.core().built.aggregate;
+    const now = this.o.now();
+    if (this.full !== null) {
+      // Not a byte more while full until there is room again: every failed attempt would eat the reserve.
+      this.relieve();
+      if (this.room() < RESUME_FREE_BYTES) return false;
+    }
+    const jstats = this.journal.stats();
+    const wantCheckpoint =
+      force ||
+      final ||
+      emitted ||
+      aggregate.flushedWindows !== this.checkpointedWindows ||
+      jstats.bytes > this.o.journalMaxBytes ||
+      (this.o.checkpointIntervalMs > 0 && now - this.checkpointedAt >= this.o.checkpointIntervalMs && this.processedSeq > this.checkpointSeq);
+    if (!wantCheckpoint && sink.pending() === 0 && this.processedSeq === this.outboxSeq) {
+      this.probe();
+      return true;
+    }
+    const seq = this.processedSeq;
+    const t0 = performance.now();
+    let removed = { rows: 0, bytes: 0 };
+    let bytes = 0;
+    let pending: PendingFlush | undefined;
+    try {
+      outbox.atomically(() => {
+        pending = sink.flushAtomic();
+        this.journal.savePosition("outbox", seq, now);
+        if (wantCheckpoint) {
+          const data = JSON.stringify({ aggregate: aggregate.snapshot(), order: sink.orderState(pending) } satisfies CheckpointData);
+          bytes = Buffer.byteLength(data);
+          this.journal.savePosition("checkpoint", seq, now, data);
+          removed = this.journal.truncate(seq);
+        }
+        crashPoint("mid_outbox_commit");
+      });
+    } catch (err) {
+      pending?.rolledBack();
+      if (wantCheckpoint) metrics.checkpoints.inc({ result: "failure" });
+      const reason = this.onWriteError(err, "outbox");
+      if (reason === null) log.error({ err }, "could not commit to the outbox; the samples stay buffered for the next tick");
+      return false;
+    }
+    crashPoint("after_outbox_commit");
+    pending?.committed();
+    this.outboxSeq = seq;
+    if (wantCheckpoint) {
+      this.journal.truncated(removed);
+      this.checkpointSeq = seq;
+      this.checkpointedAt = now;
+      this.checkpointedWindows = aggregate.flushedWindows;
+      metrics.checkpoints.inc({ result: "success" });
+      metrics.checkpointBytes.set(bytes);
+      metrics.checkpointDuration.set((performance.now() - t0) / 1000);
+    }
+    this.probe();
+    this.gauges();
+    return true;
+  }
+
+  /** Why publishes are refused (disk full), or null. */
+  refusal(): string | null {
+    return this.full;
+  }
+
+  /** Called when the reason changes (the broker's group committer refuses while it is set). */
+  onRefusalChange: (reason: string | null) => void = () => {};
+
+  stats(): { journalRows: number; journalBytes: number; checkpointSeq: number; outboxSeq: number; processedSeq: number } {
+    const j = this.journal.stats();
+    return { journalRows: j.rows, journalBytes: j.bytes, checkpointSeq: this.checkpointSeq, outboxSeq: this.outboxSeq, processedSeq: this.processedSeq };
+  }
+
+  gauges(): void {
+    const j = this.journal.stats();
+    this.o.metrics.journalRows.set(j.rows);
+    this.o.metrics.journalBytes.set(j.bytes);
+    this.o.metrics.storageFull.set(this.full === null ? 0 : 1);
+  }
+
+  /** A write failed: SQLITE_FULL / ENOSPC make the storage "full" (refuse, not ready); other errors are the caller's to log. */
+  private onWriteError(err: unknown, what: string): string | null {
+    const code = sqliteCode(err);
+    const message = (err as Error)?.message ?? String(err);
+    if (code !== "SQLITE_FULL" && !/ENOSPC|database or disk is full/i.test(message)) return null;
+    if (this.full === null) {
+      this.releaseReserve();
+      this.full = `storage full: ${what} commit failed (${code}) on ${this.o.storagePath}; not acknowledging messages until space is free`;
+      this.o.log.error({ err: message }, this.full);
+      this.o.metrics.storageFullEvents.inc();
+      this.onRefusalChange(this.full);
+      this.gauges();
+    }
+    return this.full;
+  }
+
+  /**
+   * Moves the WAL into the database file and truncates it. The WAL only
+   * restarts from its beginning after a checkpoint, so on a disk that filled
+   * up before the automatic checkpoint (1,000 pages) even a DELETE could not
+   * commit; after this, deletes (delivered batches) free pages again.
+   */
+  private relieve(): void {
+    try {
+      this.o.outbox.connection().pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      // Still full: the next tick tries again.
+    }
+  }
+
+  /** Free file-system space plus free pages in the file (deleted rows' pages are reused by SQLite). */
+  private room(): number {
+    try {
+      const db = this.o.outbox.connection();
+      const path = this.o.storagePath === ":memory:" ? "." : dirname(resolve(this.o.storagePath));
+      const fs = statfsSync(path);
+      const freePages = (db.pragma("freelist_count", { simple: true }) as number) * (db.pragma("page_size", { simple: true }) as number);
+      return fs.bavail * fs.bsize + freePages;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** While full: accept again once there is room and a write of a group's size commits. */
+  private probe(): void {
+    if (this.full === null) return;
+    try {
+      if (this.room() < RESUME_FREE_BYTES) return;
+      const db = this.o.outbox.connection();
+      db.transaction(() => {
+        db.prepare("INSERT INTO recovery (name, seq, saved_ms, data) VALUES ('probe', 0, 0, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data").run("x".repeat(64 * 1024));
+        db.prepare("DELETE FROM recovery WHERE name = 'probe'").run();
+      })();
+    } catch {
+      return;
+    }
+    this.o.log.warn({ path: this.o.storagePath }, "storage has room again; acknowledging messages");
+    this.full = null;
+    this.makeReserve();
+    this.onRefusalChange(null);
+    this.gauges();
+  }
+}
+
+function crashPointArmed(name: string): boolean {
+  return process.env["EDGEGATE_CRASH_AT"] === name;
+}
