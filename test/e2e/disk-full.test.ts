@@ -79,6 +79,10 @@ async function metric(g: GatewayProcess, name: string): Promise<number> {
 const knownGap = "resuming after a full disk and draining to empty is not yet reliable on a 2 MiB file system";
 
 test("disk full: no PUBACK, not ready, starts on the full disk, drains and recovers, nothing acknowledged lost", { skip, todo: skip ? undefined : knownGap, timeout: 240_000 }, async () => {
+  // While this is a known gap (todo), the test must end within the runner's 120 s per file
+  // (--test-timeout), hooks included: every wait below is cut to what is left of 95 s.
+  const deadline = Date.now() + 95_000;
+  const left = (ms: number) => Math.max(1_000, Math.min(ms, deadline - Date.now()));
   const cfg = config(proxy!.url("/api/v1/write"));
   gw = await startGatewayProcess(cfg, dir, "edgegate.yaml", { dist: true });
   const mqttProxy = await startTcpProxy(gw.mqttPort);
@@ -129,7 +133,7 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
       assert.equal(acked.length, before, "no PUBACK while commits fail");
       ackedWhenFull = before;
       return true;
-    }, 120_000, 100);
+    }, left(120_000), 100);
 
     // kill -9 on the full disk, and start again on it.
     const exited = new Promise((r) => g1.child.once("exit", r));
@@ -138,19 +142,19 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
     gw = await startGatewayProcess(cfg, dir, "edgegate.yaml", { dist: true });
     mqttProxy.setUpstream(gw.mqttPort);
     const g2 = gw;
-    await waitFor("the restarted gateway to report the full disk", async () => ((await status(g2)).storage.full !== null ? true : undefined), 20_000, 250);
+    await waitFor("the restarted gateway to report the full disk", async () => ((await status(g2)).storage.full !== null ? true : undefined), left(20_000), 250);
     assert.equal((await fetch(`${g2.httpUrl}/-/ready`)).status, 503);
 
     // The uplink comes back: delivering deletes, which frees space; acknowledging resumes.
     await proxy!.setMode({ kind: "forward" });
-    await waitFor("acknowledging again", async () => ((await status(g2)).storage.full === null ? true : undefined), 120_000, 250);
+    await waitFor("acknowledging again", async () => ((await status(g2)).storage.full === null ? true : undefined), left(45_000), 250);
     assert.equal((await fetch(`${g2.httpUrl}/-/ready`)).status, 200);
-    await waitFor("messages acknowledged again", () => (acked.length > ackedWhenFull + 50 ? true : undefined), 60_000, 100);
+    await waitFor("messages acknowledged again", () => (acked.length > ackedWhenFull + 50 ? true : undefined), left(60_000), 100);
     publishing = false;
     await publisher;
     stopPublisher = undefined;
     try {
-      await waitFor("every message acknowledged", () => (acked.length === sent ? true : undefined), 120_000, 200);
+      await waitFor("every message acknowledged", () => (acked.length === sent ? true : undefined), left(120_000), 200);
     } catch (err) {
       console.log(`${acked.length} of ${sent} acknowledged; publisher pending ${client!.pending()}, connected ${client!.client.connected}; status ${JSON.stringify(await status(g2))}`);
       console.log(g2.output().split("\n").slice(-12).join("\n"));
@@ -160,7 +164,7 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
       await waitFor("the outbox drained", async () => {
         const s = (await (await fetch(`${g2.httpUrl}/api/v1/status`)).json()) as { outbox: { rows: number } };
         return s.outbox.rows === 0 ? true : undefined;
-      }, 120_000, 250);
+      }, left(120_000), 250);
     } catch (err) {
       console.log(`status ${JSON.stringify(await status(g2))}`);
       console.log(g2.output().split("\n").filter((l) => !l.includes('"level":30')).slice(-12).join("\n"));

@@ -88,7 +88,10 @@ async function drainedAndAccounted(g: GatewayProcess, leftoverFromPreviousRun = 
   const evicted = metricSum(text, "edgegate_outbox_evicted_samples_total");
   assert.equal(ingested, written + dropped, `ingested ${ingested} = written ${written} + dropped ${dropped}`);
   assert.equal(written + leftoverFromPreviousRun, sent + dead + evicted, `written ${written} (+${leftoverFromPreviousRun} left by the previous run) = sent ${sent} + dead ${dead} + evicted ${evicted} + queued 0`);
-  assert.equal(dead + evicted + dropped, 0, "nothing dropped, dead-lettered or evicted");
+  // A device's re-send of a message whose PUBACK a kill -9 cut off is a duplicate of what the journal
+  // replay committed: counted once under reason="duplicate", which is not a loss.
+  const duplicates = metricSum(text, "edgegate_samples_dropped_total", { reason: "duplicate" });
+  assert.equal(dead + evicted + dropped - duplicates, 0, `nothing dropped (but ${duplicates} duplicates), dead-lettered or evicted`);
   return text;
 }
 
