@@ -22,7 +22,7 @@ export const mqttLimitsShape = {
     10000,
   ),
   max_inflight_messages: count(
-    "Per client: QoS 2 PUBLISH packets received and awaiting PUBREL; a client exceeding it is disconnected (reason=\"max_inflight_messages\"). (QoS 1 PUBLISHes of one client are handled one at a time.) 0 = no limit.",
+    "Per client: QoS 2 PUBLISH packets received and awaiting PUBREL; a client exceeding it is disconnected (reason=\"max_inflight_messages\"). (QoS 1 PUBLISHes of one client are handled one at a time; messages sent to a client and not yet acknowledged are bounded by max_queued_messages/max_queued_bytes, see docs/limits.md.) 0 = no limit.",
     100,
   ),
   max_queued_messages: count(
@@ -32,6 +32,14 @@ export const mqttLimitsShape = {
   max_queued_bytes: byteSize(
     "Per client: bytes of payload queued for a persistent session (beyond it the oldest message is dropped, reason=\"max_queued_bytes\"), and bytes written to a connected client that it has not read yet: a subscriber that stops reading is disconnected when this fills (edgegate_mqtt_refused_total{reason=\"slow_consumer\"}), so it never holds up other clients. 0 = no limit.",
   ).prefault("1MiB"),
+  // A bare YAML `0` (never expire) is read as a number; accept it like the string "0".
+  persistent_client_expiration: z.preprocess((v) => (v === 0 ? "0" : v), duration(
+    "An offline persistent session (clean_session=0: its subscriptions, queue and QoS 2 state) whose client has not reconnected within this duration is removed, as Mosquitto's persistent_client_expiration (edgegate_mqtt_sessions_removed_total{reason=\"expired\"}); the client's next connect gets session_present=0. 0 = never.",
+  ).prefault("7d")),
+  max_persistent_sessions: count(
+    "Most persistent sessions (clean_session=0 client ids, online or offline) kept by the broker. Beyond it the session offline the longest is removed (edgegate_mqtt_sessions_removed_total{reason=\"max_persistent_sessions\"}); sessions of connected clients are never removed. Gauge edgegate_mqtt_persistent_sessions. 0 = no limit.",
+    10000,
+  ),
   retain_available: z
     .boolean()
     .default(true)

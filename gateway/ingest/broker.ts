@@ -93,6 +93,8 @@ export class Broker {
     };
     aedes.on("client", () => metrics.mqttClientsConnected.set(aedes.connectedClients));
     aedes.on("clientDisconnect", () => metrics.mqttClientsConnected.set(aedes.connectedClients));
+    aedes.on("client", (client) => limits.onClient(client));
+    aedes.on("clientDisconnect", (client) => limits.onClientDisconnect(client));
     aedes.on("clientError", (client, err) => limits.onClientError(err));
     aedes.on("clientError", (client, err) => log.debug({ client: client?.id, err: err.message }, "mqtt client error"));
     aedes.on("connectionError", (client, err) => log.debug({ client: client?.id, err: err.message }, "mqtt connection error"));
@@ -163,6 +165,7 @@ export class Broker {
     this.listeners = null;
     this.aedes = null;
     this.auth.close();
+    this.limits?.close();
     await listeners?.close();
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     this.opts.metrics.mqttClientsConnected.set(0);

@@ -3,6 +3,7 @@ import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics/catalogue.js";
 import { GuardedConnection, clientErrorReason } from "./mqtt-connection-guard.js";
 import { boundedPersistence } from "./mqtt-persistence.js";
+import { PersistentSessions } from "./mqtt-sessions.js";
 
 export type MqttLimitsConfig = Pick<
   Config["mqtt"],
@@ -15,6 +16,8 @@ export type MqttLimitsConfig = Pick<
   | "max_retained_messages"
   | "max_retained_bytes"
   | "message_rate_limit"
+  | "persistent_client_expiration"
+  | "max_persistent_sessions"
 >;
 
 /**
@@ -25,6 +28,7 @@ export type MqttLimitsConfig = Pick<
  */
 export class MqttLimits {
   private readonly guarded = new Set<GuardedConnection>();
+  private sessions: PersistentSessions | null = null;
 
   constructor(
     private readonly config: MqttLimitsConfig,
@@ -35,8 +39,7 @@ export class MqttLimits {
   aedesOptions(): { persistence: object; maxInflightInbound: number } {
     const m = this.metrics;
     const c = this.config;
-    return {
-      persistence: boundedPersistence(
+    const bounded = boundedPersistence(
         {
           retainAvailable: c.retain_available,
           maxRetainedMessages: c.max_retained_messages,
@@ -54,10 +57,36 @@ export class MqttLimits {
             m.mqttQueuedBytes.set(queuedBytes);
           },
         },
-      ),
+      );
+    this.sessions?.close();
+    this.sessions = new PersistentSessions(
+      { expiration: c.persistent_client_expiration, maxSessions: c.max_persistent_sessions },
+      {
+        remove: (id) => void bounded.removeSession(id),
+        removed: (reason) => m.mqttSessionsRemoved.inc({ reason }),
+        level: (n) => m.mqttPersistentSessions.set(n),
+      },
+    );
+    return {
+      persistence: bounded.persistence,
       // aedes's bound on QoS 2 PUBLISHes awaiting PUBREL; 0 would disable it, which is what our 0 means too.
       maxInflightInbound: c.max_inflight_messages,
     };
+  }
+
+  /** A client completed its CONNECT (aedes "client" event): a clean_session=0 one creates or resumes its session. */
+  onClient(client: { id: string; clean: boolean }): void {
+    this.sessions?.connected(client.id, client.clean);
+  }
+
+  /** A client went away (aedes "clientDisconnect"): a persistent session starts its offline time. */
+  onClientDisconnect(client: { id: string; clean: boolean }): void {
+    this.sessions?.disconnected(client.id, client.clean);
+  }
+
+  /** Stops the session-expiration timer. */
+  close(): void {
+    this.sessions?.close();
   }
 
   /** Wraps a client's transport stream before aedes.handle(): packet size, message rate, unread bytes. */

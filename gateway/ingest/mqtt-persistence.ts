@@ -53,6 +53,21 @@ interface AsyncPersistence {
   outgoingUpdate(client: { id: string }, packet: MqttPacket): Promise<void>;
   outgoingClearMessageId(client: { id: string }, packet: MqttPacket): Promise<MqttPacket | undefined>;
   outgoingStream(client: { id: string }): Iterable<MqttPacket>;
+  cleanSubscriptions(client: { id: string }): Promise<void>;
+  cleanIncoming(client: { id: string }): Promise<void>;
+  delWill(client: { id: string }): Promise<unknown>;
+}
+
+/** The persistence for aedes and the removal of one stored session (persistent-session bounds). */
+export interface BoundedPersistence {
+  persistence: object;
+  /**
+   * Forgets everything kept for an offline client id: its subscriptions (the
+   * map and the topic trie, so no further message is queued for it), its
+   * queue and its inbound QoS 2 packets. Its next clean_session=0 connect gets
+   * session_present=0.
+   */
+  removeSession(clientId: string): Promise<void>;
 }
 
 type PacketCtor = new (packet: MqttPacket) => MqttPacket;
@@ -60,7 +75,7 @@ type PacketCtor = new (packet: MqttPacket) => MqttPacket;
 const size = (p: MqttPacket): number => (typeof p.payload === "string" ? Buffer.byteLength(p.payload) : (p.payload?.length ?? 0));
 
 /** Builds the persistence to pass as aedes's `persistence` option. */
-export function boundedPersistence(limits: PersistenceLimits, events: PersistenceEvents): object {
+export function boundedPersistence(limits: PersistenceLimits, events: PersistenceEvents): BoundedPersistence {
   const persistence = memory();
   const inner = (persistence as unknown as { asyncPersistence: AsyncPersistence }).asyncPersistence;
   const Packet = memory.Packet as unknown as PacketCtor;
@@ -172,5 +187,20 @@ export function boundedPersistence(limits: PersistenceLimits, events: Persistenc
     return undefined;
   };
   inner.outgoingStream = (client) => [...(queues.get(client.id)?.packets ?? [])];
-  return persistence;
+
+  async function removeSession(clientId: string): Promise<void> {
+    const client = { id: clientId };
+    // Subscriptions first: from here on no new message is queued for it.
+    await inner.cleanSubscriptions(client);
+    const q = queues.get(clientId);
+    if (q !== undefined) {
+      queues.delete(clientId);
+      queued -= q.packets.length;
+      queuedBytes -= q.bytes;
+      report();
+    }
+    await inner.cleanIncoming(client);
+    await inner.delWill(client);
+  }
+  return { persistence, removeSession };
 }

@@ -1,7 +1,7 @@
 import type { Metrics } from "./catalogue.js";
 import { DROP_REASONS, type DropReason, type MessageDropReason } from "./drop-reasons.js";
 import { HTTP_AUTH_REFUSED_REASONS, MQTT_ACL_ACTIONS, MQTT_ACL_REFUSED_REASONS, MQTT_AUTH_REFUSED_REASONS } from "./auth-reasons.js";
-import { LABEL_VALUE_REPLACED_REASONS, MQTT_QUEUE_DROPPED_REASONS, MQTT_REFUSED_REASONS, MQTT_RETAINED_REFUSED_REASONS } from "./limit-reasons.js";
+import { LABEL_VALUE_REPLACED_REASONS, MQTT_QUEUE_DROPPED_REASONS, MQTT_REFUSED_REASONS, MQTT_RETAINED_REFUSED_REASONS, MQTT_SESSION_REMOVED_REASONS } from "./limit-reasons.js";
 
 /**
  * The label values edgegate can emit, so every labelled counter is exported at 0
@@ -29,6 +29,7 @@ export function initKnownLabels(m: Metrics, targets: readonly string[], registri
   for (const reason of Object.keys(MQTT_REFUSED_REASONS)) m.mqttRefused.inc({ reason }, 0);
   for (const reason of Object.keys(MQTT_RETAINED_REFUSED_REASONS)) m.mqttRetainedRefused.inc({ reason }, 0);
   for (const reason of Object.keys(MQTT_QUEUE_DROPPED_REASONS)) m.mqttQueueDropped.inc({ reason }, 0);
+  for (const reason of Object.keys(MQTT_SESSION_REMOVED_REASONS)) m.mqttSessionsRemoved.inc({ reason }, 0);
   for (const reason of Object.keys(LABEL_VALUE_REPLACED_REASONS)) m.labelValuesReplaced.inc({ reason }, 0);
   for (const reason of Object.keys(MQTT_AUTH_REFUSED_REASONS)) m.mqttAuthRefusals.inc({ reason }, 0);
   for (const reason of Object.keys(HTTP_AUTH_REFUSED_REASONS)) m.httpAuthRefusals.inc({ reason }, 0);

@@ -31,6 +31,12 @@ export const MQTT_QUEUE_DROPPED_REASONS = {
 } as const;
 export type MqttQueueDroppedReason = keyof typeof MQTT_QUEUE_DROPPED_REASONS;
 
+export const MQTT_SESSION_REMOVED_REASONS = {
+  expired: "An offline persistent session not reconnected within `mqtt.persistent_client_expiration` was removed with its subscriptions and queue.",
+  max_persistent_sessions: "The persistent session offline the longest was removed (with its subscriptions and queue) to stay within `mqtt.max_persistent_sessions`.",
+} as const;
+export type MqttSessionRemovedReason = keyof typeof MQTT_SESSION_REMOVED_REASONS;
+
 export const LABEL_VALUE_REPLACED_REASONS = {
   invalid_utf16: "A label value held a lone UTF-16 surrogate (not encodable as UTF-8); replaced by U+FFFD.",
   control_character: "A label value held a C0/C1 control character, DEL or a bidirectional override; replaced by U+FFFD.",
@@ -42,5 +48,6 @@ export const LIMIT_REASON_COUNTERS = {
   edgegate_mqtt_refused_total: MQTT_REFUSED_REASONS,
   edgegate_mqtt_retained_refused_total: MQTT_RETAINED_REFUSED_REASONS,
   edgegate_mqtt_queue_dropped_messages_total: MQTT_QUEUE_DROPPED_REASONS,
+  edgegate_mqtt_sessions_removed_total: MQTT_SESSION_REMOVED_REASONS,
   edgegate_ingest_label_values_replaced_total: LABEL_VALUE_REPLACED_REASONS,
 } as const;

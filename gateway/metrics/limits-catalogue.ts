@@ -29,6 +29,13 @@ export function createLimitMetrics(r: Registry[]) {
       labelNames: ["reason"],
       registers: r,
     }),
+    mqttPersistentSessions: new Gauge({ name: "edgegate_mqtt_persistent_sessions", help: "Persistent sessions (clean_session=0 client ids, online or offline) kept by the broker (bounded by mqtt.max_persistent_sessions).", registers: r }),
+    mqttSessionsRemoved: new Counter({
+      name: "edgegate_mqtt_sessions_removed_total",
+      help: "Offline persistent sessions removed with their subscriptions and queue, by reason (expired, max_persistent_sessions).",
+      labelNames: ["reason"],
+      registers: r,
+    }),
     mqttSendBufferBytes: new Gauge({ name: "edgegate_mqtt_send_buffer_bytes", help: "Bytes written to connected clients and not yet read by them, all clients (each bounded by mqtt.max_queued_bytes).", registers: r }),
     aggregationGroupsOpen: new Gauge({ name: "edgegate_aggregation_groups_open", help: "Groups (output label sets) in open aggregation windows, all rules (bounded by limits.max_groups).", registers: r }),
     labelValuesReplaced: new Counter({
