@@ -12,6 +12,17 @@ import { waitFor } from "../helpers/wait.js";
 import { portOf } from "../helpers/raw-mqtt.js";
 
 /**
+ * The queued-messages gauge once it reaches `n` (bounded wait): with durable acceptance the PUBACK
+ * leaves when the journal commit holds the message, and aedes enqueues it for offline sessions right
+ * after, so the last message's enqueue can trail its PUBACK by a turn of the event loop.
+ */
+async function queuedSettles(m: ReturnType<typeof buildGateway>["metrics"], n: number, message?: string): Promise<void> {
+  let last = -1;
+  await waitFor(`queued messages = ${n}`, async () => ((last = await gauge(m.mqttQueuedMessages)) === n ? true : undefined), 5000, 20).catch(() => undefined);
+  assert.equal(last, n, message);
+}
+
+/**
  * Issue 10, persistent sessions over real sockets: a connect storm of
  * distinct clean_session=0 client ids must not grow the broker for good.
  * max_persistent_sessions removes the session offline the longest,
@@ -82,7 +93,7 @@ test("max_persistent_sessions: a storm of clean_session=0 client ids keeps at mo
   const pub = await mqtt.connectAsync(url, { clientId: "commander", protocolVersion: 4, reconnectPeriod: 0 });
   t.after(() => pub.endAsync());
   for (let i = 0; i < 10; i++) await pub.publishAsync("cmd/all", `early-${i}`, { qos: 1 });
-  assert.equal(await gauge(m.mqttQueuedMessages), 10);
+  await queuedSettles(m, 10);
 
   let maxSessions = 0;
   for (let i = 1; i < N; i++) {
@@ -100,11 +111,11 @@ test("max_persistent_sessions: a storm of clean_session=0 client ids keeps at mo
   assert.equal(await metricValue(m.mqttSessionsRemoved, { reason: "max_persistent_sessions" }), N - M);
   assert.equal(await metricValue(m.mqttSessionsRemoved, { reason: "expired" }), 0);
   // storm-0's ten queued messages left with its session.
-  assert.equal(await gauge(m.mqttQueuedMessages), 0);
+  await queuedSettles(m, 0);
 
   // Only the M kept sessions are still subscribed: one message queues M copies, not N.
   await pub.publishAsync("cmd/all", "late", { qos: 1 });
-  assert.equal(await gauge(m.mqttQueuedMessages), M);
+  await queuedSettles(m, M);
 
   const evicted = await connectPersistent(url, "storm-0");
   assert.equal(evicted.sessionPresent, false, "an evicted session must not be present");
@@ -145,7 +156,7 @@ test("persistent_client_expiration removes an offline session not back in time; 
   const pub = await mqtt.connectAsync(url, { clientId: "commander", protocolVersion: 4, reconnectPeriod: 0 });
   t.after(() => pub.endAsync());
   for (let i = 0; i < 3; i++) await pub.publishAsync("cmd/gone", `m${i}`, { qos: 1 });
-  assert.equal(await gauge(m.mqttQueuedMessages), 3);
+  await queuedSettles(m, 3);
 
   // A session that comes back well within the expiration keeps its subscriptions.
   const back = await connectPersistent(url, "back");
@@ -158,7 +169,7 @@ test("persistent_client_expiration removes an offline session not back in time; 
   await waitFor("the offline session expired", async () => ((await metricValue(m.mqttSessionsRemoved, { reason: "expired" })) === 1 ? true : undefined), 10_000, 50);
   const after = Date.now() - started;
   t.diagnostic(`offline session removed ${after} ms after the wait began (expiration 1s)`);
-  assert.equal(await gauge(m.mqttQueuedMessages), 0, "the expired session's queue is released");
+  await queuedSettles(m, 0, "the expired session's queue is released");
   assert.equal(await gauge(m.mqttPersistentSessions), 1, "only the connected session is left");
   assert.equal(await metricValue(m.mqttSessionsRemoved, { reason: "max_persistent_sessions" }), 0);
 
