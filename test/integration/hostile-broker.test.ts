@@ -2,11 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Gateway } from "../../gateway/app.js";
 import { startFakeReceiver, type FakeReceiver } from "../helpers/fake-receiver.js";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { buildGateway } from "../../gateway/app.js";
-import { parseConfig } from "../../gateway/config/load.js";
+import { startLimitsGateway, limitsConfig } from "../helpers/mqtt-limits-rig.js";
 import { connectDevice } from "../helpers/gateway-inproc.js";
 import { metricValue } from "../helpers/sender-rig.js";
 import { waitFor, sleep } from "../helpers/wait.js";
@@ -19,32 +15,6 @@ import { connectPacket, portOf, publishHeader, publishPacket, rawConnect, subscr
  * device's data arrives complete. Bounded loops; a few seconds each.
  */
 
-/** The real gateway in process on loopback port 0, with extra `mqtt` keys. */
-async function startTestGateway(yaml: string): Promise<{ gw: Gateway; cleanup: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), "edgegate-hostile-"));
-  const gw = buildGateway(parseConfig(`http: {listen: "127.0.0.1:0"}\nstorage: {path: "${join(dir, "outbox.db")}", flush_interval: 100ms}\n${yaml}`, "test config"), { shutdownSendTimeoutMs: 2000 });
-  await gw.start();
-  return {
-    gw,
-    async cleanup() {
-      await gw.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function config(url: string, mqtt = ""): string {
-  return `mqtt: {listen: "127.0.0.1:0"${mqtt}}
-topics:
-  - topic: "vehicles/{vin}/telemetry"
-    metric_prefix: "vehicle_"
-    timestamp_field: "ts"
-remote_write:
-  - url: "${url}"
-    name: fake
-    queue_config: {min_backoff: 20ms, max_backoff: 100ms, max_samples_per_send: 500}
-`;
-}
 
 async function healthy(gw: Gateway): Promise<boolean> {
   const res = await fetch(`http://${gw.httpAddress()}/-/healthy`);
@@ -90,7 +60,7 @@ function percentile(xs: number[], p: number): number {
 
 test("a subscriber that stops reading is disconnected; other clients' PUBACKs never wait for it", async (t) => {
   const recv = await startFakeReceiver();
-  const { gw, cleanup } = await startTestGateway(config(recv.url, ", max_queued_bytes: 1048576"));
+  const { gw, cleanup } = await startLimitsGateway(limitsConfig(recv.url, ", max_queued_bytes: 1048576"));
   t.after(async () => {
     await cleanup();
     await recv.close();
@@ -132,7 +102,7 @@ test("a subscriber that stops reading is disconnected; other clients' PUBACKs ne
 
 test("a PUBLISH announcing 100 MB is refused from its fixed header, before the body is buffered", async (t) => {
   const recv = await startFakeReceiver();
-  const { gw, cleanup } = await startTestGateway(config(recv.url));
+  const { gw, cleanup } = await startLimitsGateway(limitsConfig(recv.url));
   t.after(async () => {
     await cleanup();
     await recv.close();
@@ -158,7 +128,7 @@ test("a PUBLISH announcing 100 MB is refused from its fixed header, before the b
 
 test("a wildcard in a PUBLISH topic closes that connection and is counted", async (t) => {
   const recv = await startFakeReceiver();
-  const { gw, cleanup } = await startTestGateway(config(recv.url));
+  const { gw, cleanup } = await startLimitsGateway(limitsConfig(recv.url));
   t.after(async () => {
     await cleanup();
     await recv.close();
@@ -175,7 +145,7 @@ test("a wildcard in a PUBLISH topic closes that connection and is counted", asyn
 
 test("a connect storm beyond max_connections is refused and counted; connected devices carry on", async (t) => {
   const recv = await startFakeReceiver();
-  const { gw, cleanup } = await startTestGateway(config(recv.url, ", max_connections: 10"));
+  const { gw, cleanup } = await startLimitsGateway(limitsConfig(recv.url, ", max_connections: 10"));
   t.after(async () => {
     await cleanup();
     await recv.close();
@@ -199,7 +169,7 @@ test("a connect storm beyond max_connections is refused and counted; connected d
 
 test("retained floods are bounded by count and bytes; the messages themselves still reach the pipeline", async (t) => {
   const recv = await startFakeReceiver();
-  const { gw, cleanup } = await startTestGateway(config(recv.url, ", max_retained_messages: 5, max_retained_bytes: 300000"));
+  const { gw, cleanup } = await startLimitsGateway(limitsConfig(recv.url, ", max_retained_messages: 5, max_retained_bytes: 300000"));
   t.after(async () => {
     await cleanup();
     await recv.close();
@@ -220,7 +190,7 @@ test("retained floods are bounded by count and bytes; the messages themselves st
 
 test("retain_available: false stores no retained message, counted", async (t) => {
   const recv = await startFakeReceiver();
-  const { gw, cleanup } = await startTestGateway(config(recv.url, ", retain_available: false"));
+  const { gw, cleanup } = await startLimitsGateway(limitsConfig(recv.url, ", retain_available: false"));
   t.after(async () => {
     await cleanup();
     await recv.close();
@@ -238,7 +208,7 @@ test("retain_available: false stores no retained message, counted", async (t) =>
 
 test("an offline persistent session keeps only the newest max_queued_messages; the oldest are dropped and counted", async (t) => {
   const recv = await startFakeReceiver();
-  const { gw, cleanup } = await startTestGateway(config(recv.url, ", max_queued_messages: 50"));
+  const { gw, cleanup } = await startLimitsGateway(limitsConfig(recv.url, ", max_queued_messages: 50"));
   t.after(async () => {
     await cleanup();
     await recv.close();
@@ -266,7 +236,7 @@ test("an offline persistent session keeps only the newest max_queued_messages; t
 
 test("message_rate_limit slows a flooding client down without losing what it sent", async (t) => {
   const recv = await startFakeReceiver();
-  const { gw, cleanup } = await startTestGateway(config(recv.url, ", message_rate_limit: 200"));
+  const { gw, cleanup } = await startLimitsGateway(limitsConfig(recv.url, ", message_rate_limit: 200"));
   t.after(async () => {
     await cleanup();
     await recv.close();

@@ -2,13 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
 import { startFakeReceiver } from "../helpers/fake-receiver.js";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { buildGateway } from "../../gateway/app.js";
-import { parseConfig } from "../../gateway/config/load.js";
 import { metricValue } from "../helpers/sender-rig.js";
 import { waitFor } from "../helpers/wait.js";
+import { startLimitsGateway, limitsConfig } from "../helpers/mqtt-limits-rig.js";
 import { portOf } from "../helpers/raw-mqtt.js";
 
 /**
@@ -31,32 +28,6 @@ async function queuedSettles(m: ReturnType<typeof buildGateway>["metrics"], n: n
  * one keeps them, and other devices' data is untouched.
  */
 
-/** The real gateway in process on loopback port 0; `yaml` carries its own `mqtt` section. */
-async function startTestGateway(yaml: string) {
-  const dir = mkdtempSync(join(tmpdir(), "edgegate-sessions-"));
-  const gw = buildGateway(parseConfig(`http: {listen: "127.0.0.1:0"}\nstorage: {path: "${join(dir, "outbox.db")}", flush_interval: 100ms}\n${yaml}`, "test config"), { shutdownSendTimeoutMs: 2000 });
-  await gw.start();
-  return {
-    gw,
-    async cleanup() {
-      await gw.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function config(url: string, mqttKeys: string): string {
-  return `mqtt: {listen: "127.0.0.1:0"${mqttKeys}}
-topics:
-  - topic: "vehicles/{vin}/telemetry"
-    metric_prefix: "vehicle_"
-    timestamp_field: "ts"
-remote_write:
-  - url: "${url}"
-    name: fake
-    queue_config: {min_backoff: 20ms, max_backoff: 100ms, max_samples_per_send: 500}
-`;
-}
 
 /** Connects with clean_session=0 and returns the client and the CONNACK's session-present flag. */
 function connectPersistent(url: string, clientId: string): Promise<{ client: MqttClient; sessionPresent: boolean }> {
@@ -73,7 +44,7 @@ test("max_persistent_sessions: a storm of clean_session=0 client ids keeps at mo
   const recv = await startFakeReceiver();
   const M = 5;
   const N = 40;
-  const { gw, cleanup } = await startTestGateway(config(recv.url, `, max_persistent_sessions: ${M}, persistent_client_expiration: 0`));
+  const { gw, cleanup } = await startLimitsGateway(limitsConfig(recv.url, `, max_persistent_sessions: ${M}, persistent_client_expiration: 0`));
   t.after(async () => {
     await cleanup();
     await recv.close();
@@ -141,7 +112,7 @@ test("max_persistent_sessions: a storm of clean_session=0 client ids keeps at mo
 
 test("persistent_client_expiration removes an offline session not back in time; one that reconnects in time keeps it", async (t) => {
   const recv = await startFakeReceiver();
-  const { gw, cleanup } = await startTestGateway(config(recv.url, ", persistent_client_expiration: 1s"));
+  const { gw, cleanup } = await startLimitsGateway(limitsConfig(recv.url, ", persistent_client_expiration: 1s"));
   t.after(async () => {
     await cleanup();
     await recv.close();
