@@ -36,14 +36,7 @@ export interface CoreDeps extends BuildDeps {
   onLabelValuesReplaced?: (reason: LabelValueReplacedReason, values: number) => void;
 }
 
-/** Where checkpoints are kept (the gateway keeps them with the journal position: recovery.ts). */
-export interface CheckpointStorage {
-  /** Returns the bytes written. */
-  save(key: string, data: string, nowMs: number): number;
-  load(key: string): { data: string; savedMs: number } | undefined;
-}
-
-/** What `restore` found, for the caller to log. */
+/** What `restoreSnapshot` found, for the caller to log. */
 export interface RestoreReport {
   restored: boolean;
   problem?: string;
@@ -55,8 +48,6 @@ export interface RestoreReport {
   clamped?: { rules: number; windows: number; samples: number };
 }
 
-const CHECKPOINT_KEY = "aggregate";
-
 export class Core {
   readonly router: TopicRouter;
   readonly topicStages: TopicStages;
@@ -66,8 +57,6 @@ export class Core {
   readonly guard: SampleGuard;
   private readonly deps: CoreDeps;
   private readonly batch: Sample[] = [];
-  private checkpointedAt = 0;
-  private checkpointedWindows = 0;
 
   /**
    * Compiles the config (throws an Error naming the config key when a rule
@@ -118,35 +107,6 @@ export class Core {
   }
 
   /**
-   * Saves the aggregation state when a window was flushed since the last
-   * save, when `intervalMs` elapsed, or when `force`d (shutdown). Call it after
-   * the outputs of the flushed windows are committed, never before (a
-   * checkpoint must not hold a window whose outputs are not yet stored).
-   * Returns the bytes written, or null when nothing was due.
-   */
-  checkpoint(store: CheckpointStorage, nowMs: number, intervalMs: number, force: boolean): number | null {
-    const aggregate = this.built.aggregate;
-    if (!force && aggregate.flushedWindows === this.checkpointedWindows && nowMs - this.checkpointedAt < intervalMs) return null;
-    this.checkpointedAt = nowMs;
-    this.checkpointedWindows = aggregate.flushedWindows;
-    return store.save(CHECKPOINT_KEY, JSON.stringify(aggregate.snapshot()), nowMs);
-  }
-
-  /** Restores the aggregation state of the previous run; call before any message arrives. */
-  restore(store: CheckpointStorage, nowMs: number): RestoreReport {
-    const aggregate = this.built.aggregate;
-    const saved = store.load(CHECKPOINT_KEY);
-    if (saved === undefined) return { restored: false };
-    let data;
-    try {
-      data = JSON.parse(saved.data) as Parameters<typeof aggregate.restore>[0];
-    } catch {
-      return { restored: false, problem: "aggregation checkpoint is not valid JSON; starting with empty windows", savedMs: saved.savedMs };
-    }
-    return { ...this.restoreSnapshot(data, nowMs), savedMs: saved.savedMs };
-  }
-
-  /**
    * Loads an aggregation snapshot (`aggregate.snapshot()`) taken by a previous
    * run, e.g. from the recovery checkpoint; call before any message arrives.
    */
@@ -157,8 +117,6 @@ export class Core {
     // high-water mark in the future, which would refuse every later sample as too_late.
     const clamped = aggregate.clampFuture(nowMs + this.config.ingest.max_future_skew);
     if (clamped.windows > 0) this.deps.onDrop("too_far_in_future", clamped.samples);
-    this.checkpointedAt = nowMs;
-    this.checkpointedWindows = aggregate.flushedWindows;
     const out: RestoreReport = { restored: true, rules: report.rules, windows: report.windows, discarded: report.discarded };
     if (clamped.rules > 0) out.clamped = clamped;
     return out;

@@ -1,6 +1,6 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { Core, parseConfig, type CheckpointStorage, type Sample } from "../../gateway/core.js";
+import { Core, parseConfig, type Sample } from "../../gateway/core.js";
 
 /**
  * Issue 10 after the core refactor: the sample guard (timestamp window, label
@@ -55,18 +55,14 @@ it("a core built from a reloaded config applies the new window", () => {
 });
 
 it("a restored checkpoint loses its state beyond now + max_future_skew, counted as too_far_in_future", () => {
-  const saved = new Map<string, { data: string; savedMs: number }>();
-  const store: CheckpointStorage = {
-    save: (k, data, nowMs) => (saved.set(k, { data, savedMs: nowMs }), data.length),
-    load: (k) => saved.get(k),
-  };
   // A run whose clock was a year ahead left an open window there.
   const yearAhead = NOW + 365 * 86_400_000;
   const wrong = core("5m");
   wrong.c.ingest("d/a", JSON.stringify({ ts: yearAhead, m: 1 }), yearAhead);
-  wrong.c.checkpoint(store, yearAhead, 0, true);
+  // Through JSON, as the recovery table stores it (recovery.ts restores with restoreSnapshot).
+  const snapshot = JSON.parse(JSON.stringify(wrong.c.built.aggregate.snapshot())) as Parameters<Core["restoreSnapshot"]>[0];
   const next = core("5m");
-  const report = next.c.restore(store, NOW);
+  const report = next.c.restoreSnapshot(snapshot, NOW);
   assert.equal(report.restored, true);
   assert.deepEqual(report.clamped, { rules: 1, windows: 1, samples: 1 });
   assert.equal(next.drops.too_far_in_future, 1);
