@@ -39,11 +39,9 @@ export interface CoreDeps extends BuildDeps {
 /** What `restoreSnapshot` found, for the caller to log. */
 export interface RestoreReport {
   restored: boolean;
-  problem?: string;
   rules?: number;
   windows?: number;
   discarded?: string[];
-  savedMs?: number;
   /** State beyond now + ingest.max_future_skew that was discarded (rules touched, windows and their samples). */
   clamped?: { rules: number; windows: number; samples: number };
 }
