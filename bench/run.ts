@@ -9,8 +9,14 @@
  * 4. memory:   heap per aggregated input series.
  * 5. footprint: the production process (dist/) idle: time to /-/ready and resident memory, vs a bare node.
  * 6. regex:    the translated V8 RegExp vs re2js on typical relabel/selector patterns.
+ *
+ * `npm run bench -- <section>...` runs only the named sections; every run prints
+ * a table and writes its figures as JSON to bench/out/.
  */
 import { execSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { arch, cpus, platform, totalmem } from "node:os";
+import { join } from "node:path";
 import { Core, parseConfig, type Sample } from "../gateway/core.js";
 import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries } from "../gateway/remote-write/codec.js";
 import { makePayloads } from "./payloads.js";
@@ -96,54 +102,163 @@ const commit = (() => {
     return "unknown";
   }
 })();
-process.stdout.write(`edgegate bench — commit ${commit}, node ${process.version}, ${new Date().toISOString()}\n\n`);
+
+/**
+ * One benchmark section: its rows for the table and its figures (plain numbers,
+ * named with their unit) for the JSON record. Sections run in this order;
+ * `npm run bench -- encode mqtt` runs only the named ones.
+ */
+export interface SectionResult {
+  rows: Row[];
+  figures: Record<string, number>;
+}
+type Section = { name: string; run: () => Promise<SectionResult> };
 
 const now = Math.floor(Date.now() / 10_000) * 10_000;
 const messages = makePayloads(1000, 50, now - 40_000);
+
+const SECTIONS: Section[] = [
+  {
+    name: "pipeline",
+    run: async () => {
+      const pipe = await medianOf(5, () => pipelineRate(messages, now));
+      const parse = await medianOf(5, () => parseRate(messages));
+      return {
+        rows: [{ bench: "pipeline (decode+aggregate)", figure: `${fmt(pipe)} msg/s`, baseline: `JSON.parse ${fmt(parse)} msg/s`, ratio: `${fmt(pipe / parse, 2)}×` }],
+        figures: { pipeline_msgs_per_s: pipe, json_parse_msgs_per_s: parse, ratio: pipe / parse },
+      };
+    },
+  },
+  {
+    name: "encode",
+    run: async () => {
+      const samples = samplesFor(200_000, now);
+      const enc = await medianOf(5, () => encodeRate(samples, true));
+      const encOnly = await medianOf(5, () => encodeOnlyRate(samples));
+      return {
+        rows: [{ bench: "encode (group+protobuf+snappy)", figure: `${fmt(enc)} samples/s`, baseline: `protobuf only ${fmt(encOnly)} samples/s`, ratio: `${fmt(enc / encOnly, 2)}×` }],
+        figures: { encode_samples_per_s: enc, protobuf_only_samples_per_s: encOnly, ratio: enc / encOnly },
+      };
+    },
+  },
+  {
+    name: "mqtt",
+    run: async () => {
+      const mq = await benchMqtt(messages.slice(0, 30_000));
+      return {
+        rows: [{ bench: "mqtt → gateway pipeline", figure: `${fmt(mq.gateway)} msg/s`, baseline: `bare aedes+JSON.parse ${fmt(mq.bare)} msg/s`, ratio: `${fmt(mq.gateway / mq.bare, 2)}×` }],
+        figures: { gateway_msgs_per_s: mq.gateway, bare_aedes_msgs_per_s: mq.bare, ratio: mq.gateway / mq.bare },
+      };
+    },
+  },
+  {
+    name: "durable-ack",
+    run: async () => {
+      const ack = await benchDurableAck(messages.slice(0, 20_000));
+      return {
+        rows: [
+          {
+            bench: "mqtt QoS 1, PUBACK after journal commit",
+            figure: `${fmt(ack.journal.rate)} msg/s`,
+            baseline: `PUBACK before durability ${fmt(ack.baseline.rate)} msg/s`,
+            ratio: `${fmt(ack.journal.rate / ack.baseline.rate, 2)}×`,
+          },
+          {
+            bench: "PUBACK latency (median / p99)",
+            figure: `${fmt(ack.journal.p50, 2)} / ${fmt(ack.journal.p99, 2)} ms`,
+            baseline: `${fmt(ack.baseline.p50, 2)} / ${fmt(ack.baseline.p99, 2)} ms`,
+            ratio: `+${fmt(ack.journal.p50 - ack.baseline.p50, 2)} / +${fmt(ack.journal.p99 - ack.baseline.p99, 2)} ms`,
+          },
+        ],
+        figures: {
+          journal_msgs_per_s: ack.journal.rate,
+          ack_before_durable_msgs_per_s: ack.baseline.rate,
+          ratio: ack.journal.rate / ack.baseline.rate,
+          journal_puback_p50_ms: ack.journal.p50,
+          journal_puback_p99_ms: ack.journal.p99,
+          baseline_puback_p50_ms: ack.baseline.p50,
+          baseline_puback_p99_ms: ack.baseline.p99,
+        },
+      };
+    },
+  },
+  {
+    name: "memory",
+    run: async () => {
+      const perSeries = heapPerSeries(100_000, now);
+      return { rows: [{ bench: "aggregation memory", figure: `${fmt(perSeries)} B/series (100k series)`, baseline: "—", ratio: "—" }], figures: { bytes_per_series_100k: perSeries } };
+    },
+  },
+  {
+    name: "footprint",
+    run: async () => {
+      const fp = await benchFootprint();
+      const opts = Object.entries(fp.shippedEnv).map(([k, v]) => `${k}=${v}`).join(" ");
+      return {
+        rows: [
+          { bench: "ready (target ≤ 1 s)", figure: `${fmt(fp.gateway.readyMs)} ms`, baseline: `bare node ${fmt(fp.bare.readyMs)} ms`, ratio: `${fmt(fp.gateway.readyMs / fp.bare.readyMs, 1)}×` },
+          { bench: "idle RSS (target ≤ 70 MB)", figure: `${fmt(fp.gateway.rssMb, 1)} MB`, baseline: `bare node ${fmt(fp.bare.rssMb, 1)} MB`, ratio: `${fmt(fp.gateway.rssMb / fp.bare.rssMb, 2)}×` },
+          { bench: "idle RSS, systemd unit's settings", figure: `${fmt(fp.shipped.rssMb, 1)} MB (ready ${fmt(fp.shipped.readyMs)} ms)`, baseline: opts, ratio: `${fmt(fp.shipped.rssMb / fp.bare.rssMb, 2)}×` },
+        ],
+        figures: {
+          ready_ms: fp.gateway.readyMs,
+          idle_rss_mb: fp.gateway.rssMb,
+          shipped_ready_ms: fp.shipped.readyMs,
+          shipped_idle_rss_mb: fp.shipped.rssMb,
+          bare_node_ready_ms: fp.bare.readyMs,
+          bare_node_rss_mb: fp.bare.rssMb,
+        },
+      };
+    },
+  },
+  {
+    name: "regex",
+    run: async () => {
+      const regex = regexRates().map((r) => ({ ...r, ratio: r.v8 / r.re2 })).sort((a, b) => a.ratio - b.ratio);
+      const mid = regex[Math.floor(regex.length / 2)]!;
+      return {
+        rows: [
+          {
+            bench: "regex (V8 translation)",
+            figure: `${fmt(mid.v8)} exec/s (median pattern)`,
+            baseline: `re2js ${fmt(mid.re2)} exec/s`,
+            ratio: `${fmt(mid.ratio, 1)}× (range ${fmt(regex[0]!.ratio, 1)}–${fmt(regex[regex.length - 1]!.ratio, 1)}×)`,
+          },
+        ],
+        figures: { v8_exec_per_s_median: mid.v8, re2js_exec_per_s_median: mid.re2, ratio_median: mid.ratio },
+      };
+    },
+  },
+];
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const unknown = wanted.filter((w) => !SECTIONS.some((s) => s.name === w));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown bench section(s): ${unknown.join(", ")}; known: ${SECTIONS.map((s) => s.name).join(", ")}\n`);
+  process.exit(2);
+}
+process.stdout.write(`edgegate bench — commit ${commit}, node ${process.version}, ${new Date().toISOString()}\n\n`);
 const rows: Row[] = [];
-
-const pipe = await medianOf(5, () => pipelineRate(messages, now));
-const parse = await medianOf(5, () => parseRate(messages));
-rows.push({ bench: "pipeline (decode+aggregate)", figure: `${fmt(pipe)} msg/s`, baseline: `JSON.parse ${fmt(parse)} msg/s`, ratio: `${fmt(pipe / parse, 2)}×` });
-
-const samples = samplesFor(200_000, now);
-const enc = await medianOf(5, () => encodeRate(samples, true));
-const encOnly = await medianOf(5, () => encodeOnlyRate(samples));
-rows.push({ bench: "encode (group+protobuf+snappy)", figure: `${fmt(enc)} samples/s`, baseline: `protobuf only ${fmt(encOnly)} samples/s`, ratio: `${fmt(enc / encOnly, 2)}×` });
-
-const mq = await benchMqtt(messages.slice(0, 30_000));
-rows.push({ bench: "mqtt → gateway pipeline", figure: `${fmt(mq.gateway)} msg/s`, baseline: `bare aedes+JSON.parse ${fmt(mq.bare)} msg/s`, ratio: `${fmt(mq.gateway / mq.bare, 2)}×` });
-
-const ack = await benchDurableAck(messages.slice(0, 20_000));
-rows.push({
-  bench: "mqtt QoS 1, PUBACK after journal commit",
-  figure: `${fmt(ack.journal.rate)} msg/s`,
-  baseline: `PUBACK before durability ${fmt(ack.baseline.rate)} msg/s`,
-  ratio: `${fmt(ack.journal.rate / ack.baseline.rate, 2)}×`,
-});
-rows.push({
-  bench: "PUBACK latency (median / p99)",
-  figure: `${fmt(ack.journal.p50, 2)} / ${fmt(ack.journal.p99, 2)} ms`,
-  baseline: `${fmt(ack.baseline.p50, 2)} / ${fmt(ack.baseline.p99, 2)} ms`,
-  ratio: `+${fmt(ack.journal.p50 - ack.baseline.p50, 2)} / +${fmt(ack.journal.p99 - ack.baseline.p99, 2)} ms`,
-});
-
-const perSeries = heapPerSeries(100_000, now);
-rows.push({ bench: "aggregation memory", figure: `${fmt(perSeries)} B/series (100k series)`, baseline: "—", ratio: "—" });
-
-const fp = await benchFootprint();
-const opts = Object.entries(fp.shippedEnv).map(([k, v]) => `${k}=${v}`).join(" ");
-rows.push({ bench: "ready (target ≤ 1 s)", figure: `${fmt(fp.gateway.readyMs)} ms`, baseline: `bare node ${fmt(fp.bare.readyMs)} ms`, ratio: `${fmt(fp.gateway.readyMs / fp.bare.readyMs, 1)}×` });
-rows.push({ bench: "idle RSS (target ≤ 70 MB)", figure: `${fmt(fp.gateway.rssMb, 1)} MB`, baseline: `bare node ${fmt(fp.bare.rssMb, 1)} MB`, ratio: `${fmt(fp.gateway.rssMb / fp.bare.rssMb, 2)}×` });
-rows.push({ bench: "idle RSS, systemd unit's settings", figure: `${fmt(fp.shipped.rssMb, 1)} MB (ready ${fmt(fp.shipped.readyMs)} ms)`, baseline: opts, ratio: `${fmt(fp.shipped.rssMb / fp.bare.rssMb, 2)}×` });
-const regex = regexRates().map((r) => ({ ...r, ratio: r.v8 / r.re2 })).sort((a, b) => a.ratio - b.ratio);
-const mid = regex[Math.floor(regex.length / 2)]!;
-rows.push({
-  bench: "regex (V8 translation)",
-  figure: `${fmt(mid.v8)} exec/s (median pattern)`,
-  baseline: `re2js ${fmt(mid.re2)} exec/s`,
-  ratio: `${fmt(mid.ratio, 1)}× (range ${fmt(regex[0]!.ratio, 1)}–${fmt(regex[regex.length - 1]!.ratio, 1)}×)`,
-});
+const record: Record<string, unknown> = {
+  commit,
+  date: new Date().toISOString(),
+  machine: { node: process.version, platform: `${platform()} ${arch()}`, cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", total_mem_mb: Math.round(totalmem() / 2 ** 20) },
+  sections: {} as Record<string, Record<string, number>>,
+};
+for (const section of SECTIONS) {
+  if (wanted.length > 0 && !wanted.includes(section.name)) continue;
+  const result = await section.run();
+  rows.push(...result.rows);
+  (record.sections as Record<string, Record<string, number>>)[section.name] = result.figures;
+}
 
 printTable(rows);
+// The JSON record of this run (figures, commit, machine): bench/out/ is not committed;
+// bench/RESULTS.md quotes the runs that matter.
+const outDir = join(import.meta.dirname, "out");
+mkdirSync(outDir, { recursive: true });
+const outFile = join(outDir, `bench-${commit}-${Date.now()}.json`);
+writeFileSync(outFile, JSON.stringify(record, null, 2) + "\n");
+writeFileSync(join(outDir, "latest.json"), JSON.stringify(record, null, 2) + "\n");
+process.stdout.write(`\nfigures written to ${outFile}\n`);
 process.exit(0);
