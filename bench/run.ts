@@ -26,6 +26,7 @@ import { BENCH_RULES_YAML } from "./config.js";
 import { benchDurableAck } from "./durable-ack.js";
 import { benchFootprint } from "./footprint.js";
 import { regexRates } from "./regex.js";
+import { flinkDemoSection } from "./flink-demo.js";
 
 const CONFIG = parseConfig(BENCH_RULES_YAML, "bench");
 /** The memory figure is per series: the default limits.max_series (50,000) would drop half of its 100,000. */
@@ -229,6 +230,7 @@ const SECTIONS: Section[] = [
       };
     },
   },
+  { name: "flink-demo", run: flinkDemoSection },
 ];
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -27,6 +27,8 @@ export interface CliOptions {
   /** Total readings per second (overrides intervalMs: interval = vehicles / rate). */
   ratePerS?: number;
   batchSize?: number;
+  /** flink-batch: send a partial batch once its oldest event is this old. */
+  batchMaxAgeMs?: number;
   replayBatch?: number;
   bufferSize?: number;
   persistentSession?: boolean;
@@ -129,7 +131,7 @@ export function buildProgram(): Command {
     .description("Simulated connected-vehicle fleet: one MQTT 3.1.1 client per vehicle. `device-sim verify --help` checks delivery against Prometheus.")
     .addOption(new Option("--url <url>", "broker URL (mqtt://, mqtts://, ws://, wss://)").default("mqtt://127.0.0.1:1883").argParser(parseUrl))
     .addOption(new Option("--vehicles <n>", "number of vehicles (one MQTT client each)").default(10).argParser(intIn(1, MAX_UNIQUE_VINS)))
-    .addOption(new Option("--mode <mode>", "payload: telemetry (JSON object), batch (JSON arrays), protobuf (proto/telemetry.proto), flink-events (the Flink demo's event stream)").choices(MODES))
+    .addOption(new Option("--mode <mode>", "payload: telemetry (JSON object), batch (JSON arrays), protobuf (proto/telemetry.proto), flink-events (the Flink demo's event stream, one event per message), flink-batch (the same events, JSON arrays of --batch-size per message)").choices(MODES))
     .addOption(new Option("--interval <duration>", "reading interval per vehicle (500ms, 1s, …)").default(1000, "1s").argParser(duration(false)))
     .addOption(new Option("--rate <per-second>", "target total readings (flink-events: events) per second across the fleet; overrides --interval").argParser(positive))
     .addOption(new Option("--duration <duration>", "run time; 0 = until SIGINT/SIGTERM").default(0, "0").argParser(duration(true)))
@@ -138,7 +140,8 @@ export function buildProgram(): Command {
     .addOption(new Option("--persistent-session", "connect with clean session = false (the broker keeps the session across reconnects)"))
     .addOption(new Option("--topic-prefix <prefix>", "telemetry topics are <prefix>/<vin>/telemetry (flink-events: fleet/<region>/<id>/events)").default(DEFAULT_TOPIC_PREFIX).argParser(parsePrefix))
     .addOption(new Option("--fleets <n>", "number of fleets the vehicles are spread over").default(DEFAULT_FLEETS).argParser(intIn(1, 1000)))
-    .addOption(new Option("--batch-size <n>", "batch mode: readings per message (default 10)").argParser(intIn(1, 10_000)))
+    .addOption(new Option("--batch-size <n>", "batch / flink-batch modes: readings (events) per message (default 10)").argParser(intIn(1, 10_000)))
+    .addOption(new Option("--batch-max-age <duration>", "flink-batch: send a partial batch once its oldest event is this old (default: none, always --batch-size events)").argParser(duration(false)))
     .addOption(new Option("--replay-batch <n>", "most readings per message when a backlog is replayed (default 100)").argParser(intIn(1, 10_000)))
     .addOption(new Option("--buffer <readings>", "per-vehicle offline buffer; when full the oldest reading is overwritten (default 3600)").argParser(intIn(1, 10_000_000)))
     .addOption(new Option("--dead-zones <per-hour>", "short coverage gaps per vehicle and hour").argParser(nonNegative))
@@ -164,7 +167,7 @@ export function buildProgram(): Command {
 
 type Raw = {
   url: string; vehicles: number; interval: number; duration: number; seed: number; qos: 0 | 1; topicPrefix: string; fleets: number;
-  username?: string; password?: string; quiet: boolean; mode?: PayloadMode; rate?: number; batchSize?: number; replayBatch?: number;
+  username?: string; password?: string; quiet: boolean; mode?: PayloadMode; rate?: number; batchSize?: number; batchMaxAge?: number; replayBatch?: number;
   buffer?: number; persistentSession?: boolean; deadZones?: number; deadZoneDuration?: [number, number]; tunnels?: number;
   tunnelDuration?: [number, number]; outages?: number; outageDuration?: [number, number]; ca?: string; cert?: string; key?: string;
   insecure?: boolean; workers?: number; ledger?: string; drainTimeout?: number; workerSlice?: { index: number; of: number };
@@ -202,6 +205,7 @@ export function parseCliArgs(argv: readonly string[], output?: { writeOut(s: str
     ...opt("mode", o.mode),
     ...opt("ratePerS", o.rate),
     ...opt("batchSize", o.batchSize),
+    ...opt("batchMaxAgeMs", o.batchMaxAge),
     ...opt("replayBatch", o.replayBatch),
     ...opt("bufferSize", o.buffer),
     ...opt("persistentSession", o.persistentSession),

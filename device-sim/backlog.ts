@@ -34,6 +34,11 @@ export class Backlog<T> {
     this.count++;
   }
 
+  /** The oldest item, without removing it. */
+  peek(): T | undefined {
+    return this.count === 0 ? undefined : this.items[this.head];
+  }
+
   /** Removes and returns up to n readings from the front, oldest first. */
   take(n: number): T[] {
     const out: T[] = [];

@@ -12,7 +12,7 @@ import { checkSimOptions, createSimVehicles, type SimVehicle } from "./messages.
 import { createFlinkGenerator, flinkRegion, flinkTopic, flinkVehicleId, type FlinkGenerator } from "./flink-events.js";
 import { createLinkModel, DEFAULT_CONNECTIVITY, type ConnectivityOptions } from "./connectivity.js";
 import type { TlsOptions } from "./link.js";
-import { MODES, type PayloadMode } from "./payloads.js";
+import { isFlinkMode, MODES, type PayloadMode } from "./payloads.js";
 import type { LedgerWriter } from "./ledger.js";
 import { VehicleLink } from "./vehicle-link.js";
 import { createStatsCounters, snapshot, type FleetStats, type StatsCounters } from "./fleet-stats.js";
@@ -39,11 +39,16 @@ export interface FleetOptions {
   connectTimeoutMs?: number;
   /** Payload mode (default "telemetry"). */
   mode?: PayloadMode;
-  /** batch mode: readings per message (default 10). */
+  /** batch and flink-batch modes: readings (events) per message (default 10). */
   batchSize?: number;
+  /**
+   * flink-batch: a partial batch goes out once its oldest event is this old
+   * (default: no age bound, every message carries exactly batchSize events).
+   */
+  batchMaxAgeMs?: number;
   /** Most readings in one message when a backlog is replayed (default 100). */
   replayBatch?: number;
-  /** flink-events: total events per second (default vehicles · 1000 / intervalMs). */
+  /** flink-events / flink-batch: total events per second (default vehicles · 1000 / intervalMs). */
   ratePerS?: number;
   /** Per-vehicle backlog bound, in readings; the oldest is overwritten (default 3600). */
   bufferSize?: number;
@@ -96,12 +101,15 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const count = opts.count ?? opts.vehicles - first;
   const now = opts.now ?? Date.now;
   const batchSize = opts.batchSize ?? 10;
-  const replayBatch = Math.max(opts.replayBatch ?? 100, mode === "batch" ? batchSize : 1);
+  const replayBatch = Math.max(opts.replayBatch ?? 100, mode === "batch" || mode === "flink-batch" ? batchSize : 1);
+  const batchMaxAgeMs = opts.batchMaxAgeMs;
+  if (batchMaxAgeMs !== undefined && !(batchMaxAgeMs > 0)) throw new RangeError(`batchMaxAgeMs must be > 0, got ${batchMaxAgeMs}`);
+  const flink = isFlinkMode(mode);
   const connectivity: ConnectivityOptions = { ...DEFAULT_CONNECTIVITY, ...opts.connectivity };
   const c: StatsCounters = createStatsCounters(count);
   const wallStart = now();
 
-  const sims: SimVehicle[] = mode === "flink-events" ? [] : createSimVehicles(opts, first, count);
+  const sims: SimVehicle[] = flink ? [] : createSimVehicles(opts, first, count);
   let settledWaiters: (() => void)[] = [];
   let settleCheck: NodeJS.Timeout | undefined;
   const checkSettled = (): void => {
@@ -114,8 +122,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const vehicles: VehicleLink[] = Array.from({ length: count }, (_, i) => {
     const index = first + i;
     const flinkId = flinkVehicleId(index);
-    const id = mode === "flink-events" ? flinkId : sims[i]!.vin;
-    const topic = mode === "flink-events" ? flinkTopic(flinkRegion(opts.seed, index), flinkId) : sims[i]!.topic;
+    const id = flink ? flinkId : sims[i]!.vin;
+    const topic = flink ? flinkTopic(flinkRegion(opts.seed, index), flinkId) : sims[i]!.topic;
     return new VehicleLink({
       id,
       topic,
@@ -188,12 +196,37 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   if (!(rate > 0)) throw new RangeError(`ratePerS must be > 0, got ${rate}`);
   // flink: this slice's share of the fleet's rate.
   const sliceRate = (rate * count) / opts.vehicles;
-  const gen: FlinkGenerator | undefined = mode === "flink-events" ? createFlinkGenerator({ seed: opts.seed, first, count }) : undefined;
+  const gen: FlinkGenerator | undefined = flink ? createFlinkGenerator({ seed: opts.seed, first, count }) : undefined;
   let cursor = 0; // telemetry: next vehicle in this round
   let round = 0; // telemetry: k
   let emitted = 0; // flink: events so far
   let timer: NodeJS.Timeout | undefined;
   let producing = true;
+  // flink-batch with an age bound: vehicles whose partial batch started, with its oldest event's wall time,
+  // oldest first (events are produced in time order), checked once per tick instead of a timer per vehicle.
+  const ageBound = mode === "flink-batch" && batchMaxAgeMs !== undefined;
+  const ageVehicles: number[] = [];
+  const ageTimes: number[] = [];
+  let ageHead = 0;
+  const flushAged = (wallNow: number): void => {
+    const cutoff = wallNow - batchMaxAgeMs!;
+    const end = ageVehicles.length;
+    while (ageHead < end && ageTimes[ageHead]! <= cutoff) {
+      const i = ageVehicles[ageHead]!;
+      ageHead++;
+      const left = vehicles[i]!.flushOlderThan(cutoff);
+      // Not sent (offline, reconnecting, in-flight bound) or a newer batch begun: check again later.
+      if (!Number.isNaN(left)) {
+        ageVehicles.push(i);
+        ageTimes.push(left);
+      }
+    }
+    if (ageHead > 4096 && ageHead * 2 > ageVehicles.length) {
+      ageVehicles.splice(0, ageHead);
+      ageTimes.splice(0, ageHead);
+      ageHead = 0;
+    }
+  };
 
   const nextDue = (): number =>
     gen ? t0 + (emitted * 1000) / sliceRate : t0 + sims[cursor]!.offsetMs + round * intervalMs;
@@ -213,7 +246,12 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       if (gen) {
         const { index, event } = gen.next(Math.round(wall));
         emitted++;
-        vehicles[index - first]!.add(event, wall);
+        const v = vehicles[index - first]!;
+        v.add(event, wall);
+        if (ageBound && v.backlog.length === 1) {
+          ageVehicles.push(index - first);
+          ageTimes.push(wall);
+        }
       } else {
         const sim = sims[cursor]!;
         if (round > 0) sim.advance(intervalMs);
@@ -224,7 +262,10 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         }
       }
     }
-    const wait = Math.max(TICK_MS, nextDue() - performance.now());
+    if (ageBound) flushAged(wallT0 + (performance.now() - t0));
+    let wait = Math.max(TICK_MS, nextDue() - performance.now());
+    // At a low rate the next event may be seconds away: wake in time for the age bound of the batches waiting.
+    if (ageBound && ageHead < ageVehicles.length) wait = Math.min(wait, Math.max(TICK_MS, batchMaxAgeMs! / 10));
     timer = setTimeout(produce, Math.min(wait, Math.max(0, endAt - performance.now())));
   };
 

@@ -7,13 +7,19 @@
  * | `batch`        | a JSON array of `batchSize` readings (more on a replay)         |
  * | `protobuf`     | `edgegate.telemetry.v1.TelemetryBatch` (proto/telemetry.proto)  |
  * | `flink-events` | one Flink-demo event object, always one per message            |
+ * | `flink-batch`  | a JSON array of up to `batchSize` Flink-demo events of one vehicle |
  */
 import { encodeTelemetryBatch } from "../gateway/core.js";
 import type { FlinkEvent } from "./flink-events.js";
 import type { TelemetryPayload } from "./vehicle.js";
 
-export const MODES = ["telemetry", "batch", "protobuf", "flink-events"] as const;
+export const MODES = ["telemetry", "batch", "protobuf", "flink-events", "flink-batch"] as const;
 export type PayloadMode = (typeof MODES)[number];
+
+/** The modes that publish the Flink demo's event stream (fleet/<region>/<id>/events). */
+export function isFlinkMode(mode: PayloadMode): mode is "flink-events" | "flink-batch" {
+  return mode === "flink-events" || mode === "flink-batch";
+}
 
 /** One reading: a telemetry object (its `ts`) or a Flink event (its `timestamp`). */
 export type Reading = TelemetryPayload | FlinkEvent;
@@ -32,6 +38,9 @@ export function encodeReadings(mode: PayloadMode, readings: readonly Reading[]):
     case "flink-events":
       if (readings.length !== 1) throw new RangeError("flink-events: one event per message");
       return JSON.stringify(readings[0]);
+    case "flink-batch":
+      // Always an array, even of one event: the gateway's JSON decoder takes each element as one reading.
+      return JSON.stringify(readings);
     case "telemetry":
       return JSON.stringify(readings.length === 1 ? readings[0] : readings);
   }

@@ -52,7 +52,7 @@ export function formatSummary(s: FleetStats): string {
   return (
     `summary: vehicles ${s.vehicles}  connected ${s.connected}  messages sent ${s.sent}  errors ${s.errors}` +
     `  elapsed ${secs(s.elapsedMs)}  mean rate ${mean.toFixed(1)} msg/s` +
-    `  readings ${s.readings}  buffered ${s.buffered}  dropped ${s.dropped}  reconnects ${s.reconnects}`
+    `  readings ${s.readings}  buffered ${s.buffered}  dropped ${s.dropped}  reconnects ${s.reconnects}  lag ${s.lagMs}ms`
   );
 }
 

@@ -40,6 +40,7 @@ export function fleetOptions(o: CliOptions, slice?: { first: number; count: numb
     ...(o.mode ? { mode: o.mode } : {}),
     ...(o.ratePerS !== undefined ? { ratePerS: o.ratePerS } : {}),
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+    ...(o.batchMaxAgeMs !== undefined ? { batchMaxAgeMs: o.batchMaxAgeMs } : {}),
     ...(o.replayBatch !== undefined ? { replayBatch: o.replayBatch } : {}),
     ...(o.bufferSize !== undefined ? { bufferSize: o.bufferSize } : {}),
     ...(o.persistentSession ? { clean: false } : {}),

@@ -15,7 +15,7 @@
 import { Backlog } from "./backlog.js";
 import { Link, type LinkOptions } from "./link.js";
 import type { LinkModel } from "./connectivity.js";
-import { encodeReadings, type PayloadMode, type Reading } from "./payloads.js";
+import { encodeReadings, readingTime, type PayloadMode, type Reading } from "./payloads.js";
 
 export interface Delivery {
   vehicle: string;
@@ -48,6 +48,8 @@ export class VehicleLink {
   covered = true;
   /** Flush partially filled batches (end of run). */
   flushing = false;
+  /** flink-batch: a partial batch whose oldest event is at or before this wall time goes out now (set by the fleet's age check). */
+  private ageCutoff = -Infinity;
   private readonly inflight = new Map<number, Reading[]>();
   private seq = 0;
   private firstConnect: ((err?: Error) => void) | undefined;
@@ -125,12 +127,25 @@ export class VehicleLink {
     while (this.link.connected && this.inflight.size < this.o.maxInflight && this.backlog.length > 0) {
       let n: number;
       if (mode === "flink-events") n = 1;
-      else if (mode === "batch") {
-        if (this.backlog.length < this.o.batchSize && !this.flushing) return;
+      else if (mode === "batch" || mode === "flink-batch") {
+        if (this.backlog.length < this.o.batchSize && !this.flushing && !(readingTime(this.backlog.peek()!) <= this.ageCutoff)) return;
         n = this.backlog.length > this.o.batchSize ? this.o.replayBatch : this.o.batchSize;
       } else n = this.o.replayBatch;
       this.send(this.backlog.take(n));
     }
+  }
+
+  /**
+   * flink-batch's time bound: sends the partial batch if its oldest event is
+   * at or before wall time `cutoff` (a unit that flushes on size or age).
+   * Returns the oldest event time still waiting (NaN when nothing waits), so the fleet can re-check it later.
+   */
+  flushOlderThan(cutoff: number): number {
+    this.ageCutoff = cutoff;
+    this.pump();
+    this.ageCutoff = -Infinity;
+    const head = this.backlog.peek();
+    return head === undefined ? NaN : readingTime(head);
   }
 
   private send(readings: Reading[]): void {
