@@ -87,6 +87,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const MAX_INFLIGHT_PER_VEHICLE = 20;
 /** The scheduler wakes at most this often; readings due in between go out together. */
 const TICK_MS = 5;
+/** At most this much of the schedule is produced in one turn of the event loop when behind. */
+const MAX_CATCH_UP_MS = 50;
 
 export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   checkSimOptions(opts);
@@ -237,7 +239,10 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const t = performance.now();
     // Lag = how late the oldest reading still to be taken is: 0 while the schedule is kept.
     c.lagMs = Math.max(0, t - nextDue());
-    for (let due = nextDue(); due <= t; due = nextDue()) {
+    // Behind schedule, catch up at most MAX_CATCH_UP_MS of the schedule per turn and let the sockets drain in
+    // between: one synchronous burst of a second's events would sit in userland write buffers, not on the wire.
+    const limit = t - Math.max(0, c.lagMs - MAX_CATCH_UP_MS);
+    for (let due = nextDue(); due <= limit; due = nextDue()) {
       if (due >= endAt) {
         void finish(true);
         return;
@@ -263,6 +268,10 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       }
     }
     if (ageBound) flushAged(wallT0 + (performance.now() - t0));
+    if (nextDue() <= performance.now() - TICK_MS) {
+      timer = setTimeout(produce, 0);
+      return;
+    }
     let wait = Math.max(TICK_MS, nextDue() - performance.now());
     // At a low rate the next event may be seconds away: wake in time for the age bound of the batches waiting.
     if (ageBound && ageHead < ageVehicles.length) wait = Math.min(wait, Math.max(TICK_MS, batchMaxAgeMs! / 10));

@@ -1,7 +1,8 @@
 import type { Duplex } from "node:stream";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics/catalogue.js";
-import { GuardedConnection, clientErrorReason } from "./mqtt-connection-guard.js";
+import { GuardedConnection, clientErrorReason, type ConnectionEvents, type ConnectionLimits } from "./mqtt-connection-guard.js";
+import { disablePacketIdCache } from "./mqtt-packet-memory.js";
 import { boundedPersistence } from "./mqtt-persistence.js";
 import { PersistentSessions } from "./mqtt-sessions.js";
 
@@ -33,7 +34,12 @@ export class MqttLimits {
   constructor(
     private readonly config: MqttLimitsConfig,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    disablePacketIdCache();
+  }
+
+  /** One limits record and one pair of callbacks shared by every connection (10,000 clients need not carry 10,000 copies). */
+  private shared: { limits: ConnectionLimits; events: ConnectionEvents } | undefined;
 
   /** Options merged into Aedes.createBroker(). */
   aedesOptions(): { persistence: object; maxInflightInbound: number } {
@@ -92,11 +98,11 @@ export class MqttLimits {
   /** Wraps a client's transport stream before aedes.handle(): packet size, message rate, unread bytes. */
   guard(transport: Duplex): Duplex {
     const m = this.metrics;
-    const conn = new GuardedConnection(
-      transport,
-      { maxPacketSize: this.config.max_packet_size, messageRateLimit: this.config.message_rate_limit, maxQueuedBytes: this.config.max_queued_bytes },
-      { refused: (reason) => m.mqttRefused.inc({ reason }), rateLimited: () => m.mqttRateLimited.inc() },
-    );
+    this.shared ??= {
+      limits: { maxPacketSize: this.config.max_packet_size, messageRateLimit: this.config.message_rate_limit, maxQueuedBytes: this.config.max_queued_bytes },
+      events: { refused: (reason) => m.mqttRefused.inc({ reason }), rateLimited: () => m.mqttRateLimited.inc() },
+    };
+    const conn = new GuardedConnection(transport, this.shared.limits, this.shared.events);
     this.guarded.add(conn);
     conn.once("close", () => this.guarded.delete(conn));
     return conn;
