@@ -127,6 +127,41 @@ describe("payload modes against a broker", () => {
     }
   });
 
+  it("flink-batch: arrays of --batch-size events of one vehicle; with --batch-max-age a partial batch goes out when its oldest event is that old", async () => {
+    const full = await startFleet({ url, vehicles: 3, intervalMs: 1000, durationMs: 1500, seed: 4, mode: "flink-batch", batchSize: 10, ratePerS: 100, qos: 0 });
+    const s1 = await full.done;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(s1.readings, 150);
+    const perVehicle = new Map<string, number[]>();
+    for (const r of received) {
+      const batch = JSON.parse(r.payload.toString()) as { vehicleId: string; region: string }[];
+      assert.ok(Array.isArray(batch));
+      for (const e of batch) assert.equal(r.topic, `fleet/${e.region}/${e.vehicleId}/events`);
+      assert.ok(batch.every((e) => e.vehicleId === r.clientId), "a vehicle's batch holds only its own events");
+      perVehicle.set(r.clientId, [...(perVehicle.get(r.clientId) ?? []), batch.length]);
+    }
+    for (const sizes of perVehicle.values()) {
+      // Full batches of 10, then the partial one flushed at the end of the run.
+      assert.ok(sizes.slice(0, -1).every((n) => n === 10), JSON.stringify(sizes));
+      assert.ok(sizes.at(-1)! >= 1 && sizes.at(-1)! <= 10);
+    }
+    assert.equal([...perVehicle.values()].flat().reduce((a, b) => a + b, 0), 150);
+
+    received = [];
+    // 20 vehicles at 40 events/s: 2 events/s each, so a batch of 10 would take ~5 s; the age bound sends after 300 ms.
+    const aged = await startFleet({ url, vehicles: 20, intervalMs: 1000, durationMs: 2000, seed: 4, mode: "flink-batch", batchSize: 10, batchMaxAgeMs: 300, ratePerS: 40, qos: 0 });
+    const s2 = await aged.done;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(s2.readings, 80);
+    assert.equal(received.reduce((n, r) => n + (JSON.parse(r.payload.toString()) as unknown[]).length, 0), 80);
+    for (const r of received) {
+      const batch = JSON.parse(r.payload.toString()) as { timestamp: number }[];
+      assert.ok(batch.length < 10, "no vehicle fills a batch at 2 events/s before the age bound");
+      // Oldest event to arrival: the age bound plus at most a scheduler wake-up (30 ms) and loopback; generous for a loaded box.
+      assert.ok(r.at - batch[0]!.timestamp <= 300 + 400, `batch of ${batch.length} arrived ${r.at - batch[0]!.timestamp} ms after its oldest event`);
+    }
+  });
+
   it("batch: arrays of --batch-size readings, the last partial batch flushed at the end", async () => {
     const fleet = await startFleet({ url, vehicles: 2, intervalMs: 100, durationMs: 1250, seed: 2, mode: "batch", batchSize: 5 });
     const stats = await fleet.done;

@@ -94,6 +94,15 @@ describe("device-sim flags", () => {
     assert.equal(opts.ledger, "l.jsonl");
     assert.equal(opts.drainTimeoutMs, 10_000);
   });
+  it("parses the batched Flink mode and its age bound", () => {
+    const { opts } = parse(["--vehicles", "10000", "--mode", "flink-batch", "--batch-size", "10", "--batch-max-age", "1s", "--rate", "100000", "--workers", "2"]);
+    assert.ok(opts);
+    assert.equal(opts.mode, "flink-batch");
+    assert.equal(opts.batchSize, 10);
+    assert.equal(opts.batchMaxAgeMs, 1000);
+    assert.equal(opts.workers, 2);
+    assert.ok(parse(["--batch-max-age", "0s"]).err, "an age bound of 0 is refused");
+  });
   for (const [argv, flag] of bad) {
     it(`rejects ${argv.join(" ")} naming ${flag}`, () => {
       const { err, stderr } = parse(argv);
@@ -113,7 +122,7 @@ describe("device-sim progress", () => {
     assert.equal(formatLive(stats(), 49.96), "connected 4/5  offline 1  buffered 7  sent 100  rate 50.0 msg/s  dropped 2  errors 1  lag 4ms  elapsed 2.0s");
     assert.equal(
       formatSummary(stats()),
-      "summary: vehicles 5  connected 4  messages sent 100  errors 1  elapsed 2.0s  mean rate 50.0 msg/s  readings 120  buffered 7  dropped 2  reconnects 3",
+      "summary: vehicles 5  connected 4  messages sent 100  errors 1  elapsed 2.0s  mean rate 50.0 msg/s  readings 120  buffered 7  dropped 2  reconnects 3  lag 4ms",
     );
     assert.match(formatSummary(stats({ elapsedMs: 0, sent: 0 })), /mean rate 0\.0 msg\/s/);
   });

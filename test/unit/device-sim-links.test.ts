@@ -7,6 +7,9 @@ import { encodeReadings, forEachSignal } from "../../device-sim/payloads.js";
 import { ProtobufDecoder } from "../../gateway/ingest/protobuf-decoder.js";
 import type { Sample } from "../../gateway/prom/sample.js";
 import { generateMessages } from "../../device-sim/messages.js";
+import { publishPacket } from "../../device-sim/link.js";
+import { JsonDecoder } from "../../gateway/ingest/json-decoder.js";
+import mqttPacket from "mqtt-packet";
 
 describe("backlog (a telematics unit's bounded buffer)", () => {
   it("keeps order, overwrites the oldest when full and counts it", () => {
@@ -127,6 +130,23 @@ describe("payload modes", () => {
     assert.throws(() => encodeReadings("flink-events", [ev, ev]));
   });
 
+  it("flink-batch: a JSON array of the events (even of one), which the gateway's JSON decoder takes element by element", () => {
+    const evs: FlinkEvent[] = [
+      { eventType: "IC_RPM", vehicleId: "V0000000003", region: "DE", timestamp: 1000, measurement: 1200 },
+      { eventType: "WARNINGS", vehicleId: "V0000000003", region: "DE", timestamp: 1100, measurement: 2 },
+      { eventType: "ELECTRIC_RPM", vehicleId: "V0000000003", region: "DE", timestamp: 1200, measurement: -40 },
+    ];
+    assert.deepEqual(JSON.parse(encodeReadings("flink-batch", evs) as string), evs);
+    assert.equal(encodeReadings("flink-batch", evs.slice(0, 1)), `[${JSON.stringify(evs[0])}]`);
+    // The flink-demo topic rule's decoding (timestamp_field, label_fields) applied to the batch.
+    const out: Sample[] = [];
+    const dec = new JsonDecoder({ metricPrefix: "fleet_event_", timestampField: "timestamp", labelFields: ["eventType", "vehicleId", "region"] });
+    dec.decode(encodeReadings("flink-batch", evs) as string, {}, 0, out, () => assert.fail());
+    assert.deepEqual(
+      out.map((x) => [x.labels.__name__, x.labels.eventType, x.value, x.timestamp]),
+      [["fleet_event_measurement", "IC_RPM", 1200, 1000], ["fleet_event_measurement", "WARNINGS", 2, 1100], ["fleet_event_measurement", "ELECTRIC_RPM", -40, 1200]],
+    );
+  });
   it("names the signals a reading carries as the gateway flattens them", () => {
     const seen: string[] = [];
     forEachSignal(readings[0]!, (s) => seen.push(s));
@@ -137,4 +157,26 @@ describe("payload modes", () => {
     forEachSignal({ eventType: "WARNINGS", vehicleId: "V1", region: "UK", timestamp: 1, measurement: 3 }, (s, v) => ev.push([s, v]));
     assert.deepEqual(ev, [["WARNINGS", 3]]);
   });
+});
+
+describe("QoS 0 fast path", () => {
+  it("frames a PUBLISH that an MQTT parser reads back: topic, payload, QoS 0, multi-byte Remaining Length", () => {
+    const topic = "fleet/UK/V0000000012/events";
+    const t = Buffer.from(topic);
+    const prefix = Buffer.concat([Buffer.from([0, t.length]), t]);
+    for (const payload of ['{"a":1}', "x".repeat(200), new Uint8Array([1, 2, 3]), "é".repeat(20_000)]) {
+      const packets: mqttPacket.Packet[] = [];
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      parser.on("packet", (p) => packets.push(p));
+      parser.on("error", (err) => assert.fail(err));
+      parser.parse(publishPacket(prefix, payload));
+      assert.equal(packets.length, 1);
+      const p = packets[0] as mqttPacket.IPublishPacket;
+      assert.equal(p.cmd, "publish");
+      assert.equal(p.qos, 0);
+      assert.equal(p.topic, topic);
+      assert.deepEqual(Buffer.from(p.payload as Buffer), typeof payload === "string" ? Buffer.from(payload) : Buffer.from(payload));
+    }
+  });
+
 });
