@@ -42,6 +42,8 @@ export interface CliOptions {
   workers?: number;
   ledger?: string;
   drainTimeoutMs?: number;
+  /** How long each round of 200 connections may take at start. */
+  connectTimeoutMs?: number;
   /** Internal: this process is worker i of n (set by --workers). */
   workerSlice?: { index: number; of: number };
 }
@@ -159,6 +161,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--workers <n>", "spread the vehicles over n worker processes").argParser(intIn(1, 256)))
     .addOption(new Option("--ledger <file>", "record every delivered message for `device-sim verify`"))
     .addOption(new Option("--drain-timeout <duration>", "at the end, how long to wait for offline backlogs to be sent (default 30s)").argParser(duration(false)))
+    .addOption(new Option("--connect-timeout <duration>", "at start, how long a round of 200 connections may take before the run fails (default 10s)").argParser(duration(false)))
     .addOption(new Option("--worker-slice <i/n>", "internal: run worker i of n").argParser(parseSlice).hideHelp())
     .addOption(new Option("--quiet", "no live line, only the summary").default(false))
     .allowExcessArguments(false)
@@ -170,7 +173,7 @@ type Raw = {
   username?: string; password?: string; quiet: boolean; mode?: PayloadMode; rate?: number; batchSize?: number; batchMaxAge?: number; replayBatch?: number;
   buffer?: number; persistentSession?: boolean; deadZones?: number; deadZoneDuration?: [number, number]; tunnels?: number;
   tunnelDuration?: [number, number]; outages?: number; outageDuration?: [number, number]; ca?: string; cert?: string; key?: string;
-  insecure?: boolean; workers?: number; ledger?: string; drainTimeout?: number; workerSlice?: { index: number; of: number };
+  insecure?: boolean; workers?: number; ledger?: string; drainTimeout?: number; connectTimeout?: number; workerSlice?: { index: number; of: number };
 };
 
 function outage(perHour: number | undefined, range: [number, number] | undefined, dflt: OutageKind): OutageKind | undefined {
@@ -219,6 +222,7 @@ export function parseCliArgs(argv: readonly string[], output?: { writeOut(s: str
     ...opt("workers", o.workers),
     ...opt("ledger", o.ledger),
     ...opt("drainTimeoutMs", o.drainTimeout),
+    ...opt("connectTimeoutMs", o.connectTimeout),
     ...opt("workerSlice", o.workerSlice),
   };
 }

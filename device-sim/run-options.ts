@@ -47,6 +47,7 @@ export function fleetOptions(o: CliOptions, slice?: { first: number; count: numb
     ...(o.username !== undefined ? { username: o.username } : {}),
     ...(o.password !== undefined ? { password: o.password } : {}),
     ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
+    ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
     ...(tls ? { tls } : {}),
     ...(slice ? slice : {}),
   };

@@ -95,12 +95,13 @@ describe("device-sim flags", () => {
     assert.equal(opts.drainTimeoutMs, 10_000);
   });
   it("parses the batched Flink mode and its age bound", () => {
-    const { opts } = parse(["--vehicles", "10000", "--mode", "flink-batch", "--batch-size", "10", "--batch-max-age", "1s", "--rate", "100000", "--workers", "2"]);
+    const { opts } = parse(["--vehicles", "10000", "--mode", "flink-batch", "--batch-size", "10", "--batch-max-age", "1s", "--rate", "100000", "--workers", "2", "--connect-timeout", "1m"]);
     assert.ok(opts);
     assert.equal(opts.mode, "flink-batch");
     assert.equal(opts.batchSize, 10);
     assert.equal(opts.batchMaxAgeMs, 1000);
     assert.equal(opts.workers, 2);
+    assert.equal(opts.connectTimeoutMs, 60_000);
     assert.ok(parse(["--batch-max-age", "0s"]).err, "an age bound of 0 is refused");
   });
   for (const [argv, flag] of bad) {
