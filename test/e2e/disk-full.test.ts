@@ -72,13 +72,8 @@ async function metric(g: GatewayProcess, name: string): Promise<number> {
   return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
 }
 
-// Known gap (issue #11): on a 2 MiB file system the restarted gateway stops acknowledging, refuses,
-// reports it and starts on the full disk, but resuming and draining to empty is not reliable yet:
-// SQLite reuses freed pages inside the file (they never return to the file system) while the WAL
-// needs file-system space. Reported as todo until that is solved, so the suite shows it.
-const knownGap = "resuming after a full disk and draining to empty is not yet reliable on a 2 MiB file system";
 
-test("disk full: no PUBACK, not ready, starts on the full disk, drains and recovers, nothing acknowledged lost", { skip, todo: skip ? undefined : knownGap, timeout: 240_000 }, async () => {
+test("disk full: no PUBACK, not ready, starts on the full disk, drains and recovers, nothing acknowledged lost", { skip, timeout: 240_000 }, async () => {
   // While this is a known gap (todo), the test must end within the runner's 120 s per file
   // (--test-timeout), hooks included: every wait below is cut to what is left of 95 s.
   const deadline = Date.now() + 95_000;
