@@ -5,7 +5,7 @@ import { migrate, readAdminGeneration, readTotals, type Totals } from "./schema.
 import { OutboxWriteError, sqliteCode } from "./errors.js";
 import { Evictor, type Eviction } from "./eviction.js";
 import { markRunning, markStopped, type StartInfo } from "./run-marker.js";
-import { isFullError, StorageSpace } from "./space.js";
+import { isFullError, releaseReserveFile, StorageSpace } from "./space.js";
 
 export type { Eviction } from "./eviction.js";
 export type { StartInfo } from "./run-marker.js";
@@ -139,6 +139,17 @@ export class Outbox {
   /** Opens (creating the file and its folder if missing), checks the schema, and records an unclean previous run. */
   static open(path: string, opts: OutboxOptions = {}): Outbox {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    try {
+      return Outbox.openFile(path, opts);
+    } catch (err) {
+      // A disk filled to the last byte by someone else: even the WAL index (-shm) cannot be made.
+      // The reserve file is what is there to give back for it; then try once more.
+      if (path === ":memory:" || !isFullError(err) || !releaseReserveFile(path)) throw err;
+      return Outbox.openFile(path, opts);
+    }
+  }
+
+  private static openFile(path: string, opts: OutboxOptions): Outbox {
     const db = new Database(path);
     try {
       db.pragma("journal_mode = WAL");
@@ -160,6 +171,7 @@ export class Outbox {
       throw err;
     }
   }
+
 
   /**
    * Stores all batches in one transaction; returns after the commit, then
@@ -264,7 +276,10 @@ export class Outbox {
 
   /** Deletes a batch the receiver acknowledged (2xx). Returns false for an unknown id. */
   ack(id: number): boolean {
-    const removed = this.write("delete", () => this.deleteStmt.get(id));
+    // all(), not get(): get() stops after the first row and resets the statement, and better-sqlite3
+    // drops the error of that reset, which is where an autocommit statement commits. A commit that
+    // failed (disk full) would look like a delete that succeeded, and the row would come back.
+    const removed = this.write("delete", () => this.deleteStmt.all(id)[0]);
     if (removed === undefined) return false;
     if (this.leased.get(removed.target) === id) this.leased.delete(removed.target);
     this.add(this.pending, removed.target, -1, -removed.bytes, -removed.samples);

@@ -36,10 +36,10 @@ export function planSpace(fsTotalBytes: number, pageSize: number): SpacePlan {
   return { pageSize, walPages, walLimitBytes: 2 * walBytes, marginBytes, reserveBytes: walBytes + SHM_AND_SLACK, resumeBytes: marginBytes };
 }
 
-/** SQLITE_FULL (a page limit or the disk) or ENOSPC from the file system. */
+/** SQLITE_FULL (a page limit or the disk), ENOSPC from the file system, or a WAL index (-shm) that could not grow. */
 export function isFullError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  if (code === "SQLITE_FULL" || code === "ENOSPC") return true;
+  if (code === "SQLITE_FULL" || code === "ENOSPC" || code === "SQLITE_IOERR_SHMSIZE") return true;
   return /ENOSPC|database or disk is full/i.test((err as Error | null)?.message ?? "");
 }
 
@@ -181,11 +181,17 @@ export class StorageSpace {
   }
 
   private releaseReserve(): void {
-    try {
-      unlinkSync(this.reservePath);
-    } catch {
-      // already given back (e.g. by the run that was killed)
-    }
+    releaseReserveFile(this.path);
+  }
+}
+
+/** Deletes `<path>-reserve`; false when there was none (e.g. the run that was killed gave it back). */
+export function releaseReserveFile(path: string): boolean {
+  try {
+    unlinkSync(`${path}-reserve`);
+    return true;
+  } catch {
+    return false;
   }
 }
 
