@@ -139,12 +139,7 @@ export class Durability {
 
   /** The group commit's commit: journal rows in one transaction. */
   commitGroup(entries: readonly JournalEntry[]): number {
-    // The page limit follows the free file-system space (other files on the disk come and go).
-    const t = performance.now();
-    if (t - this.governedAt >= 50) {
-      this.governedAt = t;
-      this.space?.govern();
-    }
+    this.governSoon();
     if (crashPointArmed("mid_group_commit")) {
       return this.o.outbox.connection().transaction(() => {
         const seq = this.journal.append(entries);
@@ -184,13 +179,13 @@ export class Durability {
     const sink = this.o.sink();
     const aggregate = this.o.core().built.aggregate;
     const now = this.o.now();
-    let fullRoom = -1;
+    this.governSoon();
     if (this.full !== null) {
       this.space?.checkpoint();
       // Outputs buffered while full are committed as soon as they fit, with a checkpoint that
       // truncates the journal (the journal only shrinks so). A failed try costs an encoding, so
       // it is repeated only when room grew (deliveries deleted rows), or after FULL_RETRY_MS.
-      fullRoom = this.space?.room() ?? 0;
+      const fullRoom = this.space?.room() ?? 0;
       const due = fullRoom > this.fullTry.room || now - this.fullTry.atMs >= FULL_RETRY_MS;
       if (!due && !final && !force) {
         this.probe();
@@ -283,6 +278,14 @@ export class Durability {
       this.enterFull(`storage full: ${what} commit failed (${sqliteCode(err)}) on ${this.o.storagePath}; not acknowledging messages until space is free`, (err as Error)?.message ?? String(err));
     }
     return this.full;
+  }
+
+  /** The page limit follows the free file-system space (other files on the disk come and go): at most every 50 ms. */
+  private governSoon(): void {
+    const t = performance.now();
+    if (t - this.governedAt < 50) return;
+    this.governedAt = t;
+    this.space?.govern();
   }
 
   private enterFull(reason: string, err: string | null): void {
