@@ -172,7 +172,6 @@ export class Outbox {
     }
   }
 
-
   /**
    * Stores all batches in one transaction; returns after the commit, then
    * enforces storage.max_bytes and notifies `onAppend` listeners. On SQLITE_FULL
