@@ -178,9 +178,17 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
     }
 
     // Every acknowledged message's samples are in Prometheus (one series checked per signal: seq).
-    const got = (await prom!.rawSamples("vehicle_seq", "30m"))[0]?.samples ?? [];
-    const have = new Map(got.map(([t, v]) => [t, v]));
-    const missing = acked.filter((m) => have.get(m.ts) !== m.n);
+    // An empty outbox can be seen between the last acknowledgements and the tick that commits
+    // their samples (flush_interval): the check is repeated for a bounded while before it fails.
+    let got: [number, number][] = [];
+    let missing: typeof acked = [];
+    const check = async () => {
+      got = (await prom!.rawSamples("vehicle_seq", "30m"))[0]?.samples ?? [];
+      const have = new Map(got.map(([t, v]) => [t, v]));
+      missing = acked.filter((m) => have.get(m.ts) !== m.n);
+      return missing.length === 0 ? true : undefined;
+    };
+    await waitFor("every acknowledged message in Prometheus", check, left(15_000), 500).catch(() => undefined);
     const drainedAfterMs = Date.now() - t1;
     const fullEvents2 = g2.output().split("\n").filter((l) => l.includes('"msg":"storage full')).length;
     console.log(
@@ -188,6 +196,19 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
         `full for good ${fullAfterMs} ms after the start (${fullEvents1} full episodes), restarted full, ` +
         `acknowledging ${resumedAfterMs} ms after the uplink came back, drained after ${drainedAfterMs} ms (${fullEvents2} full episodes after the restart)`,
     );
+    if (missing.length > 0) {
+      const ranges: string[] = [];
+      for (const m of missing) {
+        const last = ranges.at(-1)?.split("-");
+        if (last && Number(last[1] ?? last[0]) === m.n - 1) ranges[ranges.length - 1] = `${last[0]}-${m.n}`;
+        else ranges.push(String(m.n));
+      }
+      const metrics = (await (await fetch(`${g2.httpUrl}/metrics`)).text()).split("\n").filter((l) => /^edgegate_(samples_dropped|ingest_messages_dropped|outbox_evicted|outbox_dead|remote_write_(retries|resends|samples_sent)|storage)/.test(l) && !/ 0$/.test(l));
+      console.log(`missing messages (seq): ${ranges.join(", ")}\n${metrics.join("\n")}`);
+      for (const [name, g] of [["first run", g1], ["restarted", g2]] as const) {
+        console.log(`${name}:\n${g.output().split("\n").filter((l) => /"level":(4|5)0/.test(l)).slice(-15).join("\n")}`);
+      }
+    }
     assert.equal(missing.length, 0, "every acknowledged message delivered");
     assert.equal(got.length, acked.length);
   } finally {
