@@ -1,10 +1,9 @@
-import { existsSync, statfsSync, unlinkSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Metrics } from "./metrics/catalogue.js";
 import type { Outbox } from "./outbox/outbox.js";
 import { Journal, KIND_RESUME, type JournalEntry } from "./outbox/journal.js";
 import { sqliteCode } from "./outbox/errors.js";
+import { isFullError, type StorageSpace } from "./outbox/space.js";
 import type { OutboxSink, PendingFlush } from "./remote-write/pending-series.js";
 import type { Core } from "./core.js";
 import type { Json } from "./pipeline/aggregate/output.js";
@@ -33,15 +32,8 @@ interface CheckpointData {
   order: [string, number][][];
 }
 
-/**
- * Space kept in a file next to the database (`<storage.path>-reserve`) and
- * given back when the disk fills: SQLite needs room to free room (a DELETE
- * writes WAL frames), so without it a full disk could never drain.
- */
-const RESERVE_BYTES = 256 * 1024;
-/** Room (free file-system space plus SQLite's free pages) needed before acknowledging resumes after a full disk. */
-// Resume only with room for the reserve AND above the refusal line (hysteresis: no flapping).
-const RESUME_FREE_BYTES = 3 * RESERVE_BYTES;
+/** While full, a tick's commit that failed is tried again when room grew, or after this long. */
+const FULL_RETRY_MS = 5000;
 
 /**
  * Acknowledged means delivered: the ingest journal, the checkpoints and the
@@ -54,8 +46,11 @@ const RESUME_FREE_BYTES = 3 * RESERVE_BYTES;
  *
  * Disk full is a state: a commit that fails for lack of space makes the
  * gateway refuse publishes (no PUBACK; the device keeps the message), report
- * not ready, and keep delivering (deleting frees pages); outputs of the tick
- * whose commit failed stay buffered and are committed by a later tick.
+ * not ready, and keep delivering (deleting frees pages; StorageSpace keeps
+ * deletes possible on a full disk); outputs of the tick whose commit failed
+ * stay buffered and are committed by a later tick, which also truncates the
+ * journal. Acknowledging resumes once inserts have room again
+ * (SpacePlan.resumeBytes: hysteresis) and the reserve file could be made again.
  */
 export class Durability {
   readonly journal: Journal;
@@ -65,40 +60,24 @@ export class Durability {
   private checkpointedAt = 0;
   private checkpointedWindows = 0;
   private full: string | null = null;
-  private roomCheckedAt = -Infinity;
+  private readonly space: StorageSpace | null;
+  private governedAt = -Infinity;
+  /** While full: when the tick's commit last failed, and the room it had then. */
+  private fullTry = { atMs: -Infinity, room: -1 };
   /** The last "accepting from here" (a reload's new core continues the restart's grace from it). */
   resumedAtMs = -Infinity;
 
   constructor(private readonly o: DurabilityOptions) {
     this.journal = new Journal(o.outbox.connection());
-    this.makeReserve();
-  }
-
-  private reservePath(): string | null {
-    return this.o.storagePath === ":memory:" ? null : `${this.o.storagePath}-reserve`;
-  }
-
-  private makeReserve(): void {
-    const path = this.reservePath();
-    if (path === null || existsSync(path)) return;
-    try {
-      writeFileSync(path, Buffer.alloc(RESERVE_BYTES));
-    } catch {
-      try {
-        unlinkSync(path); // a partial reserve would only take space
-      } catch {
-        // none written
+    this.space = o.outbox.space;
+    if (this.space !== null) {
+      this.space.onFull = (err, what) => this.onWriteError(err, what);
+      // Start on a full disk: refuse from the first publish instead of learning it from a failed commit.
+      const reserved = this.space.makeReserve();
+      const room = this.space.room();
+      if (!reserved || room < this.space.plan.resumeBytes) {
+        this.enterFull(`storage full at start: ${room} bytes of room on ${o.storagePath}${reserved ? "" : ", and no room for the reserve file"}; not acknowledging messages until space is free`, null);
       }
-    }
-  }
-
-  private releaseReserve(): void {
-    const path = this.reservePath();
-    if (path === null) return;
-    try {
-      unlinkSync(path);
-    } catch {
-      // already released (e.g. by the run that was killed)
     }
   }
 
@@ -160,14 +139,7 @@ export class Durability {
 
   /** The group commit's commit: journal rows in one transaction. */
   commitGroup(entries: readonly JournalEntry[]): number {
-    // Stop acknowledging BEFORE the disk is full (checked every 50 ms): a disk filled to the last
-    // byte could not even commit the deletes that free it. ENOSPC / SQLITE_FULL stay the backstop.
-    const t = performance.now();
-    if (t - this.roomCheckedAt >= 50) {
-      this.roomCheckedAt = t;
-      const room = this.room();
-      if (room < RESERVE_BYTES) throw new Error(`ENOSPC: ${room} bytes of room left on ${this.o.storagePath} (less than ${RESERVE_BYTES})`);
-    }
+    this.governSoon();
     if (crashPointArmed("mid_group_commit")) {
       return this.o.outbox.connection().transaction(() => {
         const seq = this.journal.append(entries);
@@ -207,13 +179,23 @@ export class Durability {
     const sink = this.o.sink();
     const aggregate = this.o.core().built.aggregate;
     const now = this.o.now();
+    this.governSoon();
     if (this.full !== null) {
-      // Not a byte more while full until there is room again: every failed attempt would eat the reserve.
-      this.relieve();
-      if (this.room() < RESUME_FREE_BYTES) return false;
+      this.space?.checkpoint();
+      // Outputs buffered while full are committed as soon as they fit, with a checkpoint that
+      // truncates the journal (the journal only shrinks so). A failed try costs an encoding, so
+      // it is repeated only when room grew (deliveries deleted rows), or after FULL_RETRY_MS.
+      const fullRoom = this.space?.room() ?? 0;
+      const due = fullRoom > this.fullTry.room || now - this.fullTry.atMs >= FULL_RETRY_MS;
+      if (!due && !final && !force) {
+        this.probe();
+        return false;
+      }
+      this.fullTry = { atMs: now, room: fullRoom };
     }
     const jstats = this.journal.stats();
     const wantCheckpoint =
+      (this.full !== null && jstats.rows > 0) ||
       force ||
       final ||
       emitted ||
@@ -231,13 +213,15 @@ export class Durability {
     let pending: PendingFlush | undefined;
     try {
       outbox.atomically(() => {
+        // The journal's rows go first: their pages are free for this transaction's own outbox rows,
+        // so a checkpoint needs only the difference (on a full disk it may need none).
+        if (wantCheckpoint) removed = this.journal.truncate(seq);
         pending = sink.flushAtomic();
         this.journal.savePosition("outbox", seq, now);
         if (wantCheckpoint) {
           const data = JSON.stringify({ aggregate: aggregate.snapshot(), order: sink.orderState(pending) } satisfies CheckpointData);
           bytes = Buffer.byteLength(data);
           this.journal.savePosition("checkpoint", seq, now, data);
-          removed = this.journal.truncate(seq);
         }
         crashPoint("mid_outbox_commit");
       });
@@ -287,63 +271,43 @@ export class Durability {
 
   /** A write failed: SQLITE_FULL / ENOSPC make the storage "full" (refuse, not ready); other errors are the caller's to log. */
   private onWriteError(err: unknown, what: string): string | null {
-    const code = sqliteCode(err);
-    const message = (err as Error)?.message ?? String(err);
-    if (code !== "SQLITE_FULL" && !/ENOSPC|database or disk is full/i.test(message)) return null;
+    if (!isFullError(err)) return null;
     if (this.full === null) {
-      this.releaseReserve();
-      this.full = `storage full: ${what} commit failed (${code}) on ${this.o.storagePath}; not acknowledging messages until space is free`;
-      this.o.log.error({ err: message }, this.full);
-      this.o.metrics.storageFullEvents.inc();
-      this.onRefusalChange(this.full);
-      this.gauges();
+      // Give the reserve back and restart the WAL, so that deletes commit (the outbox's own writes do this themselves).
+      this.space?.makeRoom();
+      this.enterFull(`storage full: ${what} commit failed (${sqliteCode(err)}) on ${this.o.storagePath}; not acknowledging messages until space is free`, (err as Error)?.message ?? String(err));
     }
     return this.full;
   }
 
-  /**
-   * Moves the WAL into the database file and truncates it. The WAL only
-   * restarts from its beginning after a checkpoint, so on a disk that filled
-   * up before the automatic checkpoint (1,000 pages) even a DELETE could not
-   * commit; after this, deletes (delivered batches) free pages again.
-   */
-  private relieve(): void {
-    try {
-      this.o.outbox.connection().pragma("wal_checkpoint(TRUNCATE)");
-    } catch {
-      // Still full: the next tick tries again.
-    }
+  /** The page limit follows the free file-system space (other files on the disk come and go): at most every 50 ms. */
+  private governSoon(): void {
+    const t = performance.now();
+    if (t - this.governedAt < 50) return;
+    this.governedAt = t;
+    this.space?.govern();
   }
 
-  /** Free file-system space plus free pages in the file (deleted rows' pages are reused by SQLite). */
-  private room(): number {
-    try {
-      const db = this.o.outbox.connection();
-      const path = this.o.storagePath === ":memory:" ? "." : dirname(resolve(this.o.storagePath));
-      const fs = statfsSync(path);
-      const freePages = (db.pragma("freelist_count", { simple: true }) as number) * (db.pragma("page_size", { simple: true }) as number);
-      return fs.bavail * fs.bsize + freePages;
-    } catch {
-      return 0;
-    }
+  private enterFull(reason: string, err: string | null): void {
+    this.full = reason;
+    // The commit that failed is tried again only when room grew.
+    this.fullTry = { atMs: this.o.now(), room: this.space?.room() ?? 0 };
+    this.o.log.error(err === null ? {} : { err }, reason);
+    this.o.metrics.storageFullEvents.inc();
+    this.onRefusalChange(reason);
+    this.gauges();
   }
 
-  /** While full: accept again once there is room and a write of a group's size commits. */
+  /** While full: accept again once inserts have room (hysteresis) and the reserve file could be made again. */
   private probe(): void {
     if (this.full === null) return;
-    try {
-      if (this.room() < RESUME_FREE_BYTES) return;
-      const db = this.o.outbox.connection();
-      db.transaction(() => {
-        db.prepare("INSERT INTO recovery (name, seq, saved_ms, data) VALUES ('probe', 0, 0, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data").run("x".repeat(64 * 1024));
-        db.prepare("DELETE FROM recovery WHERE name = 'probe'").run();
-      })();
-    } catch {
-      return;
+    if (this.space !== null) {
+      const room = this.space.room();
+      if (room < this.space.plan.resumeBytes) return;
+      if (!this.space.makeReserve()) return;
+      this.o.log.warn({ path: this.o.storagePath, room_bytes: room, fs_free_bytes: this.space.fsFree() }, "storage has room again; acknowledging messages");
     }
-    this.o.log.warn({ path: this.o.storagePath }, "storage has room again; acknowledging messages");
     this.full = null;
-    this.makeReserve();
     this.onRefusalChange(null);
     this.gauges();
   }

@@ -5,6 +5,7 @@ import { migrate, readAdminGeneration, readTotals, type Totals } from "./schema.
 import { OutboxWriteError, sqliteCode } from "./errors.js";
 import { Evictor, type Eviction } from "./eviction.js";
 import { markRunning, markStopped, type StartInfo } from "./run-marker.js";
+import { isFullError, releaseReserveFile, StorageSpace } from "./space.js";
 
 export type { Eviction } from "./eviction.js";
 export type { StartInfo } from "./run-marker.js";
@@ -62,6 +63,8 @@ export type QueueBatches = { queue: string; batches: NewBatch[] };
  */
 export class Outbox {
   readonly startInfo: StartInfo;
+  /** The file system's share-out and the disk-full backstop (null for ":memory:"). */
+  readonly space: StorageSpace | null;
   private readonly db: Database.Database;
   private readonly opts: OutboxOptions;
   private readonly group: (queue: string) => string;
@@ -86,9 +89,10 @@ export class Outbox {
   private adminGeneration: string;
   private closed = false;
 
-  private constructor(db: Database.Database, opts: OutboxOptions, startInfo: StartInfo) {
+  private constructor(db: Database.Database, opts: OutboxOptions, startInfo: StartInfo, space: StorageSpace | null) {
     this.db = db;
     this.opts = opts;
+    this.space = space;
     this.group = opts.group ?? ((queue) => queue);
     this.startInfo = startInfo;
     this.evictor = new Evictor(db);
@@ -135,6 +139,17 @@ export class Outbox {
   /** Opens (creating the file and its folder if missing), checks the schema, and records an unclean previous run. */
   static open(path: string, opts: OutboxOptions = {}): Outbox {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    try {
+      return Outbox.openFile(path, opts);
+    } catch (err) {
+      // A disk filled to the last byte by someone else: even the WAL index (-shm) cannot be made.
+      // The reserve file is what is there to give back for it; then try once more.
+      if (path === ":memory:" || !isFullError(err) || !releaseReserveFile(path)) throw err;
+      return Outbox.openFile(path, opts);
+    }
+  }
+
+  private static openFile(path: string, opts: OutboxOptions): Outbox {
     const db = new Database(path);
     try {
       db.pragma("journal_mode = WAL");
@@ -145,9 +160,12 @@ export class Outbox {
       db.pragma("synchronous = FULL");
       // The CLI (or sqlite3) may hold the write lock briefly: wait instead of failing a commit.
       db.pragma("busy_timeout = 5000");
+      // Before the first write: the WAL bound and the page limit that keep deletes possible on a full disk.
+      const space = path === ":memory:" ? null : new StorageSpace(db, path);
+      space?.govern();
       migrate(db, path);
       const info = markRunning(db);
-      return new Outbox(db, opts, info);
+      return new Outbox(db, opts, info, space);
     } catch (err) {
       db.close();
       throw err;
@@ -252,12 +270,15 @@ export class Outbox {
   }
 
   recordAttempt(id: number): void {
-    this.attemptStmt.run(id);
+    this.write("attempt", () => this.attemptStmt.run(id));
   }
 
   /** Deletes a batch the receiver acknowledged (2xx). Returns false for an unknown id. */
   ack(id: number): boolean {
-    const removed = this.deleteStmt.get(id);
+    // all(), not get(): get() stops after the first row and resets the statement, and better-sqlite3
+    // drops the error of that reset, which is where an autocommit statement commits. A commit that
+    // failed (disk full) would look like a delete that succeeded, and the row would come back.
+    const removed = this.write("delete", () => this.deleteStmt.all(id)[0]);
     if (removed === undefined) return false;
     if (this.leased.get(removed.target) === id) this.leased.delete(removed.target);
     this.add(this.pending, removed.target, -1, -removed.bytes, -removed.samples);
@@ -266,7 +287,7 @@ export class Outbox {
 
   /** Moves a batch that can never be delivered to `dead_letters`, in one transaction. */
   deadLetter(batch: OutboxBatch, status: string, error: string, nowMs: number = Date.now()): void {
-    const removed = this.deadTx(batch, status, error, nowMs);
+    const removed = this.write("dead-letter", () => this.deadTx(batch, status, error, nowMs));
     if (this.leased.get(batch.target) === batch.id) this.leased.delete(batch.target);
     if (removed === undefined) return;
     this.add(this.pending, removed.target, -1, -removed.bytes, -removed.samples);
@@ -279,7 +300,7 @@ export class Outbox {
    * `ack` (its other samples were delivered).
    */
   deadLetterPart(batch: OutboxBatch, payload: Uint8Array, samples: number, status: string, error: string, nowMs: number = Date.now()): void {
-    this.deadInsertStmt.run(batch.target, batch.id, batch.createdMs, nowMs, samples, payload.byteLength, batch.attempts, status, error, payload);
+    this.write("dead-letter", () => this.deadInsertStmt.run(batch.target, batch.id, batch.createdMs, nowMs, samples, payload.byteLength, batch.attempts, status, error, payload));
     this.add(this.dead, batch.target, 1, payload.byteLength, samples);
   }
 
@@ -368,6 +389,23 @@ export class Outbox {
       this.opts.onError?.(err as Error);
     } finally {
       this.db.close();
+    }
+  }
+
+  /**
+   * A sender's write (attempt mark, delete, dead letter). When it fails for
+   * lack of space, room is made (the reserve given back, the WAL
+   * checkpointed so the retry writes over its bytes), the disk-full state is
+   * reported, and the write is tried once more: delivering and deleting is
+   * what frees space, so it must not stop when the disk is full.
+   */
+  private write<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (this.space === null || !isFullError(err)) throw err;
+      this.space.full(err, what);
+      return fn();
     }
   }
 

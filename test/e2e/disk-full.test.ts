@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Qos1Publisher } from "../helpers/qos1-publisher.js";
@@ -72,15 +72,10 @@ async function metric(g: GatewayProcess, name: string): Promise<number> {
   return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
 }
 
-// Known gap (issue #11): on a 2 MiB file system the restarted gateway stops acknowledging, refuses,
-// reports it and starts on the full disk, but resuming and draining to empty is not reliable yet:
-// SQLite reuses freed pages inside the file (they never return to the file system) while the WAL
-// needs file-system space. Reported as todo until that is solved, so the suite shows it.
-const knownGap = "resuming after a full disk and draining to empty is not yet reliable on a 2 MiB file system";
 
-test("disk full: no PUBACK, not ready, starts on the full disk, drains and recovers, nothing acknowledged lost", { skip, todo: skip ? undefined : knownGap, timeout: 240_000 }, async () => {
-  // While this is a known gap (todo), the test must end within the runner's 120 s per file
-  // (--test-timeout), hooks included: every wait below is cut to what is left of 95 s.
+test("disk full: no PUBACK, not ready, starts on the full disk, drains and recovers, nothing acknowledged lost", { skip, timeout: 240_000 }, async () => {
+  // The test must end within the runner's 120 s per file (--test-timeout), hooks included:
+  // every wait below is cut to what is left of 95 s.
   const deadline = Date.now() + 95_000;
   const left = (ms: number) => Math.max(1_000, Math.min(ms, deadline - Date.now()));
   const cfg = config(proxy!.url("/api/v1/write"));
@@ -114,9 +109,11 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
     })();
 
     const g1 = gw;
-    // Full for good: the first refusals may still find room (the WAL is truncated while full),
-    // but with the uplink down the database itself fills the disk within seconds. A PUBACK can
+    // Full for good: a checkpoint that truncates the journal may give room back for a moment,
+    // but with the uplink down the outbox itself fills the disk within seconds. A PUBACK can
     // only follow a refusal after a status poll saw the state cleared.
+    const t0 = Date.now();
+    let fullAfterMs = -1;
     let ackedWhenFull = -1;
     await waitFor("3 s of full storage", async () => {
       const reason = (await status(g1)).storage.full;
@@ -132,6 +129,7 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
       // Full all along: no PUBACK.
       assert.equal(acked.length, before, "no PUBACK while commits fail");
       ackedWhenFull = before;
+      fullAfterMs = Date.now() - t0;
       return true;
     }, left(120_000), 100);
 
@@ -142,12 +140,16 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
     gw = await startGatewayProcess(cfg, dir, "edgegate.yaml", { dist: true });
     mqttProxy.setUpstream(gw.mqttPort);
     const g2 = gw;
+    const fullEvents1 = g1.output().split("\n").filter((l) => l.includes('"msg":"storage full')).length;
     await waitFor("the restarted gateway to report the full disk", async () => ((await status(g2)).storage.full !== null ? true : undefined), left(20_000), 250);
     assert.equal((await fetch(`${g2.httpUrl}/-/ready`)).status, 503);
+    assert.equal(await metric(g2, "edgegate_storage_full"), 1);
 
     // The uplink comes back: delivering deletes, which frees space; acknowledging resumes.
     await proxy!.setMode({ kind: "forward" });
+    const t1 = Date.now();
     await waitFor("acknowledging again", async () => ((await status(g2)).storage.full === null ? true : undefined), left(45_000), 250);
+    const resumedAfterMs = Date.now() - t1;
     assert.equal((await fetch(`${g2.httpUrl}/-/ready`)).status, 200);
     await waitFor("messages acknowledged again", () => (acked.length > ackedWhenFull + 50 ? true : undefined), left(60_000), 100);
     publishing = false;
@@ -165,6 +167,10 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
         const s = (await (await fetch(`${g2.httpUrl}/api/v1/status`)).json()) as { outbox: { rows: number } };
         return s.outbox.rows === 0 ? true : undefined;
       }, left(120_000), 250);
+      // Drained and accepting: the state is over, and the reserve file is there again for the next time.
+      assert.equal((await status(g2)).storage.full, null);
+      assert.equal(await metric(g2, "edgegate_storage_full"), 0);
+      assert.ok(existsSync(`${mnt}/outbox.db-reserve`), "the reserve file is made again");
     } catch (err) {
       console.log(`status ${JSON.stringify(await status(g2))}`);
       console.log(g2.output().split("\n").filter((l) => !l.includes('"level":30')).slice(-12).join("\n"));
@@ -172,10 +178,37 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
     }
 
     // Every acknowledged message's samples are in Prometheus (one series checked per signal: seq).
-    const got = (await prom!.rawSamples("vehicle_seq", "30m"))[0]?.samples ?? [];
-    const have = new Map(got.map(([t, v]) => [t, v]));
-    const missing = acked.filter((m) => have.get(m.ts) !== m.n);
-    console.log(`disk full: ${sent} sent, ${acked.length} acknowledged (${ackedWhenFull} before the disk filled), ${got.length} in Prometheus, ${missing.length} missing`);
+    // An empty outbox can be seen between the last acknowledgements and the tick that commits
+    // their samples (flush_interval): the check is repeated for a bounded while before it fails.
+    let got: [number, number][] = [];
+    let missing: typeof acked = [];
+    const check = async () => {
+      got = (await prom!.rawSamples("vehicle_seq", "30m"))[0]?.samples ?? [];
+      const have = new Map(got.map(([t, v]) => [t, v]));
+      missing = acked.filter((m) => have.get(m.ts) !== m.n);
+      return missing.length === 0 ? true : undefined;
+    };
+    await waitFor("every acknowledged message in Prometheus", check, left(15_000), 500).catch(() => undefined);
+    const drainedAfterMs = Date.now() - t1;
+    const fullEvents2 = g2.output().split("\n").filter((l) => l.includes('"msg":"storage full')).length;
+    console.log(
+      `disk full: ${sent} sent, ${acked.length} acknowledged (${ackedWhenFull} before the disk filled), ${got.length} in Prometheus, ${missing.length} missing; ` +
+        `full for good ${fullAfterMs} ms after the start (${fullEvents1} full episodes), restarted full, ` +
+        `acknowledging ${resumedAfterMs} ms after the uplink came back, drained after ${drainedAfterMs} ms (${fullEvents2} full episodes after the restart)`,
+    );
+    if (missing.length > 0) {
+      const ranges: string[] = [];
+      for (const m of missing) {
+        const last = ranges.at(-1)?.split("-");
+        if (last && Number(last[1] ?? last[0]) === m.n - 1) ranges[ranges.length - 1] = `${last[0]}-${m.n}`;
+        else ranges.push(String(m.n));
+      }
+      const metrics = (await (await fetch(`${g2.httpUrl}/metrics`)).text()).split("\n").filter((l) => /^edgegate_(samples_dropped|ingest_messages_dropped|outbox_evicted|outbox_dead|remote_write_(retries|resends|samples_sent)|storage)/.test(l) && !/ 0$/.test(l));
+      console.log(`missing messages (seq): ${ranges.join(", ")}\n${metrics.join("\n")}`);
+      for (const [name, g] of [["first run", g1], ["restarted", g2]] as const) {
+        console.log(`${name}:\n${g.output().split("\n").filter((l) => /"level":(4|5)0/.test(l)).slice(-15).join("\n")}`);
+      }
+    }
     assert.equal(missing.length, 0, "every acknowledged message delivered");
     assert.equal(got.length, acked.length);
   } finally {

@@ -64,6 +64,12 @@ export class AggregateStage implements Stage {
    * a restart gives open windows their allowed lateness again.
    */
   private resumedAtMs = -Infinity;
+  /**
+   * Per rule, its flushed frontier when the gateway resumed: windows after it
+   * that had no sample yet also get the restart's grace (devices could not
+   * send them while the gateway was down). -Infinity on a first start.
+   */
+  private graceFrom: number[] = [];
   private readonly maxOpenWindows: number;
   private readonly maxGroups: number;
   /** Open windows and their groups, all rules (kept against the limits above). */
@@ -142,9 +148,14 @@ export class AggregateStage implements Stage {
     if (last !== null && last.start === start && Math.max(last.end, resumed) + rule.latenessMs > nowMs) return last;
     const end = start + interval;
     let win = rule.windows.get(start);
-    // The restart's grace is for windows that were open (restored or replayed); a window not open
-    // yet follows the plain rule.
-    if ((win === undefined ? end : Math.max(end, resumed)) + rule.latenessMs <= nowMs || end <= rule.flushedUntil) return null;
+    // The restart's grace is for windows the devices could not complete while the gateway was down:
+    // the open ones (restored or replayed), and those after the frontier restored at the restart
+    // that had no sample yet (all of theirs were unacknowledged at the crash, so sent again now).
+    // On a first start there is no frontier: a window not open yet follows the plain rule, so an
+    // old backlog is not let in by the start itself.
+    const from = this.graceFrom[rule.index] ?? -Infinity;
+    const graced = win !== undefined || (from > -Infinity && end > from);
+    if ((graced ? Math.max(end, resumed) : end) + rule.latenessMs <= nowMs || end <= rule.flushedUntil) return null;
     if (win === undefined) {
       if (this.maxOpenWindows > 0 && this.openWindows >= this.maxOpenWindows) return undefined;
       win = new Window(rule.index, start, end);
@@ -252,6 +263,7 @@ export class AggregateStage implements Stage {
   /** The gateway (re)started accepting at `ms` (see resumedAtMs); also replayed from the journal. */
   resume(ms: number): void {
     this.resumedAtMs = ms;
+    this.graceFrom = this.rules.map((r) => r.flushedUntil);
   }
 
   /**
