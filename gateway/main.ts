@@ -6,7 +6,6 @@
 // First: it sets a V8 flag that must be in place before the libraries load.
 import "./startup-memory.js";
 import { Command, Option } from "commander";
-import { buildGateway } from "./app.js";
 import { ConfigError } from "./config/config-error.js";
 import { loadConfigIsolated } from "./config/load-isolated.js";
 import { DEFAULT_CONFIG_YAML } from "./config/defaults.js";
@@ -37,6 +36,9 @@ async function runGateway(opts: RunOptions): Promise<void> {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
+  // Imported here, not at the top: the gateway's libraries are then parsed after startup-memory.js
+  // has set its V8 flag (static imports are all parsed before any module runs).
+  const { buildGateway } = await import("./app.js");
   let gateway;
   try {
     gateway = buildGateway(config, { log, configFile: opts.config });
@@ -92,6 +94,7 @@ const program = new Command()
     if (opts.checkConfig) {
       try {
         const { loadConfigFile } = await import("./config/load.js");
+        const { buildGateway } = await import("./app.js");
         const config = loadConfigFile(opts.checkConfig);
         buildGateway(config); // compiles topic templates and selectors: their errors are config errors too
         const files = securityFileProblems(config); // password/ACL files and certificates as the gateway will load them

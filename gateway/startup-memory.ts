@@ -18,4 +18,12 @@ export function operatorChoseSemiSpace(execArgv: readonly string[], nodeOptions:
   return [...execArgv, ...(nodeOptions ?? "").split(/\s+/)].some((a) => SEMI_SPACE_FLAG.test(a.replace(/_/g, "-")));
 }
 
-if (!operatorChoseSemiSpace(process.execArgv, process.env.NODE_OPTIONS)) v8.setFlagsFromString("--semi-space-growth-factor=1");
+/**
+ * Sets the flag (again): starting a worker thread resets V8's runtime flags to
+ * those Node was started with, so whoever starts one calls this once it runs.
+ */
+export function keepYoungGenerationSmall(): void {
+  if (!operatorChoseSemiSpace(process.execArgv, process.env.NODE_OPTIONS)) v8.setFlagsFromString("--semi-space-growth-factor=1");
+}
+
+keepYoungGenerationSmall();

@@ -2,6 +2,7 @@ import { Worker } from "node:worker_threads";
 import type { Config } from "./schema.js";
 import { ConfigError } from "./config-error.js";
 import type { LoadReply } from "./load-worker.js";
+import { keepYoungGenerationSmall } from "../startup-memory.js";
 
 /**
  * Loads and validates the config in a short-lived worker thread, so the
@@ -21,7 +22,10 @@ export function loadConfigIsolated(path?: string): Promise<Config> {
     let reply: LoadReply | undefined;
     worker.once("message", (m: LoadReply) => (reply = m));
     worker.once("error", (err) => reject(err));
+    // Starting a worker thread resets V8's runtime flags; set ours again.
+    worker.once("online", keepYoungGenerationSmall);
     worker.once("exit", (code) => {
+      keepYoungGenerationSmall();
       if (reply === undefined) reject(new Error(`config loader exited with code ${code} without an answer`));
       else if (reply.ok) resolve(reply.config as Config);
       else if (reply.problems !== undefined) reject(new ConfigError(reply.source ?? path ?? "built-in defaults", reply.problems));
