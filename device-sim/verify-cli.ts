@@ -1,6 +1,7 @@
 /** `device-sim verify` flags and output: per-series report on stdout, exit 0 (all match) / 1 (not) / 2 (bad flags). */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { ConfigError, defaultConfig, loadConfigFile, parseDuration, type Config } from "../gateway/core.js";
+import { parseDuration, type Config } from "../gateway/core.js";
+import { ConfigError, defaultConfig, loadConfigFile } from "../gateway/config/load.js";
 import { formatReport, verify } from "./verify.js";
 
 export interface VerifyCliOptions {

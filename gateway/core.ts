@@ -20,7 +20,6 @@ import type { MessageDropReason } from "./metrics/drop-reasons.js";
 import type { LabelValueReplacedReason } from "./metrics/limit-reasons.js";
 
 export type { Config } from "./config/schema.js";
-export { ConfigError, defaultConfig, loadConfigFile, parseConfig } from "./config/load.js";
 export { formatDuration, parseDuration } from "./prom/duration.js";
 export { encodeTelemetryBatch } from "./ingest/protobuf-decoder.js";
 export { seriesKey, type Labels, type Sample } from "./prom/sample.js";

@@ -3,9 +3,11 @@
  * The edgegate process: command line, logging and signals only (the
  * gateway itself is built by app.ts, so tests can build it without a process).
  */
+// First: it sets a V8 flag that must be in place before the libraries load.
+import "./startup-memory.js";
 import { Command, Option } from "commander";
-import { buildGateway } from "./app.js";
-import { ConfigError, defaultConfig, loadConfigFile } from "./config/load.js";
+import { ConfigError } from "./config/config-error.js";
+import { loadConfigIsolated } from "./config/load-isolated.js";
 import { DEFAULT_CONFIG_YAML } from "./config/defaults.js";
 import { outboxCommand } from "./outbox/cli.js";
 import { queueTarget } from "./remote-write/queue-names.js";
@@ -28,11 +30,15 @@ async function runGateway(opts: RunOptions): Promise<void> {
   const log = createLogger(opts["log.level"] ?? opts.logLevel, opts["log.format"]);
   let config;
   try {
-    config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
+    // Validated in a worker thread: the validator stays out of the long-running process's memory.
+    config = await loadConfigIsolated(opts.config);
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
+  // Imported here, not at the top: the gateway's libraries are then parsed after startup-memory.js
+  // has set its V8 flag (static imports are all parsed before any module runs).
+  const { buildGateway } = await import("./app.js");
   let gateway;
   try {
     gateway = buildGateway(config, { log, configFile: opts.config });
@@ -87,6 +93,8 @@ const program = new Command()
     }
     if (opts.checkConfig) {
       try {
+        const { loadConfigFile } = await import("./config/load.js");
+        const { buildGateway } = await import("./app.js");
         const config = loadConfigFile(opts.checkConfig);
         buildGateway(config); // compiles topic templates and selectors: their errors are config errors too
         const files = securityFileProblems(config); // password/ACL files and certificates as the gateway will load them

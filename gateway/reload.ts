@@ -2,7 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { Gauge, type Registry } from "prom-client";
 import type { Config } from "./config/schema.js";
-import { ConfigError, defaultConfig, loadConfigFile } from "./config/load.js";
+import { ConfigError } from "./config/config-error.js";
+import { loadConfigIsolated } from "./config/load-isolated.js";
 
 /**
  * Configuration reload without a restart, as Prometheus and vmagent do it:
@@ -89,7 +90,8 @@ export class Reloader {
     const file = this.source ?? "built-in defaults";
     let next: Config;
     try {
-      next = this.source === undefined ? defaultConfig() : loadConfigFile(this.source);
+      // In a worker thread, as at startup: the validator stays out of the gateway's memory.
+      next = await loadConfigIsolated(this.source);
     } catch (err) {
       const reason = err instanceof ConfigError ? err.problems.join("; ") : (err as Error).message;
       return this.refuse(trigger, file, reason);

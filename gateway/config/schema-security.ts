@@ -1,5 +1,9 @@
 import { z } from "zod";
 import { filePath, hostPort } from "./schema-common.js";
+import { exposedListeners, hasAuthMethod, type MqttSecurityView } from "./mqtt-security-view.js";
+
+// In a module of their own (no zod) because the running gateway needs them, and it never loads the validator.
+export { allowAnonymous, isLoopbackListen } from "./mqtt-security-view.js";
 
 /**
  * Device trust and operator access: the broker's listeners and authentication
@@ -90,39 +94,6 @@ export const pushSchema = z
   })
   .describe("`POST /api/v1/push/<topic>`: device messages over HTTP, authenticated with the password file and authorised by the ACL like an MQTT publish.");
 
-const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[?::1\]?|localhost)$/i;
-
-/** True for an address that only this machine can reach ("" = disabled counts as not exposed). */
-export function isLoopbackListen(listen: string): boolean {
-  if (listen === "") return true;
-  const host = listen.slice(0, listen.lastIndexOf(":"));
-  return LOOPBACK.test(host);
-}
-
-interface MqttSecurityView {
-  listen: string;
-  tls?: { listen: string; cert_file: string; client_ca_file?: string; require_certificate: boolean; use_identity_as_username: boolean };
-  websocket?: { listen: string; tls: boolean };
-  auth: { allow_anonymous?: boolean | undefined; password_file?: string | undefined };
-}
-
-/** Whether a client with no verified identity is accepted (see mqtt.auth.allow_anonymous). */
-export function allowAnonymous(m: MqttSecurityView): boolean {
-  if (m.auth.allow_anonymous !== undefined) return m.auth.allow_anonymous;
-  return exposedListeners(m).length === 0 && !hasAuthMethod(m);
-}
-
-function hasAuthMethod(m: MqttSecurityView): boolean {
-  return m.auth.password_file !== undefined || (m.tls?.use_identity_as_username ?? false);
-}
-
-function exposedListeners(m: MqttSecurityView): string[] {
-  const exposed: string[] = [];
-  if (!isLoopbackListen(m.listen)) exposed.push(`mqtt.listen "${m.listen}"`);
-  if (m.tls && !isLoopbackListen(m.tls.listen)) exposed.push(`mqtt.tls.listen "${m.tls.listen}"`);
-  if (m.websocket && !isLoopbackListen(m.websocket.listen)) exposed.push(`mqtt.websocket.listen "${m.websocket.listen}"`);
-  return exposed;
-}
 
 /**
  * Mosquitto 2's safe default, as a config check: an MQTT listener other hosts

@@ -1,4 +1,5 @@
 import type { Metrics } from "../metrics/catalogue.js";
+import { redactUrl } from "./redact.js";
 
 /** What the status page shows at one instant; rates are per second over the last sampling step. */
 export interface LivePoint {
@@ -121,7 +122,8 @@ export class LiveStats {
       const state = lastErrAt !== null && (tg.lastSuccessMs === null || lastErrAt > tg.lastSuccessMs) ? "down" : tg.lastSuccessMs !== null ? "up" : "idle";
       return {
         name: tg.name,
-        url: tg.url,
+        // The status page is readable by whoever reaches the HTTP port (no auth by default): no `?token=` values.
+        url: redactUrl(tg.url),
         state,
         last_success: tg.lastSuccessMs === null ? null : new Date(tg.lastSuccessMs).toISOString(),
         last_error: tg.lastError === null ? null : { at: new Date(tg.lastError.atMs).toISOString(), message: tg.lastError.message },

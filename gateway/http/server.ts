@@ -1,9 +1,10 @@
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { parseListen } from "../config/listen-address.js";
 import { applyWebConfig, httpsOptions, type WebConfigOptions } from "./web-config.js";
 import { registerPush, type PushOptions } from "../ingest/push.js";
+import { lazySchemaController } from "./lazy-schema-compilers.js";
 
 export interface HttpServerOptions {
   listen: string;
@@ -33,7 +34,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const level = opts.log.levelVal > 40 ? opts.log.level : "warn";
   const loggerInstance = opts.log.child({ component: "http" }, { level });
   // One FastifyInstance type for both: the HTTPS variant differs only in its raw server type.
-  const app = (opts.web?.tls ? Fastify({ loggerInstance, https: httpsOptions(opts.web.tls) }) : Fastify({ loggerInstance })) as unknown as FastifyInstance;
+  const schemaController = lazySchemaController as FastifyServerOptions["schemaController"];
+  const app = (opts.web?.tls ? Fastify({ loggerInstance, schemaController, https: httpsOptions(opts.web.tls) }) : Fastify({ loggerInstance, schemaController })) as unknown as FastifyInstance;
   if (opts.web) applyWebConfig(app, opts.web);
   if (opts.push) registerPush(app, opts.push);
   app.get("/-/healthy", async (_req, reply) => reply.type("text/plain").send("edgegate is Healthy.\n"));

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { SecureVersion, TLSSocket } from "node:tls";
-import bcrypt from "bcryptjs";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics/catalogue.js";
@@ -80,6 +79,8 @@ export class BasicAuthVerifier {
     const until = this.cache.get(key);
     if (hash !== undefined && until !== undefined && until > Date.now()) return true;
     // bcryptjs reads "$2y$" hashes (htpasswd -B) like "$2a$" ones.
+    // Loaded on first use: a gateway without HTTP basic auth never needs it.
+    const { default: bcrypt } = await import("bcryptjs");
     const ok = await bcrypt.compare(password, hash ?? DUMMY_HASH);
     if (!ok || hash === undefined) return false;
     if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);

@@ -1,5 +1,4 @@
 import { Command, InvalidArgumentError } from "commander";
-import { loadConfigFile } from "../config/load.js";
 import { OutboxAdmin, type AdminOptions, type OutboxStatus } from "./admin.js";
 
 /**
@@ -56,11 +55,13 @@ interface Opts {
   json?: boolean;
 }
 
-function withAdmin(o: Opts, group: AdminOptions["group"], fn: (admin: OutboxAdmin) => void): void {
+async function withAdmin(o: Opts, group: AdminOptions["group"], fn: (admin: OutboxAdmin) => void): Promise<void> {
   let path = o.db;
   if (path === undefined) {
     if (o.config === undefined) fail("edgegate outbox: give --config <file> (or --db <file>)");
     try {
+      // Imported here, not at the top: the gateway process loads this module too, and needs no validator.
+      const { loadConfigFile } = await import("../config/load.js");
       path = loadConfigFile(o.config).storage.path;
     } catch (err) {
       fail((err as Error).message);

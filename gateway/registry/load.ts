@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import Database from "better-sqlite3";
-import { parse as parseYaml } from "yaml";
+import { createRequire } from "node:module";
 import { parseCsv } from "./csv.js";
 
 /** A registry's data: key → column → value (string). */
@@ -45,6 +45,8 @@ export function loadCsvText(text: string, keyField: string, maxEntries: number):
 }
 
 export function loadYamlText(text: string, keyField: string, maxEntries: number): Rows {
+  // Loaded on first use: a gateway without a YAML registry does not need the YAML parser in memory.
+  const { parse: parseYaml } = createRequire(import.meta.url)("yaml") as typeof import("yaml");
   const doc: unknown = parseYaml(text);
   const rows: Rows = new Map();
   if (doc === null || doc === undefined) return rows;

@@ -1,6 +1,7 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { Core, parseConfig, type Sample } from "../../gateway/core.js";
+import { Core, type Sample } from "../../gateway/core.js";
+import { parseConfig } from "../../gateway/config/load.js";
 
 /**
  * Issue 10 after the core refactor: the sample guard (timestamp window, label

@@ -184,3 +184,16 @@ test("container config: listens on 0.0.0.0 with device authentication on the dat
   await client.endAsync();
   await assert.rejects(mqtt.connectAsync(url, opts), (e: { code?: number }) => e.code === 5, "anonymous devices are refused");
 });
+
+test("the container image runs with the memory settings the footprint bench measures (those of the systemd unit)", async () => {
+  const { shippedEnvironment } = await import("../../bench/footprint.js");
+  const unit = shippedEnvironment();
+  assert.ok(unit.NODE_OPTIONS && unit.MALLOC_ARENA_MAX, `the unit sets NODE_OPTIONS and MALLOC_ARENA_MAX: ${JSON.stringify(unit)}`);
+  const containerfile = readFileSync(join(ROOT, "deploy", "Containerfile"), "utf8");
+  const runtime = containerfile.slice(containerfile.lastIndexOf("\nFROM "));
+  for (const key of ["NODE_OPTIONS", "MALLOC_ARENA_MAX", "NODE_ENV"]) {
+    const m = new RegExp(`\\b${key}=("[^"]*"|\\S+)`).exec(runtime);
+    assert.ok(m, `runtime stage sets ${key}`);
+    assert.equal(m[1]!.replace(/^"|"$/g, ""), unit[key], key);
+  }
+});

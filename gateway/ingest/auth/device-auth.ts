@@ -4,7 +4,7 @@ import type { Config } from "../../config/schema.js";
 import type { Metrics } from "../../metrics/catalogue.js";
 import { PasswordFile } from "./password-file.js";
 import { AclFile, type AclDecision, type Access } from "./acl.js";
-import { allowAnonymous } from "../../config/schema-security.js";
+import { allowAnonymous } from "../../config/mqtt-security-view.js";
 import type { MqttAuthRefusedReason } from "../../metrics/auth-reasons.js";
 
 /** How a connection reached the broker, recorded by the listener before CONNECT is read. */

@@ -1,0 +1,44 @@
+import { Worker } from "node:worker_threads";
+import type { Config } from "./schema.js";
+import { ConfigError } from "./config-error.js";
+import type { LoadReply } from "./load-worker.js";
+import { keepYoungGenerationSmall } from "../startup-memory.js";
+
+/**
+ * Loads and validates the config in a short-lived worker thread, so the
+ * validator (zod and the schema built with it, the YAML parser: about 8 MB of
+ * resident memory) is never loaded into the gateway's own heap. A running
+ * gateway needs only the result, which is plain data (strings, numbers,
+ * booleans, arrays, objects: durations and sizes are already numbers), so it
+ * crosses the thread boundary unchanged. The worker starts with this
+ * process's environment, so `${ENV_VAR}` expansion sees the same variables.
+ *
+ * `path` undefined = the built-in defaults. Rejects with the same ConfigError
+ * (source and problems naming each key) that loadConfigFile throws.
+ */
+export function loadConfigIsolated(path?: string): Promise<Config> {
+  return new Promise((resolve, reject) => {
+    const worker = startWorker(path);
+    let reply: LoadReply | undefined;
+    worker.once("message", (m: LoadReply) => (reply = m));
+    worker.once("error", (err) => reject(err));
+    // Starting a worker thread resets V8's runtime flags; set ours again.
+    worker.once("online", keepYoungGenerationSmall);
+    worker.once("exit", (code) => {
+      keepYoungGenerationSmall();
+      if (reply === undefined) reject(new Error(`config loader exited with code ${code} without an answer`));
+      else if (reply.ok) resolve(reply.config as Config);
+      else if (reply.problems !== undefined) reject(new ConfigError(reply.source ?? path ?? "built-in defaults", reply.problems));
+      else reject(new Error(reply.message));
+    });
+  });
+}
+
+function startWorker(path: string | undefined): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./load-worker.js", import.meta.url), { workerData: { path } });
+  // Run from the TypeScript sources (tests, `npm run demo`): a worker does not inherit the
+  // parent's `--import tsx`, so it registers tsx's loader before importing the .ts worker.
+  const tsx = JSON.stringify(import.meta.resolve("tsx/esm/api"));
+  const entry = JSON.stringify(new URL("./load-worker.ts", import.meta.url).href);
+  return new Worker(`import(${tsx}).then((tsx) => tsx.tsImport(${entry}, ${entry}))`, { eval: true, workerData: { path } });
+}
