@@ -15,15 +15,33 @@ import type { Labels } from "../../prom/sample.js";
  * (reference count), and released when the last such window is flushed.
  * An empty label value is the same as an absent label (Prometheus data model).
  */
+/** SeriesRef.winA/winB when unused (window ids count from 0). */
+const NO_WINDOW = -1;
+
 export class SeriesRef {
   /** Open windows (of any rule) that hold this series. */
   windows = 0;
   /** Next series with the same hash (collision chain). */
   next: SeriesRef | null = null;
-  /** Per rule index: this series' group key in that rule, computed on first use. */
-  readonly groupKeys: Array<string | undefined> = [];
-  private canonical: string | null = null;
-  private dedup = -1;
+  /** This series' group key in rule 0 (interned: the group's own key string), computed on first use. */
+  private groupKey0: string | undefined = undefined;
+  /** The same for rules 1.. (most configs have one rule: no array per series). */
+  private groupKeysRest: Array<string | undefined> | null = null;
+  /** dedupId in two small-integer halves (no boxed double per series); dedupLo < 0: not computed yet. */
+  private dedupHi = 0;
+  private dedupLo = -1;
+  /**
+   * Window membership, kept on the series rather than in a map per window
+   * (a window with a million series would otherwise hold a million map
+   * entries and rehash them as it grows): up to two windows inline, more in
+   * a map. Each holds this series' timestamps in that window as offsets from
+   * the window start: one number, or an ascending list.
+   */
+  winA = NO_WINDOW;
+  stampsA: number | number[] = 0;
+  winB = NO_WINDOW;
+  stampsB: number | number[] = 0;
+  moreWins: Map<number, number | number[]> | null = null;
 
   constructor(
     readonly hash: number,
@@ -33,41 +51,116 @@ export class SeriesRef {
     readonly size: number,
   ) {}
 
+  groupKey(rule: number): string | undefined {
+    if (rule === 0) return this.groupKey0;
+    return this.groupKeysRest?.[rule - 1];
+  }
+
+  setGroupKey(rule: number, key: string): void {
+    if (rule === 0) this.groupKey0 = key;
+    else (this.groupKeysRest ??= [])[rule - 1] = key;
+  }
+
+  /** This series' timestamps (offsets) in `win`, undefined when `win` does not hold it. */
+  stampsIn(win: number): number | number[] | undefined {
+    if (this.winA === win) return this.stampsA;
+    if (this.winB === win) return this.stampsB;
+    return this.moreWins?.get(win);
+  }
+
+  /** Sets the timestamps of `win` (adding the membership if new). */
+  setStamps(win: number, stamps: number | number[]): void {
+    if (this.winA === win) this.stampsA = stamps;
+    else if (this.winB === win) this.stampsB = stamps;
+    else if (this.moreWins?.has(win) === true) this.moreWins.set(win, stamps);
+    else if (this.winA === NO_WINDOW) {
+      this.winA = win;
+      this.stampsA = stamps;
+    } else if (this.winB === NO_WINDOW) {
+      this.winB = win;
+      this.stampsB = stamps;
+    } else (this.moreWins ??= new Map()).set(win, stamps);
+  }
+
+  /** Forgets the membership in `win`. */
+  leave(win: number): void {
+    if (this.winA === win) {
+      this.winA = NO_WINDOW;
+      this.stampsA = 0;
+    } else if (this.winB === win) {
+      this.winB = NO_WINDOW;
+      this.stampsB = 0;
+    } else if (this.moreWins !== null) {
+      this.moreWins.delete(win);
+      if (this.moreWins.size === 0) this.moreWins = null;
+    }
+  }
+
   /**
    * A 52-bit hash of `key`, stable across runs: identifies the series in a
    * window's duplicate check, also after a checkpoint restore, without
-   * writing every input series' labels into the checkpoint.
+   * writing every input series' labels into the checkpoint. Hashes the
+   * characters of `key` without keeping (or building) that string.
    */
   get dedupId(): number {
-    if (this.dedup < 0) {
-      const k = this.key;
-      let a = 0x811c9dc5;
-      let b = 0x9747b28c;
-      for (let i = 0; i < k.length; i++) {
-        const c = k.charCodeAt(i);
-        a = Math.imul(a ^ c, 0x01000193);
-        b = Math.imul(b ^ c, 0x5bd1e995);
-        b ^= b >>> 15;
+    if (this.dedupLo < 0) {
+      const h = { a: 0x811c9dc5, b: 0x9747b28c };
+      const cached = keyCache.get(this);
+      if (cached !== undefined) hashChars(h, cached);
+      else {
+        for (const n of Object.keys(this.labels).sort()) {
+          const v = this.labels[n];
+          if (!v) continue;
+          hashChars(h, n);
+          hashChars(h, "=");
+          hashChars(h, String(v.length));
+          hashChars(h, ":");
+          hashChars(h, v);
+          hashChars(h, ",");
+        }
       }
-      this.dedup = (a >>> 0) * 0x100000 + ((b >>> 0) & 0xfffff);
+      this.dedupHi = h.a | 0;
+      this.dedupLo = h.b & 0xfffff;
     }
-    return this.dedup;
+    return (this.dedupHi >>> 0) * 0x100000 + this.dedupLo;
   }
 
   /** Canonical key of the full label set, stable across the series' lifetimes (for outputs that keep cross-window state). */
   get key(): string {
-    if (this.canonical === null) {
+    let key = keyCache.get(this);
+    if (key === undefined) {
       // Length-prefixed values keep the key unambiguous without escaping; JSON.stringify per
       // label measured ~10 µs per series (300,000 series: 3 s per window flush of a counter rule).
-      let key = "";
+      key = "";
       for (const n of Object.keys(this.labels).sort()) {
         const v = this.labels[n];
         if (v) key += n + "=" + v.length + ":" + v + ",";
       }
-      this.canonical = key;
+      keyCache.set(this, key);
     }
-    return this.canonical;
+    return key;
   }
+}
+
+/**
+ * Canonical keys, only for the series an output with cross-window state asks
+ * for (total, increase, rate_*): a field on every series would cost 8 bytes
+ * per series for the rules that never use it.
+ */
+const keyCache = new WeakMap<SeriesRef, string>();
+
+/** The dedupId hash step over the characters of `s` (two FNV-style lanes). */
+function hashChars(h: { a: number; b: number }, s: string): void {
+  let a = h.a;
+  let b = h.b;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  h.a = a;
+  h.b = b;
 }
 
 /** FNV-1a over `name \0 value`, finished with murmur3's fmix32 so that summing pair hashes stays well spread. */
@@ -107,6 +200,8 @@ export class SeriesInterner {
       if (ref.size === size && sameLabels(ref.labels, labels)) return ref;
     }
     const ref = new SeriesRef(hash, labels, size);
+    // Computed now, spread over ingest, rather than for every new series at the next checkpoint.
+    void ref.dedupId;
     ref.next = head;
     this.byHash.set(hash, ref);
     this.count++;

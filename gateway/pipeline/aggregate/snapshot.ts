@@ -65,7 +65,7 @@ function saveWindow(rule: Rule, win: Window): Json {
     }
     groups.push([g.key, g.metric, g.labels, states, buffers]);
   }
-  return { start: win.start, end: win.end, samples: win.samples, series: table, groups, stamps: [...win.stamps] };
+  return { start: win.start, end: win.end, samples: win.samples, series: table, groups, stamps: win.stampRows() };
 }
 
 export function snapshotRules(rules: readonly Rule[]): Json {
@@ -85,17 +85,15 @@ function loadWindow(rule: Rule, data: Json, interner: SeriesInterner): Window {
   const w = asObject(data);
   const win = new Window(rule.index, asNumber(w["start"]), asNumber(w["end"]));
   win.samples = asNumber(w["samples"]);
+  const restored = new Map<number, number[]>();
   for (const row of asArray(w["stamps"] ?? [])) {
     const [id, list] = asArray(row);
-    win.stamps.set(asNumber(id), asArray(list).map(asNumber));
+    restored.set(asNumber(id), asArray(list).map(asNumber));
   }
+  if (restored.size > 0) win.restored = restored;
+  // Series an output state or a buffer refers to are members again (held); the others stay as their stamps.
   const table = asArray(w["series"]).map((l) => interner.intern(labelsOf(l)));
-  for (const s of table) {
-    if (!win.series.has(s)) {
-      win.series.add(s);
-      s.windows++;
-    }
-  }
+  for (const s of table) win.adopt(s);
   const codec: SeriesCodec = {
     ref() {
       throw new Error("not saving");
@@ -134,7 +132,10 @@ function loadWindow(rule: Rule, data: Json, interner: SeriesInterner): Window {
 
 function clearRule(rule: Rule, interner: SeriesInterner): void {
   for (const win of rule.windows.values()) {
-    for (const s of win.series) if (--s.windows === 0) interner.release(s);
+    for (const s of win.members) {
+      s.leave(win.id);
+      if (--s.windows === 0) interner.release(s);
+    }
   }
   rule.windows.clear();
   rule.lastWindow = null;

@@ -78,15 +78,35 @@ export class Group implements GroupContext {
   ) {}
 }
 
+/** What `Window.admit` found: a series new to the window, a new timestamp of a known one, or a duplicate. */
+export const enum Admit {
+  Duplicate = -1,
+  Known = 0,
+  New = 1,
+}
+
+/** Window ids (SeriesRef keeps the ids of the windows that hold it): unique within the process. */
+let nextWindowId = 0;
+
 /** One open event-time window `[start, end)` of one rule. */
 export class Window {
+  readonly id = nextWindowId++;
   readonly groups = new Map<string, Group>();
-  /** Distinct input series in this window; each holds one reference count of its SeriesRef. */
-  readonly series = new Set<SeriesRef>();
+  /**
+   * Distinct input series in this window, in arrival order; each holds one
+   * reference count of its SeriesRef, and keeps its timestamps in this
+   * window on itself (SeriesRef.stampsIn): a plain array of references is
+   * all the window pays per series.
+   */
+  members: SeriesRef[] = [];
   /** Samples absorbed (what is lost if the window is dropped). */
   samples = 0;
-  /** Per input series (SeriesRef.dedupId): the timestamps absorbed, ascending; a repeat is a duplicate. */
-  readonly stamps = new Map<number, number[]>();
+  /**
+   * Restored from a checkpoint: per input series (SeriesRef.dedupId), the
+   * timestamps it had absorbed, until that series sends again (it then
+   * joins `members` with them).
+   */
+  restored: Map<number, number[]> | null = null;
   constructor(
     /** Index of the rule in the config; orders windows with equal start deterministically. */
     readonly rule: number,
@@ -94,29 +114,89 @@ export class Window {
     readonly end: number,
   ) {}
 
-  /** Records (series, ts); false when this window already holds that pair. In-order series cost one push. */
-  admit(series: number, ts: number): boolean {
-    const list = this.stamps.get(series);
-    if (list === undefined) {
-      this.stamps.set(series, [ts]);
-      return true;
+  /**
+   * Records (series, ts). A series new to the window joins `members` and
+   * takes one reference count. In-order series cost a comparison.
+   */
+  admit(series: SeriesRef, ts: number): Admit {
+    const off = ts - this.start;
+    const cur = series.stampsIn(this.id);
+    if (cur !== undefined) {
+      const next = addStamp(cur, off);
+      if (next === null) return Admit.Duplicate;
+      if (next !== cur) series.setStamps(this.id, next);
+      return Admit.Known;
     }
-    const n = list.length;
-    if (ts > list[n - 1]!) {
-      list.push(ts);
-      return true;
+    let stamps: number | number[] = off;
+    let result = Admit.New;
+    if (this.restored !== null) {
+      const id = series.dedupId;
+      const saved = this.restored.get(id);
+      if (saved !== undefined) {
+        this.restored.delete(id);
+        if (this.restored.size === 0) this.restored = null;
+        let list: number | number[] = saved.length === 1 ? saved[0]! - this.start : saved.map((t) => t - this.start);
+        const next = addStamp(list, off);
+        result = next === null ? Admit.Duplicate : Admit.Known;
+        if (next !== null) list = next;
+        stamps = list;
+      }
     }
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (list[mid]! < ts) lo = mid + 1;
-      else hi = mid;
-    }
-    if (list[lo] === ts) return false;
-    list.splice(lo, 0, ts);
-    return true;
+    series.setStamps(this.id, stamps);
+    this.members.push(series);
+    series.windows++;
+    return result;
   }
+
+  /** Makes `series` a member (a restored series that a checkpointed state refers to), with its restored timestamps. */
+  adopt(series: SeriesRef): void {
+    if (series.stampsIn(this.id) !== undefined) return;
+    let stamps: number | number[] = [];
+    const saved = this.restored?.get(series.dedupId);
+    if (saved !== undefined) {
+      this.restored!.delete(series.dedupId);
+      if (this.restored!.size === 0) this.restored = null;
+      stamps = saved.length === 1 ? saved[0]! - this.start : saved.map((t) => t - this.start);
+    }
+    series.setStamps(this.id, stamps);
+    this.members.push(series);
+    series.windows++;
+  }
+
+  /** Every (dedupId, timestamps) of this window, for checkpoints. */
+  stampRows(): [number, number[]][] {
+    const rows: [number, number[]][] = [];
+    for (const s of this.members) {
+      const st = s.stampsIn(this.id);
+      if (st === undefined) continue;
+      rows.push([s.dedupId, typeof st === "number" ? [st + this.start] : st.map((o) => o + this.start)]);
+    }
+    if (this.restored !== null) for (const [id, list] of this.restored) rows.push([id, list]);
+    return rows;
+  }
+}
+
+/** `stamps` with `off` added (ascending, a list only once there are two); null when `off` is already there. May reuse the list. */
+function addStamp(stamps: number | number[], off: number): number | number[] | null {
+  if (typeof stamps === "number") {
+    if (off === stamps) return null;
+    return off > stamps ? [stamps, off] : [off, stamps];
+  }
+  const n = stamps.length;
+  if (off > stamps[n - 1]!) {
+    stamps.push(off);
+    return stamps;
+  }
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (stamps[mid]! < off) lo = mid + 1;
+    else hi = mid;
+  }
+  if (stamps[lo] === off) return null;
+  stamps.splice(lo, 0, off);
+  return stamps;
 }
 
 /**
@@ -200,8 +280,10 @@ export function emitWindow(win: Window, rule: EmitTarget, emitter: SampleEmitter
     if (g.buffers !== null) {
       const states = outputs.map((o) => o.init(g));
       for (const [series, buf] of g.buffers) {
+        let first = true;
         buf.replay(dedupMs, (value, ts) => {
-          for (let i = 0; i < outputs.length; i++) outputs[i]!.update(states[i], value, ts, series);
+          for (let i = 0; i < outputs.length; i++) outputs[i]!.update(states[i], value, ts, series, first);
+          first = false;
         });
       }
       g.states = states;
