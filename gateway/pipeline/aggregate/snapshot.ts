@@ -9,7 +9,8 @@ import { Group, SeriesBuffer, Window } from "./window.js";
  *
  *   {v: 1, rules: [{fp, flushedUntil, stale, outputs: [cross-window state per output],
  *     windows: [{start, end, samples, series: [labels...],
- *                groups: [[key, metric, labels, states | null, buffers | null]]}]}]}
+ *                groups: [[key, metric, labels, states | null, buffers | null]],
+ *                stampIds, stampOffsets (or stamps: [[dedupId, [ts...]]...])}]}]}
  *
  * Series that an output state or a buffer refers to are written once per
  * window (a table of label sets) and referred to by index; after a restore
@@ -65,7 +66,9 @@ function saveWindow(rule: Rule, win: Window): Json {
     }
     groups.push([g.key, g.metric, g.labels, states, buffers]);
   }
-  return { start: win.start, end: win.end, samples: win.samples, series: table, groups, stamps: win.stampRows() };
+  const packed = win.packStamps();
+  const stamps: { [key: string]: Json } = packed !== null ? { stampIds: packed.ids, stampOffsets: packed.offsets } : { stamps: win.stampRows() };
+  return { start: win.start, end: win.end, samples: win.samples, series: table, groups, ...stamps };
 }
 
 export function snapshotRules(rules: readonly Rule[]): Json {
@@ -85,12 +88,15 @@ function loadWindow(rule: Rule, data: Json, interner: SeriesInterner): Window {
   const w = asObject(data);
   const win = new Window(rule.index, asNumber(w["start"]), asNumber(w["end"]));
   win.samples = asNumber(w["samples"]);
-  const restored = new Map<number, number[]>();
-  for (const row of asArray(w["stamps"] ?? [])) {
-    const [id, list] = asArray(row);
-    restored.set(asNumber(id), asArray(list).map(asNumber));
+  if (w["stampIds"] !== undefined) win.unpackStamps(asString(w["stampIds"]), asString(w["stampOffsets"]));
+  else {
+    const restored = new Map<number, number[]>();
+    for (const row of asArray(w["stamps"] ?? [])) {
+      const [id, list] = asArray(row);
+      restored.set(asNumber(id), asArray(list).map(asNumber));
+    }
+    if (restored.size > 0) win.restored = restored;
   }
-  if (restored.size > 0) win.restored = restored;
   // Series an output state or a buffer refers to are members again (held); the others stay as their stamps.
   const table = asArray(w["series"]).map((l) => interner.intern(labelsOf(l)));
   for (const s of table) win.adopt(s);

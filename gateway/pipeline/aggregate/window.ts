@@ -163,7 +163,71 @@ export class Window {
     series.windows++;
   }
 
-  /** Every (dedupId, timestamps) of this window, for checkpoints. */
+  /**
+   * Every (dedupId, timestamps) of this window, for checkpoints, packed:
+   * `ids` the dedupIds (float64), `offsets` per series its count then its
+   * timestamps as offsets from the window start (int32), both little-endian
+   * base64. A million rows as JSON arrays took ~0.5 s to write (the gateway
+   * writes a checkpoint after every tick that flushed a window); packed,
+   * a few tens of ms. Null when a timestamp is not a whole millisecond
+   * offset (then the caller writes JSON rows).
+   */
+  packStamps(): { ids: string; offsets: string } | null {
+    let rows = this.members.length + (this.restored?.size ?? 0);
+    let ints = 0;
+    for (const s of this.members) {
+      const st = s.stampsIn(this.id);
+      ints += st === undefined ? 0 : typeof st === "number" ? 2 : 1 + st.length;
+    }
+    if (this.restored !== null) for (const list of this.restored.values()) ints += 1 + list.length;
+    const ids = new Float64Array(rows);
+    const offsets = new Int32Array(ints);
+    rows = 0;
+    ints = 0;
+    const put = (off: number): boolean => {
+      if (!Number.isInteger(off) || off < -0x80000000 || off > 0x7fffffff) return false;
+      offsets[ints++] = off;
+      return true;
+    };
+    for (const s of this.members) {
+      const st = s.stampsIn(this.id);
+      if (st === undefined) continue;
+      ids[rows++] = s.dedupId;
+      if (typeof st === "number") {
+        offsets[ints++] = 1;
+        if (!put(st)) return null;
+      } else {
+        offsets[ints++] = st.length;
+        for (const off of st) if (!put(off)) return null;
+      }
+    }
+    if (this.restored !== null) {
+      for (const [id, list] of this.restored) {
+        ids[rows++] = id;
+        offsets[ints++] = list.length;
+        for (const ts of list) if (!put(ts - this.start)) return null;
+      }
+    }
+    return { ids: leBase64(ids.subarray(0, rows)), offsets: leBase64(offsets.subarray(0, ints)) };
+  }
+
+  /** The inverse of `packStamps`, into `restored`. */
+  unpackStamps(ids: string, offsets: string): void {
+    const idList = new Float64Array(fromLeBase64(ids, 8));
+    const offs = new Int32Array(fromLeBase64(offsets, 4));
+    const restored = new Map<number, number[]>();
+    let k = 0;
+    for (let r = 0; r < idList.length; r++) {
+      const n = offs[k++];
+      if (n === undefined || k + n > offs.length) throw new Error("checkpoint: packed timestamps are truncated");
+      const list: number[] = new Array(n);
+      for (let i = 0; i < n; i++) list[i] = offs[k++]! + this.start;
+      restored.set(idList[r]!, list);
+    }
+    if (restored.size > 0) this.restored = restored;
+  }
+
+  /** Every (dedupId, timestamps) of this window as JSON rows (checkpoints, when `packStamps` cannot). */
   stampRows(): [number, number[]][] {
     const rows: [number, number[]][] = [];
     for (const s of this.members) {
@@ -174,6 +238,31 @@ export class Window {
     if (this.restored !== null) for (const [id, list] of this.restored) rows.push([id, list]);
     return rows;
   }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A typed array's bytes as little-endian base64 (swapped on a big-endian host). */
+function leBase64(a: Float64Array | Int32Array): string {
+  const bytes = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  if (LITTLE_ENDIAN) return bytes.toString("base64");
+  const copy = Buffer.from(bytes);
+  if (a.BYTES_PER_ELEMENT === 8) copy.swap64();
+  else copy.swap32();
+  return copy.toString("base64");
+}
+
+/** Little-endian base64 → an aligned ArrayBuffer of `width`-byte host-order elements. */
+function fromLeBase64(text: string, width: 4 | 8): ArrayBuffer {
+  const bytes = Buffer.from(text, "base64");
+  if (bytes.length % width !== 0) throw new Error("checkpoint: packed timestamps have a bad length");
+  const copy = new Uint8Array(bytes); // a fresh, aligned buffer
+  if (!LITTLE_ENDIAN) {
+    const b = Buffer.from(copy.buffer);
+    if (width === 8) b.swap64();
+    else b.swap32();
+  }
+  return copy.buffer;
 }
 
 /** `stamps` with `off` added (ascending, a list only once there are two); null when `off` is already there. May reuse the list. */
