@@ -16,7 +16,9 @@ import { BENCH_RULES_YAML } from "./config.js";
  *    of 1,000 samples per event-loop turn (ingest never stops), while the
  *    window clock flushes the first window halfway through. The figure is the
  *    max event-loop delay (perf_hooks.monitorEventLoopDelay, 1 ms resolution)
- *    over the whole phase, and the longest single tick (the flush call itself).
+ *    over the half with the flush, against the half before it (ingest only:
+ *    the same-run baseline, on shared cores mostly scheduling and GC), and
+ *    the flush tick itself (wall and CPU time).
  * 3. Checkpoint: one aggregation snapshot as JSON (what the gateway commits
  *    with the journal position after a tick that flushed) with N series in
  *    the open window, in ms: a stall of its own, reported next to the flush.
@@ -27,9 +29,14 @@ export interface CardinalityResult {
   series: number;
   heapBytesPerSeries: number;
   rssBytesPerSeries: number;
+  /** Max event-loop delay over the half of phase 2 with the flush (ms). */
   maxLoopDelayMs: number;
   p99LoopDelayMs: number;
+  /** The same over the first half, ingest only, no flush: the same-run baseline (on shared cores, mostly scheduling and GC). */
+  ingestOnlyMaxLoopDelayMs: number;
   flushTickMs: number;
+  /** CPU time (user + system) of the flush tick: what the flush costs whatever the scheduler does. */
+  flushTickCpuMs: number;
   maxBatchMs: number;
   checkpointMs: number;
   checkpointBytes: number;
@@ -85,13 +92,15 @@ async function child(n: number): Promise<CardinalityResult> {
   // 2. Ingest into the next window on every turn; the first window closes halfway.
   const nowB = t0 + interval + lateness + 1; // the first window is due, the second still open
   const tsB = t0 + interval + 1000;
+  const hIngest = monitorEventLoopDelay({ resolution: 1 });
   const h = monitorEventLoopDelay({ resolution: 1 });
   let flushTickMs = 0;
+  let flushTickCpuMs = 0;
   let maxBatchMs = 0;
   await new Promise<void>((resolve, reject) => {
     let i = 0;
     let flushed = false;
-    h.enable();
+    hIngest.enable();
     const step = (): void => {
       try {
         const b0 = performance.now();
@@ -104,11 +113,16 @@ async function child(n: number): Promise<CardinalityResult> {
         maxBatchMs = Math.max(maxBatchMs, bms);
         if (!flushed && i >= n / 2) {
           flushed = true;
+          hIngest.disable();
+          h.enable();
           // On a timer, as the gateway's window clock runs: between ingest turns.
           setTimeout(() => {
             const f0 = performance.now();
+            const c0 = process.cpuUsage();
             core.tick(nowB);
             flushTickMs = performance.now() - f0;
+            const c = process.cpuUsage(c0);
+            flushTickCpuMs = (c.user + c.system) / 1000;
           }, 0);
         }
         if (i < n) setImmediate(step);
@@ -129,7 +143,9 @@ async function child(n: number): Promise<CardinalityResult> {
     rssBytesPerSeries: (rss1 - rss0) / n,
     maxLoopDelayMs: h.max / 1e6,
     p99LoopDelayMs: h.percentile(99) / 1e6,
+    ingestOnlyMaxLoopDelayMs: hIngest.max / 1e6,
     flushTickMs,
+    flushTickCpuMs,
     maxBatchMs,
     checkpointMs,
     checkpointBytes,
