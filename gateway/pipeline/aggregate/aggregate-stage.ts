@@ -281,8 +281,7 @@ export class AggregateStage implements Stage {
       let i = job.next;
       for (; i < stop; i++) {
         const series = members[i]!;
-        series.leave(win.id);
-        if (--series.windows === 0) interner.release(series);
+        if (series.leave(win.id)) interner.release(series);
         if ((i & 1023) === 1023 && performance.now() > deadline) {
           i++;
           break;
@@ -372,8 +371,7 @@ export class AggregateStage implements Stage {
         this.openGroups -= win.groups.size;
         if (rule.lastWindow === win) rule.lastWindow = null;
         for (const series of win.members) {
-          series.leave(win.id);
-          if (--series.windows === 0) this.interner.release(series);
+          if (series.leave(win.id)) this.interner.release(series);
         }
         touched = true;
       }

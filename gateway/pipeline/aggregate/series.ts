@@ -11,118 +11,141 @@ import type { Labels } from "../../prom/sample.js";
  * interned series then caches its per-rule group key, so group lookups use a
  * string whose hash is already computed.
  *
- * Memory stays bounded: a series is held only while an open window holds it
- * (reference count), and released when the last such window is flushed.
+ * Memory stays bounded: a series is held only while an open window holds it,
+ * and released when the last such window is flushed.
  * An empty label value is the same as an absent label (Prometheus data model).
  */
 /** SeriesRef.winA/winB when unused (window ids count from 0). */
 const NO_WINDOW = -1;
 
+/** Labels beyond this count share one size code; their series compare label counts in full. */
+const SIZE_CAP = 1023;
+
+/**
+ * One interned input series. Its fields are what a million of them cost
+ * (issue #12: ≤ 300 B per active series): the label object, the group key
+ * of rule 0, the dedupId with the label count packed beside it, and the
+ * (up to two inline) windows that hold it. The reference count is the
+ * number of those windows; the hash of the label pairs is recomputed when
+ * the series is released rather than kept.
+ */
 export class SeriesRef {
-  /** Open windows (of any rule) that hold this series. */
-  windows = 0;
-  /** Next series with the same hash (collision chain). */
-  next: SeriesRef | null = null;
   /** This series' group key in rule 0 (interned: the group's own key string), computed on first use. */
   private groupKey0: string | undefined = undefined;
-  /** The same for rules 1.. (most configs have one rule: no array per series). */
-  private groupKeysRest: Array<string | undefined> | null = null;
-  /** dedupId in two small-integer halves (no boxed double per series); dedupLo < 0: not computed yet. */
-  private dedupHi = 0;
-  private dedupLo = -1;
+  /** Rarely needed: group keys of rules 1.. and windows beyond the two inline ones. */
+  private extra: { groupKeys: Array<string | undefined>; wins: Map<number, number | number[]> | null } | null = null;
+  /** dedupId: the high 32 bits (as int32), and the low 20 bits with the label count (capped) above them. */
+  private readonly dedupHi: number;
+  private readonly dedupLoSize: number;
   /**
    * Window membership, kept on the series rather than in a map per window
    * (a window with a million series would otherwise hold a million map
    * entries and rehash them as it grows): up to two windows inline, more in
-   * a map. Each holds this series' timestamps in that window as offsets from
-   * the window start: one number, or an ascending list.
+   * `extra`. Each holds this series' timestamps in that window as offsets
+   * from the window start: one number, or an ascending list. Windows are
+   * named by their numeric id, not referenced: a million old series
+   * pointing at a young window object made every scavenge walk a million
+   * remembered slots.
    */
   winA = NO_WINDOW;
   stampsA: number | number[] = 0;
   winB = NO_WINDOW;
   stampsB: number | number[] = 0;
-  moreWins: Map<number, number | number[]> | null = null;
 
   constructor(
-    readonly hash: number,
     /** The first-seen label object of the series (label objects are immutable in the pipeline). */
     readonly labels: Labels,
     /** Number of non-empty labels. */
-    readonly size: number,
-  ) {}
+    size: number,
+  ) {
+    const h = { a: 0x811c9dc5, b: 0x9747b28c };
+    // A 52-bit hash of `key` (see dedupId), computed without building that string.
+    for (const n of Object.keys(labels).sort()) {
+      const v = labels[n];
+      if (!v) continue;
+      hashChars(h, n);
+      hashChars(h, "=");
+      hashChars(h, String(v.length));
+      hashChars(h, ":");
+      hashChars(h, v);
+      hashChars(h, ",");
+    }
+    this.dedupHi = h.a | 0;
+    this.dedupLoSize = (h.b & 0xfffff) | (Math.min(size, SIZE_CAP) << 20);
+  }
+
+  /** Number of non-empty labels. */
+  get size(): number {
+    const code = this.dedupLoSize >>> 20;
+    if (code < SIZE_CAP) return code;
+    let n = 0;
+    for (const k in this.labels) if (this.labels[k] !== "") n++;
+    return n;
+  }
+
+  /** The order-independent hash of the label pairs (the interner's table key). */
+  get hash(): number {
+    return labelsHash(this.labels);
+  }
+
+  /** Open windows that hold this series. */
+  get windows(): number {
+    return (this.winA !== NO_WINDOW ? 1 : 0) + (this.winB !== NO_WINDOW ? 1 : 0) + (this.extra?.wins?.size ?? 0);
+  }
 
   groupKey(rule: number): string | undefined {
     if (rule === 0) return this.groupKey0;
-    return this.groupKeysRest?.[rule - 1];
+    return this.extra?.groupKeys[rule - 1];
   }
 
   setGroupKey(rule: number, key: string): void {
     if (rule === 0) this.groupKey0 = key;
-    else (this.groupKeysRest ??= [])[rule - 1] = key;
+    else (this.extra ??= { groupKeys: [], wins: null }).groupKeys[rule - 1] = key;
   }
 
   /** This series' timestamps (offsets) in `win`, undefined when `win` does not hold it. */
   stampsIn(win: number): number | number[] | undefined {
     if (this.winA === win) return this.stampsA;
     if (this.winB === win) return this.stampsB;
-    return this.moreWins?.get(win);
+    return this.extra?.wins?.get(win);
   }
 
   /** Sets the timestamps of `win` (adding the membership if new). */
   setStamps(win: number, stamps: number | number[]): void {
     if (this.winA === win) this.stampsA = stamps;
     else if (this.winB === win) this.stampsB = stamps;
-    else if (this.moreWins?.has(win) === true) this.moreWins.set(win, stamps);
+    else if (this.extra?.wins?.has(win) === true) this.extra.wins.set(win, stamps);
     else if (this.winA === NO_WINDOW) {
       this.winA = win;
       this.stampsA = stamps;
     } else if (this.winB === NO_WINDOW) {
       this.winB = win;
       this.stampsB = stamps;
-    } else (this.moreWins ??= new Map()).set(win, stamps);
+    } else ((this.extra ??= { groupKeys: [], wins: null }).wins ??= new Map()).set(win, stamps);
   }
 
-  /** Forgets the membership in `win`. */
-  leave(win: number): void {
+  /** Forgets the membership in `win`; true when no window holds this series any more. */
+  leave(win: number): boolean {
     if (this.winA === win) {
       this.winA = NO_WINDOW;
       this.stampsA = 0;
     } else if (this.winB === win) {
       this.winB = NO_WINDOW;
       this.stampsB = 0;
-    } else if (this.moreWins !== null) {
-      this.moreWins.delete(win);
-      if (this.moreWins.size === 0) this.moreWins = null;
+    } else if (this.extra?.wins != null) {
+      this.extra.wins.delete(win);
+      if (this.extra.wins.size === 0) this.extra.wins = null;
     }
+    return this.winA === NO_WINDOW && this.winB === NO_WINDOW && (this.extra?.wins ?? null) === null;
   }
 
   /**
    * A 52-bit hash of `key`, stable across runs: identifies the series in a
    * window's duplicate check, also after a checkpoint restore, without
-   * writing every input series' labels into the checkpoint. Hashes the
-   * characters of `key` without keeping (or building) that string.
+   * writing every input series' labels into the checkpoint.
    */
   get dedupId(): number {
-    if (this.dedupLo < 0) {
-      const h = { a: 0x811c9dc5, b: 0x9747b28c };
-      const cached = keyCache.get(this);
-      if (cached !== undefined) hashChars(h, cached);
-      else {
-        for (const n of Object.keys(this.labels).sort()) {
-          const v = this.labels[n];
-          if (!v) continue;
-          hashChars(h, n);
-          hashChars(h, "=");
-          hashChars(h, String(v.length));
-          hashChars(h, ":");
-          hashChars(h, v);
-          hashChars(h, ",");
-        }
-      }
-      this.dedupHi = h.a | 0;
-      this.dedupLo = h.b & 0xfffff;
-    }
-    return (this.dedupHi >>> 0) * 0x100000 + this.dedupLo;
+    return (this.dedupHi >>> 0) * 0x100000 + (this.dedupLoSize & 0xfffff);
   }
 
   /** Canonical key of the full label set, stable across the series' lifetimes (for outputs that keep cross-window state). */
@@ -176,8 +199,19 @@ function pairHash(name: string, value: string): number {
   return h ^ (h >>> 16);
 }
 
+/** The order-independent hash of the non-empty label pairs: a sum of pair hashes. */
+function labelsHash(labels: Labels): number {
+  let hash = 0;
+  for (const n in labels) {
+    const v = labels[n]!;
+    if (v !== "") hash = (hash + pairHash(n, v)) | 0;
+  }
+  return hash;
+}
+
 export class SeriesInterner {
-  private readonly byHash = new Map<number, SeriesRef>();
+  /** By label hash: the series, or (hash collision) the list of them. */
+  private readonly byHash = new Map<number, SeriesRef | SeriesRef[]>();
   private count = 0;
 
   /** Number of series currently held. */
@@ -195,30 +229,32 @@ export class SeriesInterner {
       hash = (hash + pairHash(n, v)) | 0; // a sum: independent of label order
       size++;
     }
-    const head = this.byHash.get(hash) ?? null;
-    for (let ref = head; ref !== null; ref = ref.next) {
-      if (ref.size === size && sameLabels(ref.labels, labels)) return ref;
+    const found = this.byHash.get(hash);
+    if (found !== undefined) {
+      if (!Array.isArray(found)) {
+        if (found.size === size && sameLabels(found.labels, labels)) return found;
+      } else {
+        for (const ref of found) if (ref.size === size && sameLabels(ref.labels, labels)) return ref;
+      }
     }
-    const ref = new SeriesRef(hash, labels, size);
-    // Computed now, spread over ingest, rather than for every new series at the next checkpoint.
-    void ref.dedupId;
-    ref.next = head;
-    this.byHash.set(hash, ref);
+    const ref = new SeriesRef(labels, size);
+    if (found === undefined) this.byHash.set(hash, ref);
+    else if (Array.isArray(found)) found.push(ref);
+    else this.byHash.set(hash, [found, ref]);
     this.count++;
     return ref;
   }
 
   /** Forgets `ref` (called when no open window holds it any more). */
   release(ref: SeriesRef): void {
-    let prev: SeriesRef | null = null;
-    for (let cur = this.byHash.get(ref.hash) ?? null; cur !== null; prev = cur, cur = cur.next) {
-      if (cur !== ref) continue;
-      if (prev !== null) prev.next = cur.next;
-      else if (cur.next !== null) this.byHash.set(ref.hash, cur.next);
-      else this.byHash.delete(ref.hash);
-      this.count--;
-      return;
-    }
+    const hash = ref.hash;
+    const found = this.byHash.get(hash);
+    if (found === ref) this.byHash.delete(hash);
+    else if (Array.isArray(found) && found.includes(ref)) {
+      const rest = found.filter((r) => r !== ref);
+      this.byHash.set(hash, rest.length === 1 ? rest[0]! : rest);
+    } else return;
+    this.count--;
   }
 }
 

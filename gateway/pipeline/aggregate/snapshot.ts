@@ -139,8 +139,7 @@ function loadWindow(rule: Rule, data: Json, interner: SeriesInterner): Window {
 function clearRule(rule: Rule, interner: SeriesInterner): void {
   for (const win of rule.windows.values()) {
     for (const s of win.members) {
-      s.leave(win.id);
-      if (--s.windows === 0) interner.release(s);
+      if (s.leave(win.id)) interner.release(s);
     }
   }
   rule.windows.clear();

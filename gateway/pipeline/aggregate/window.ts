@@ -93,8 +93,8 @@ export class Window {
   readonly id = nextWindowId++;
   readonly groups = new Map<string, Group>();
   /**
-   * Distinct input series in this window, in arrival order; each holds one
-   * reference count of its SeriesRef, and keeps its timestamps in this
+   * Distinct input series in this window, in arrival order; each is held
+   * (interned) while a window lists it, and keeps its timestamps in this
    * window on itself (SeriesRef.stampsIn): a plain array of references is
    * all the window pays per series.
    */
@@ -115,8 +115,8 @@ export class Window {
   ) {}
 
   /**
-   * Records (series, ts). A series new to the window joins `members` and
-   * takes one reference count. In-order series cost a comparison.
+   * Records (series, ts). A series new to the window joins `members` (and
+   * is held until this window releases it). In-order series cost a comparison.
    */
   admit(series: SeriesRef, ts: number): Admit {
     const off = ts - this.start;
@@ -144,7 +144,6 @@ export class Window {
     }
     series.setStamps(this.id, stamps);
     this.members.push(series);
-    series.windows++;
     return result;
   }
 
@@ -160,7 +159,6 @@ export class Window {
     }
     series.setStamps(this.id, stamps);
     this.members.push(series);
-    series.windows++;
   }
 
   /**
