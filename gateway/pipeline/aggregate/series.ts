@@ -53,7 +53,7 @@ export class SeriesRef {
   stampsB: number | number[] = 0;
 
   constructor(
-    /** The first-seen label object of the series (label objects are immutable in the pipeline). */
+    /** The series' labels (non-empty ones; never modified). */
     readonly labels: Labels,
     /** Number of non-empty labels. */
     size: number,
@@ -209,10 +209,44 @@ function labelsHash(labels: Labels): number {
   return hash;
 }
 
+/** Label values the interner shares between series (see SeriesInterner.compact); cleared when full. */
+const VALUE_POOL_MAX = 65_536;
+/** Longer values are kept as they come (mostly unique: ids, not fleets or models). */
+const VALUE_POOL_MAX_LENGTH = 64;
+
 export class SeriesInterner {
   /** By label hash: the series, or (hash collision) the list of them. */
   private readonly byHash = new Map<number, SeriesRef | SeriesRef[]>();
   private count = 0;
+  private readonly values = new Map<string, string>();
+
+  /**
+   * The label object a new series keeps: a copy without empty values whose
+   * values are shared with earlier series where equal. A decoder makes
+   * fresh strings per message (a JSON field, a topic segment), so keeping
+   * its object kept one copy of "north" or "ev-van" per series (~24-32 B
+   * each, issue #12); the decoder's object is left to the young generation.
+   */
+  private compact(labels: Labels): Labels {
+    const out: Labels = {};
+    const pool = this.values;
+    for (const n in labels) {
+      const v = labels[n]!;
+      if (v === "") continue;
+      if (v.length > VALUE_POOL_MAX_LENGTH) {
+        out[n] = v;
+        continue;
+      }
+      const shared = pool.get(v);
+      if (shared !== undefined) out[n] = shared;
+      else {
+        if (pool.size >= VALUE_POOL_MAX) pool.clear();
+        pool.set(v, v);
+        out[n] = v;
+      }
+    }
+    return out;
+  }
 
   /** Number of series currently held. */
   get size(): number {
@@ -237,7 +271,7 @@ export class SeriesInterner {
         for (const ref of found) if (ref.size === size && sameLabels(ref.labels, labels)) return ref;
       }
     }
-    const ref = new SeriesRef(labels, size);
+    const ref = new SeriesRef(this.compact(labels), size);
     if (found === undefined) this.byHash.set(hash, ref);
     else if (Array.isArray(found)) found.push(ref);
     else this.byHash.set(hash, [found, ref]);
