@@ -12,11 +12,12 @@ import { BENCH_RULES_YAML } from "./config.js";
  * 1. Memory: every series sends one sample into one window; after a full GC,
  *    (heapUsed delta) / N and (RSS delta) / N. The label objects the pipeline
  *    keeps (one per series, as a decoder creates them) are part of the cost.
- * 2. Flush stall: the same N series then send into the next window, one batch
- *    of 1,000 samples per event-loop turn (ingest never stops), while the
- *    window clock flushes the first window halfway through. The figure is the
+ * 2. Flush stall: the same N series then send twice into the next window
+ *    (1 s apart), one batch of 1,000 samples per event-loop turn (ingest
+ *    never stops); the window clock flushes the first window as the second
+ *    pass begins. The figure is the
  *    max event-loop delay (perf_hooks.monitorEventLoopDelay, 1 ms resolution)
- *    over the half with the flush, against the half before it (ingest only:
+ *    over the pass with the flush, against the pass before it (ingest only:
  *    the same-run baseline, on shared cores mostly scheduling and GC), and
  *    the flush tick itself (wall and CPU time).
  * 3. Checkpoint: one aggregation snapshot as JSON (what the gateway commits
@@ -29,10 +30,10 @@ export interface CardinalityResult {
   series: number;
   heapBytesPerSeries: number;
   rssBytesPerSeries: number;
-  /** Max event-loop delay over the half of phase 2 with the flush (ms). */
+  /** Max event-loop delay over the pass of phase 2 with the flush (ms). */
   maxLoopDelayMs: number;
   p99LoopDelayMs: number;
-  /** The same over the first half, ingest only, no flush: the same-run baseline (on shared cores, mostly scheduling and GC). */
+  /** The same over the first pass, ingest only, no flush: the same-run baseline (on shared cores, mostly scheduling and GC). */
   ingestOnlyMaxLoopDelayMs: number;
   flushTickMs: number;
   /** CPU time (user + system) of the flush tick: what the flush costs whatever the scheduler does. */
@@ -89,9 +90,12 @@ async function child(n: number): Promise<CardinalityResult> {
   const checkpointMs = performance.now() - c0;
   const checkpointBytes = Buffer.byteLength(snap);
 
-  // 2. Ingest into the next window on every turn; the first window closes halfway.
+  // 2. Ingest into the next window on every turn; the first window closes as the second pass begins.
   const nowB = t0 + interval + lateness + 1; // the first window is due, the second still open
   const tsB = t0 + interval + 1000;
+  // Two passes into the second window, 1 s apart, as series sending every second do: the first pass
+  // (ingest only) is the baseline; the flush runs at the start of the second, when every series is in
+  // both windows (the steady state: releasing the first window forgets none of them).
   const hIngest = monitorEventLoopDelay({ resolution: 1 });
   const h = monitorEventLoopDelay({ resolution: 1 });
   let flushTickMs = 0;
@@ -105,13 +109,13 @@ async function child(n: number): Promise<CardinalityResult> {
       try {
         const b0 = performance.now();
         const out: Sample[] = [];
-        const stop = Math.min(n, i + BATCH);
-        for (; i < stop; i++) out.push({ labels: labelsOf(i), value: i, timestamp: tsB });
+        const stop = Math.min(2 * n, i + BATCH);
+        for (; i < stop; i++) out.push({ labels: labelsOf(i % n), value: i, timestamp: i < n ? tsB : tsB + 1000 });
         pipeline.push(out, nowB);
         const bms = performance.now() - b0;
-        if (process.env.DEBUG_SLOW && bms > 20) process.stderr.write(`slow batch at ${i}: ${bms.toFixed(1)} ms\n`);
+        if (process.env["DEBUG_SLOW"] && bms > 20) process.stderr.write(`slow batch at ${i}: ${bms.toFixed(1)} ms\n`);
         maxBatchMs = Math.max(maxBatchMs, bms);
-        if (!flushed && i >= n / 2) {
+        if (!flushed && i >= n) {
           flushed = true;
           hIngest.disable();
           h.enable();
@@ -125,7 +129,7 @@ async function child(n: number): Promise<CardinalityResult> {
             flushTickCpuMs = (c.user + c.system) / 1000;
           }, 0);
         }
-        if (i < n) setImmediate(step);
+        if (i < 2 * n) setImmediate(step);
         else setTimeout(resolve, 20); // let the flush's deferred work, if any, run while monitored
       } catch (err) {
         reject(err as Error);
