@@ -6,7 +6,7 @@
  * 1. pipeline: message → topic rule → JSON decode → aggregation, vs JSON.parse alone.
  * 2. encode:   samples → WriteRequest → protobuf + snappy, vs protobuf alone.
  * 3. mqtt:     MQTT.js publishing into the gateway's broker and pipeline, vs bare aedes + JSON.parse.
- * 4. memory:   heap per aggregated input series.
+ * 4. cardinality: 100k / 500k / 1M active input series: bytes per series, max event-loop delay during a window flush.
  * 5. footprint: the production process (dist/) idle: time to /-/ready and resident memory, vs a bare node.
  * 6. regex:    the translated V8 RegExp vs re2js on typical relabel/selector patterns.
  *
@@ -21,18 +21,16 @@ import { Core, type Sample } from "../gateway/core.js";
 import { parseConfig } from "../gateway/config/load.js";
 import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries } from "../gateway/remote-write/codec.js";
 import { makePayloads } from "./payloads.js";
-import { fmt, medianOf, printTable, type Row } from "./stats.js";
+import { fmt, median, medianOf, printTable, type Row } from "./stats.js";
 import { benchMqtt } from "./mqtt.js";
 import { BENCH_RULES_YAML } from "./config.js";
 import { benchDurableAck } from "./durable-ack.js";
 import { benchFootprint } from "./footprint.js";
 import { regexRates } from "./regex.js";
 import { flinkDemoSection } from "./flink-demo.js";
+import { benchCardinality, type CardinalityResult } from "./cardinality.js";
 
 const CONFIG = parseConfig(BENCH_RULES_YAML, "bench");
-/** The memory figure is per series: the default limits.max_series (50,000) would drop half of its 100,000. */
-const CONFIG_UNLIMITED = parseConfig(`${BENCH_RULES_YAML}limits: {max_series: 0}\n`, "bench");
-
 function pipelineRate(messages: { topic: string; payload: string }[], now: number): number {
   let emitted = 0;
   const core = new Core(CONFIG, { onDrop: () => undefined }, (s) => (emitted += s.length));
@@ -79,22 +77,6 @@ function encodeOnlyRate(samples: Sample[]): number {
   const t0 = process.hrtime.bigint();
   for (const b of batches) encodeWriteRequest(b);
   return samples.length / (Number(process.hrtime.bigint() - t0) / 1e9);
-}
-
-function heapPerSeries(seriesCount: number, now: number): number {
-  const { pipeline } = new Core(CONFIG_UNLIMITED, { onDrop: () => undefined }, () => undefined);
-  globalThis.gc?.();
-  const before = process.memoryUsage().heapUsed;
-  const batch: Sample[] = [];
-  for (let i = 0; i < seriesCount; i++) {
-    batch.push({ labels: { __name__: "vehicle_speed_kmh", vin: `EGWSM${String(i).padStart(12, "0")}`, fleet: `f${i % 3}`, model: "ev-van" }, value: i, timestamp: now });
-    if (batch.length === 1000) pipeline.push(batch.splice(0), now);
-  }
-  pipeline.push(batch.splice(0), now);
-  globalThis.gc?.();
-  const after = process.memoryUsage().heapUsed;
-  pipeline.tick(now + 3_600_000, true);
-  return (after - before) / seriesCount;
 }
 
 const commit = (() => {
@@ -185,10 +167,34 @@ const SECTIONS: Section[] = [
     },
   },
   {
-    name: "memory",
+    name: "cardinality",
     run: async () => {
-      const perSeries = heapPerSeries(100_000, now);
-      return { rows: [{ bench: "aggregation memory", figure: `${fmt(perSeries)} B/series (100k series)`, baseline: "—", ratio: "—" }], figures: { bytes_per_series_100k: perSeries } };
+      const rows: Row[] = [];
+      const figures: Record<string, number> = {};
+      for (const n of [100_000, 500_000, 1_000_000]) {
+        // Medians of 3 fresh processes per size (heap figures are stable; loop delays are not on shared cores).
+        const runs: CardinalityResult[] = [];
+        for (let k = 0; k < 3; k++) runs.push(await benchCardinality(n));
+        const med = (f: (r: CardinalityResult) => number) => median(runs.map(f));
+        const k = `${n / 1000}k`;
+        figures[`heap_bytes_per_series_${k}`] = med((r) => r.heapBytesPerSeries);
+        figures[`rss_bytes_per_series_${k}`] = med((r) => r.rssBytesPerSeries);
+        figures[`max_loop_delay_ms_${k}`] = med((r) => r.maxLoopDelayMs);
+        figures[`p99_loop_delay_ms_${k}`] = med((r) => r.p99LoopDelayMs);
+        figures[`ingest_only_max_loop_delay_ms_${k}`] = med((r) => r.ingestOnlyMaxLoopDelayMs);
+        figures[`flush_tick_ms_${k}`] = med((r) => r.flushTickMs);
+        figures[`flush_tick_cpu_ms_${k}`] = med((r) => r.flushTickCpuMs);
+        figures[`max_ingest_batch_ms_${k}`] = med((r) => r.maxBatchMs);
+        figures[`checkpoint_ms_${k}`] = med((r) => r.checkpointMs);
+        figures[`checkpoint_bytes_${k}`] = med((r) => r.checkpointBytes);
+        rows.push({
+          bench: `cardinality ${k} series (target ≤ 300 B, ≤ 50 ms)`,
+          figure: `${fmt(figures[`heap_bytes_per_series_${k}`]!)} B heap / ${fmt(figures[`rss_bytes_per_series_${k}`]!)} B RSS per series; flush tick ${fmt(figures[`flush_tick_ms_${k}`]!, 1)} ms; max loop delay ${fmt(figures[`max_loop_delay_ms_${k}`]!, 1)} ms`,
+          baseline: `ingest only: max loop delay ${fmt(figures[`ingest_only_max_loop_delay_ms_${k}`]!, 1)} ms (checkpoint ${fmt(figures[`checkpoint_ms_${k}`]!)} ms)`,
+          ratio: `${fmt(figures[`max_loop_delay_ms_${k}`]! / figures[`ingest_only_max_loop_delay_ms_${k}`]!, 2)}×`,
+        });
+      }
+      return { rows, figures };
     },
   },
   {

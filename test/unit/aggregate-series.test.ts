@@ -73,4 +73,19 @@ describe("aggregate: series interning", () => {
     interner.release(c); // releasing twice is harmless
     assert.equal(interner.size, 0);
   });
+
+  it("keeps a copy of the labels without empty values; identity survives the value pool filling up and clearing", () => {
+    const interner = new SeriesInterner();
+    const input = { __name__: "m", x: "", vin: "V1", fleet: "north" };
+    const a = interner.intern(input);
+    assert.notEqual(a.labels, input);
+    assert.deepEqual(a.labels, { __name__: "m", vin: "V1", fleet: "north" });
+    const long = "L".repeat(200); // beyond the pooled length: kept as it comes
+    const refs = Array.from({ length: 70_000 }, (_, i) => interner.intern({ __name__: "m", vin: `V${i}`, fleet: i % 2 ? "north" : "south", note: long }));
+    for (const i of [0, 1, 65_535, 65_536, 69_999]) {
+      assert.equal(interner.intern({ note: long, fleet: i % 2 ? "north" : "south", vin: `V${i}`, __name__: "m" }), refs[i]);
+      assert.deepEqual(refs[i]!.labels, { __name__: "m", vin: `V${i}`, fleet: i % 2 ? "north" : "south", note: long });
+    }
+    assert.equal(interner.size, 70_001);
+  });
 });

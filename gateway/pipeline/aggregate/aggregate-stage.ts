@@ -5,8 +5,15 @@ import type { Json } from "./output.js";
 import { compileRule, type Rule } from "./rule.js";
 import { SeriesInterner, type SeriesRef } from "./series.js";
 import { restoreRules, snapshotRules, type RestoreReport } from "./snapshot.js";
-import { Group, SampleEmitter, SeriesBuffer, Window, emitWindow } from "./window.js";
+import { Admit, Group, SampleEmitter, SeriesBuffer, Window, emitWindow } from "./window.js";
 import type { DropFn } from "../../metrics/drop-reasons.js";
+
+/** Members of flushed windows released per sample of an ingest batch, and at least per batch (see AggregateStage.releasing). */
+const RELEASE_PER_SAMPLE = 4;
+const RELEASE_MIN = 1024;
+/** Per tick: at most this many members, and for at most this long (ms). */
+const RELEASE_PER_TICK = 1 << 20;
+const RELEASE_TICK_MS = 10;
 
 export interface AggregateStageOptions {
   /** Rules as the config schema outputs them (validated, defaults applied). */
@@ -75,6 +82,13 @@ export class AggregateStage implements Stage {
   /** Open windows and their groups, all rules (kept against the limits above). */
   private openWindows = 0;
   private openGroups = 0;
+  /**
+   * Flushed windows whose input series still hold a reference count, with
+   * the index of the next member to release. Released a bounded number per
+   * call (ingest batch or tick) instead of all at the flush: releasing a
+   * million-series window in one go stalled the event loop for ~90 ms.
+   */
+  private readonly releasing: { win: Window; next: number }[] = [];
 
   constructor(opts: AggregateStageOptions) {
     this.rules = opts.rules.map(compileRule);
@@ -85,6 +99,7 @@ export class AggregateStage implements Stage {
   }
 
   process(batch: Sample[], nowMs: number): Sample[] {
+    if (this.releasing.length > 0) this.releaseSome(RELEASE_PER_SAMPLE * batch.length + RELEASE_MIN, Infinity);
     const forwarded: Sample[] = [];
     const rules = this.rules;
     let tooLate = 0;
@@ -117,13 +132,28 @@ export class AggregateStage implements Stage {
           continue;
         }
         series ??= this.interner.intern(sample.labels);
+        let groupKey = series.groupKey(rule.index);
+        let group: Group | undefined;
+        if (groupKey === undefined) {
+          groupKey = rule.grouping.key(series.labels);
+          group = win.groups.get(groupKey);
+          // Every series of a group keeps the group's own key string, not a copy per series.
+          if (group !== undefined) groupKey = group.key;
+          series.setGroupKey(rule.index, groupKey);
+        } else group = win.groups.get(groupKey);
+        if (group === undefined && this.maxGroups > 0 && this.openGroups >= this.maxGroups) {
+          if (win.samples === 0 && win.groups.size === 0) this.dropEmpty(rule, win);
+          groupLimit++;
+          continue;
+        }
         // Same series and timestamp as a sample already in this window: a duplicate (a device's
         // re-send after a lost PUBACK, or a journal replay), counted once as Prometheus would store it once.
-        if (!win.admit(series.dedupId, sample.timestamp)) {
+        const admitted = win.admit(series, sample.timestamp);
+        if (admitted === Admit.Duplicate) {
           duplicates++;
           continue;
         }
-        if (!this.absorb(rule, win, series, value, sample.timestamp)) groupLimit++;
+        this.absorb(rule, win, group, groupKey, series, value, sample.timestamp, admitted === Admit.New);
       }
       if (!matched) {
         if (this.forwardUnmatched) forwarded.push(sample);
@@ -166,18 +196,8 @@ export class AggregateStage implements Stage {
     return win;
   }
 
-  /** Adds a sample to its group in `win`; false (nothing changed) when it would start a group beyond max_groups. */
-  private absorb(rule: Rule, win: Window, series: SeriesRef, value: number, ts: number): boolean {
-    const groupKey = (series.groupKeys[rule.index] ??= rule.grouping.key(series.labels));
-    let group = win.groups.get(groupKey);
-    if (group === undefined && this.maxGroups > 0 && this.openGroups >= this.maxGroups) {
-      if (win.samples === 0 && win.groups.size === 0) this.dropEmpty(rule, win);
-      return false;
-    }
-    if (!win.series.has(series)) {
-      win.series.add(series);
-      series.windows++;
-    }
+  /** Adds a sample to its group in `win` (created when `group` is undefined; the caller checked max_groups). */
+  private absorb(rule: Rule, win: Window, group: Group | undefined, groupKey: string, series: SeriesRef, value: number, ts: number, fresh: boolean): void {
     win.samples++;
     const outputs = rule.outputs;
     if (group === undefined) {
@@ -198,11 +218,10 @@ export class AggregateStage implements Stage {
         group.buffers.set(series, buf);
       }
       buf.add(ts, value, rule.options.dedupMs);
-      return true;
+      return;
     }
     const states = group.states!;
-    for (let o = 0; o < outputs.length; o++) outputs[o]!.update(states[o], value, ts, series);
-    return true;
+    for (let o = 0; o < outputs.length; o++) outputs[o]!.update(states[o], value, ts, series, fresh);
   }
 
   /** Forgets a window opened for a sample that was then refused (it holds nothing). */
@@ -232,6 +251,7 @@ export class AggregateStage implements Stage {
       this.release(rule, win);
     }
     this.emitter.aim([], "", {}, 0); // do not keep the last batch reachable
+    if (this.releasing.length > 0) this.releaseSome(final ? Infinity : RELEASE_PER_TICK, final ? Infinity : performance.now() + RELEASE_TICK_MS);
     if (unflushed > 0) this.onDrop("shutdown_unflushed", unflushed);
     const relabelDropped = this.emitter.takeDropped();
     if (relabelDropped > 0) this.onDrop("output_relabel_drop", relabelDropped);
@@ -256,8 +276,37 @@ export class AggregateStage implements Stage {
     rule.windows.delete(win.start);
     if (rule.lastWindow === win) rule.lastWindow = null;
     if (win.end > rule.flushedUntil) rule.flushedUntil = win.end;
-    for (const series of win.series) if (--series.windows === 0) this.interner.release(series);
+    if (win.members.length > 0) this.releasing.push({ win, next: 0 });
     this.flushedWindows++;
+  }
+
+  /** Releases the members of flushed windows: at most `budget` of them, and (checked every 1,024) not past `deadline` (performance.now()). */
+  private releaseSome(budget: number, deadline: number): void {
+    const interner = this.interner;
+    let done = 0;
+    while (this.releasing.length > 0 && done < budget) {
+      const job = this.releasing[0]!;
+      const { win } = job;
+      const members = win.members;
+      const stop = Math.min(members.length, job.next + (budget - done));
+      let i = job.next;
+      for (; i < stop; i++) {
+        const series = members[i]!;
+        if (series.leave(win.id)) interner.release(series);
+        if ((i & 1023) === 1023 && performance.now() > deadline) {
+          i++;
+          break;
+        }
+      }
+      done += i - job.next;
+      job.next = i;
+      if (i < members.length) {
+        if (deadline !== Infinity && performance.now() > deadline) break;
+        continue;
+      }
+      win.members = [];
+      this.releasing.shift();
+    }
   }
 
   /** The gateway (re)started accepting at `ms` (see resumedAtMs); also replayed from the journal. */
@@ -333,7 +382,9 @@ export class AggregateStage implements Stage {
         this.openWindows--;
         this.openGroups -= win.groups.size;
         if (rule.lastWindow === win) rule.lastWindow = null;
-        for (const series of win.series) if (--series.windows === 0) this.interner.release(series);
+        for (const series of win.members) {
+          if (series.leave(win.id)) this.interner.release(series);
+        }
         touched = true;
       }
       if (rule.flushedUntil > limitMs) {
@@ -352,6 +403,7 @@ export class AggregateStage implements Stage {
     return this.openGroups;
   }
 
+  /** `seriesActive`: input series held, by open windows and by flushed windows not yet fully released (see releasing). */
   stats(): { windowsOpen: number; seriesActive: number } {
     let windowsOpen = 0;
     for (const rule of this.rules) windowsOpen += rule.windows.size;

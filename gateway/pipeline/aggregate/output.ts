@@ -45,9 +45,12 @@ export interface AggregationOutput<State = unknown> {
   /**
    * Absorbs one sample. Never called with NaN (stale markers are ignored by
    * aggregation). `series` is the interned input series (full label set);
-   * use `series.key` for an identity that outlives windows.
+   * use `series.key` for an identity that outlives windows. `firstInWindow`:
+   * this is the series' first sample in this window (and so in this group,
+   * which a series always belongs to as a whole), for counting distinct
+   * series without a set of them.
    */
-  update(state: State, value: number, timestamp: number, series: SeriesRef): void;
+  update(state: State, value: number, timestamp: number, series: SeriesRef, firstInWindow: boolean): void;
   /** Emits the window's result(s) for the group; called once, when the window closes. */
   flush(state: State, out: OutputEmitter, group: GroupContext): void;
   /** A window state as JSON, for checkpoints. Required unless `ordered` (ordered rules checkpoint raw samples). */

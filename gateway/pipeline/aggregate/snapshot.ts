@@ -9,7 +9,8 @@ import { Group, SeriesBuffer, Window } from "./window.js";
  *
  *   {v: 1, rules: [{fp, flushedUntil, stale, outputs: [cross-window state per output],
  *     windows: [{start, end, samples, series: [labels...],
- *                groups: [[key, metric, labels, states | null, buffers | null]]}]}]}
+ *                groups: [[key, metric, labels, states | null, buffers | null]],
+ *                stampIds, stampOffsets (or stamps: [[dedupId, [ts...]]...])}]}]}
  *
  * Series that an output state or a buffer refers to are written once per
  * window (a table of label sets) and referred to by index; after a restore
@@ -65,7 +66,9 @@ function saveWindow(rule: Rule, win: Window): Json {
     }
     groups.push([g.key, g.metric, g.labels, states, buffers]);
   }
-  return { start: win.start, end: win.end, samples: win.samples, series: table, groups, stamps: [...win.stamps] };
+  const packed = win.packStamps();
+  const stamps: { [key: string]: Json } = packed !== null ? { stampIds: packed.ids, stampOffsets: packed.offsets } : { stamps: win.stampRows() };
+  return { start: win.start, end: win.end, samples: win.samples, series: table, groups, ...stamps };
 }
 
 export function snapshotRules(rules: readonly Rule[]): Json {
@@ -85,17 +88,18 @@ function loadWindow(rule: Rule, data: Json, interner: SeriesInterner): Window {
   const w = asObject(data);
   const win = new Window(rule.index, asNumber(w["start"]), asNumber(w["end"]));
   win.samples = asNumber(w["samples"]);
-  for (const row of asArray(w["stamps"] ?? [])) {
-    const [id, list] = asArray(row);
-    win.stamps.set(asNumber(id), asArray(list).map(asNumber));
-  }
-  const table = asArray(w["series"]).map((l) => interner.intern(labelsOf(l)));
-  for (const s of table) {
-    if (!win.series.has(s)) {
-      win.series.add(s);
-      s.windows++;
+  if (w["stampIds"] !== undefined) win.unpackStamps(asString(w["stampIds"]), asString(w["stampOffsets"]));
+  else {
+    const restored = new Map<number, number[]>();
+    for (const row of asArray(w["stamps"] ?? [])) {
+      const [id, list] = asArray(row);
+      restored.set(asNumber(id), asArray(list).map(asNumber));
     }
+    if (restored.size > 0) win.restored = restored;
   }
+  // Series an output state or a buffer refers to are members again (held); the others stay as their stamps.
+  const table = asArray(w["series"]).map((l) => interner.intern(labelsOf(l)));
+  for (const s of table) win.adopt(s);
   const codec: SeriesCodec = {
     ref() {
       throw new Error("not saving");
@@ -134,7 +138,9 @@ function loadWindow(rule: Rule, data: Json, interner: SeriesInterner): Window {
 
 function clearRule(rule: Rule, interner: SeriesInterner): void {
   for (const win of rule.windows.values()) {
-    for (const s of win.series) if (--s.windows === 0) interner.release(s);
+    for (const s of win.members) {
+      if (s.leave(win.id)) interner.release(s);
+    }
   }
   rule.windows.clear();
   rule.lastWindow = null;

@@ -78,15 +78,35 @@ export class Group implements GroupContext {
   ) {}
 }
 
+/** What `Window.admit` found: a series new to the window, a new timestamp of a known one, or a duplicate. */
+export const enum Admit {
+  Duplicate = -1,
+  Known = 0,
+  New = 1,
+}
+
+/** Window ids (SeriesRef keeps the ids of the windows that hold it): unique within the process. */
+let nextWindowId = 0;
+
 /** One open event-time window `[start, end)` of one rule. */
 export class Window {
+  readonly id = nextWindowId++;
   readonly groups = new Map<string, Group>();
-  /** Distinct input series in this window; each holds one reference count of its SeriesRef. */
-  readonly series = new Set<SeriesRef>();
+  /**
+   * Distinct input series in this window, in arrival order; each is held
+   * (interned) while a window lists it, and keeps its timestamps in this
+   * window on itself (SeriesRef.stampsIn): a plain array of references is
+   * all the window pays per series.
+   */
+  members: SeriesRef[] = [];
   /** Samples absorbed (what is lost if the window is dropped). */
   samples = 0;
-  /** Per input series (SeriesRef.dedupId): the timestamps absorbed, ascending; a repeat is a duplicate. */
-  readonly stamps = new Map<number, number[]>();
+  /**
+   * Restored from a checkpoint: per input series (SeriesRef.dedupId), the
+   * timestamps it had absorbed, until that series sends again (it then
+   * joins `members` with them).
+   */
+  restored: Map<number, number[]> | null = null;
   constructor(
     /** Index of the rule in the config; orders windows with equal start deterministically. */
     readonly rule: number,
@@ -94,29 +114,187 @@ export class Window {
     readonly end: number,
   ) {}
 
-  /** Records (series, ts); false when this window already holds that pair. In-order series cost one push. */
-  admit(series: number, ts: number): boolean {
-    const list = this.stamps.get(series);
-    if (list === undefined) {
-      this.stamps.set(series, [ts]);
-      return true;
+  /**
+   * Records (series, ts). A series new to the window joins `members` (and
+   * is held until this window releases it). In-order series cost a comparison.
+   */
+  admit(series: SeriesRef, ts: number): Admit {
+    const off = ts - this.start;
+    const cur = series.stampsIn(this.id);
+    if (cur !== undefined) {
+      const next = addStamp(cur, off);
+      if (next === null) return Admit.Duplicate;
+      if (next !== cur) series.setStamps(this.id, next);
+      return Admit.Known;
     }
-    const n = list.length;
-    if (ts > list[n - 1]!) {
-      list.push(ts);
-      return true;
+    let stamps: number | number[] = off;
+    let result = Admit.New;
+    if (this.restored !== null) {
+      const id = series.dedupId;
+      const saved = this.restored.get(id);
+      if (saved !== undefined) {
+        this.restored.delete(id);
+        if (this.restored.size === 0) this.restored = null;
+        let list: number | number[] = saved.length === 1 ? saved[0]! - this.start : saved.map((t) => t - this.start);
+        const next = addStamp(list, off);
+        result = next === null ? Admit.Duplicate : Admit.Known;
+        if (next !== null) list = next;
+        stamps = list;
+      }
     }
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (list[mid]! < ts) lo = mid + 1;
-      else hi = mid;
-    }
-    if (list[lo] === ts) return false;
-    list.splice(lo, 0, ts);
-    return true;
+    series.setStamps(this.id, stamps);
+    this.members.push(series);
+    return result;
   }
+
+  /** Makes `series` a member (a restored series that a checkpointed state refers to), with its restored timestamps. */
+  adopt(series: SeriesRef): void {
+    if (series.stampsIn(this.id) !== undefined) return;
+    let stamps: number | number[] = [];
+    const saved = this.restored?.get(series.dedupId);
+    if (saved !== undefined) {
+      this.restored!.delete(series.dedupId);
+      if (this.restored!.size === 0) this.restored = null;
+      stamps = saved.length === 1 ? saved[0]! - this.start : saved.map((t) => t - this.start);
+    }
+    series.setStamps(this.id, stamps);
+    this.members.push(series);
+  }
+
+  /**
+   * Every (dedupId, timestamps) of this window, for checkpoints, packed:
+   * `ids` the dedupIds (float64), `offsets` per series its count then its
+   * timestamps as offsets from the window start (int32), both little-endian
+   * base64. A million rows as JSON arrays took ~0.5 s to write (the gateway
+   * writes a checkpoint after every tick that flushed a window); packed,
+   * a few tens of ms. Null when a timestamp is not a whole millisecond
+   * offset (then the caller writes JSON rows).
+   */
+  packStamps(): { ids: string; offsets: string } | null {
+    const ids = new Float64Array(this.members.length + (this.restored?.size ?? 0));
+    // One pass over the members (a million scattered series: each visit is a cache miss); most hold one timestamp.
+    let offsets = new Int32Array(2 * ids.length + 16);
+    let rows = 0;
+    let ints = 0;
+    const room = (n: number): void => {
+      if (ints + n <= offsets.length) return;
+      const bigger = new Int32Array(Math.max(offsets.length * 2, ints + n));
+      bigger.set(offsets.subarray(0, ints));
+      offsets = bigger;
+    };
+    for (const s of this.members) {
+      const st = s.stampsIn(this.id);
+      if (st === undefined) continue;
+      ids[rows++] = s.dedupId;
+      if (typeof st === "number") {
+        if (!isOffset(st)) return null;
+        room(2);
+        offsets[ints++] = 1;
+        offsets[ints++] = st;
+      } else {
+        room(1 + st.length);
+        offsets[ints++] = st.length;
+        for (const off of st) {
+          if (!isOffset(off)) return null;
+          offsets[ints++] = off;
+        }
+      }
+    }
+    if (this.restored !== null) {
+      for (const [id, list] of this.restored) {
+        ids[rows++] = id;
+        room(1 + list.length);
+        offsets[ints++] = list.length;
+        for (const ts of list) {
+          const off = ts - this.start;
+          if (!isOffset(off)) return null;
+          offsets[ints++] = off;
+        }
+      }
+    }
+    return { ids: leBase64(ids.subarray(0, rows)), offsets: leBase64(offsets.subarray(0, ints)) };
+  }
+
+  /** The inverse of `packStamps`, into `restored`. */
+  unpackStamps(ids: string, offsets: string): void {
+    const idList = new Float64Array(fromLeBase64(ids, 8));
+    const offs = new Int32Array(fromLeBase64(offsets, 4));
+    const restored = new Map<number, number[]>();
+    let k = 0;
+    for (let r = 0; r < idList.length; r++) {
+      const n = offs[k++];
+      if (n === undefined || k + n > offs.length) throw new Error("checkpoint: packed timestamps are truncated");
+      const list: number[] = new Array(n);
+      for (let i = 0; i < n; i++) list[i] = offs[k++]! + this.start;
+      restored.set(idList[r]!, list);
+    }
+    if (restored.size > 0) this.restored = restored;
+  }
+
+  /** Every (dedupId, timestamps) of this window as JSON rows (checkpoints, when `packStamps` cannot). */
+  stampRows(): [number, number[]][] {
+    const rows: [number, number[]][] = [];
+    for (const s of this.members) {
+      const st = s.stampsIn(this.id);
+      if (st === undefined) continue;
+      rows.push([s.dedupId, typeof st === "number" ? [st + this.start] : st.map((o) => o + this.start)]);
+    }
+    if (this.restored !== null) for (const [id, list] of this.restored) rows.push([id, list]);
+    return rows;
+  }
+}
+
+/** A timestamp offset that packs into an int32. */
+function isOffset(off: number): boolean {
+  return Number.isInteger(off) && off >= -0x80000000 && off <= 0x7fffffff;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A typed array's bytes as little-endian base64 (swapped on a big-endian host). */
+function leBase64(a: Float64Array | Int32Array): string {
+  const bytes = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  if (LITTLE_ENDIAN) return bytes.toString("base64");
+  const copy = Buffer.from(bytes);
+  if (a.BYTES_PER_ELEMENT === 8) copy.swap64();
+  else copy.swap32();
+  return copy.toString("base64");
+}
+
+/** Little-endian base64 → an aligned ArrayBuffer of `width`-byte host-order elements. */
+function fromLeBase64(text: string, width: 4 | 8): ArrayBuffer {
+  const bytes = Buffer.from(text, "base64");
+  if (bytes.length % width !== 0) throw new Error("checkpoint: packed timestamps have a bad length");
+  const copy = new Uint8Array(bytes); // a fresh, aligned buffer
+  if (!LITTLE_ENDIAN) {
+    const b = Buffer.from(copy.buffer);
+    if (width === 8) b.swap64();
+    else b.swap32();
+  }
+  return copy.buffer;
+}
+
+/** `stamps` with `off` added (ascending, a list only once there are two); null when `off` is already there. May reuse the list. */
+function addStamp(stamps: number | number[], off: number): number | number[] | null {
+  if (typeof stamps === "number") {
+    if (off === stamps) return null;
+    return off > stamps ? [stamps, off] : [off, stamps];
+  }
+  const n = stamps.length;
+  if (off > stamps[n - 1]!) {
+    stamps.push(off);
+    return stamps;
+  }
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (stamps[mid]! < off) lo = mid + 1;
+    else hi = mid;
+  }
+  if (stamps[lo] === off) return null;
+  stamps.splice(lo, 0, off);
+  return stamps;
 }
 
 /**
@@ -200,8 +378,10 @@ export function emitWindow(win: Window, rule: EmitTarget, emitter: SampleEmitter
     if (g.buffers !== null) {
       const states = outputs.map((o) => o.init(g));
       for (const [series, buf] of g.buffers) {
+        let first = true;
         buf.replay(dedupMs, (value, ts) => {
-          for (let i = 0; i < outputs.length; i++) outputs[i]!.update(states[i], value, ts, series);
+          for (let i = 0; i < outputs.length; i++) outputs[i]!.update(states[i], value, ts, series, first);
+          first = false;
         });
       }
       g.states = states;
