@@ -4,7 +4,7 @@
  * ratios and medians, not the absolute figures).
  *
  * 1. pipeline: message → topic rule → JSON decode → aggregation, vs JSON.parse alone.
- * 2. encode:   samples → WriteRequest → protobuf + snappy, vs protobuf alone.
+ * 2. encode:   samples → series → WriteRequest → snappy (the sink's flush), vs protobufjs reflection + the same snappy.
  * 3. mqtt:     MQTT.js publishing into the gateway's broker and pipeline, vs bare aedes + JSON.parse.
  * 4. memory:   heap per aggregated input series.
  * 5. footprint: the production process (dist/) idle: time to /-/ready and resident memory, vs a bare node.
@@ -18,7 +18,6 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { arch, cpus, platform, totalmem } from "node:os";
 import { join } from "node:path";
 import { Core, parseConfig, type Sample } from "../gateway/core.js";
-import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries } from "../gateway/remote-write/codec.js";
 import { makePayloads } from "./payloads.js";
 import { fmt, medianOf, printTable, type Row } from "./stats.js";
 import { benchMqtt } from "./mqtt.js";
@@ -26,6 +25,7 @@ import { BENCH_RULES_YAML } from "./config.js";
 import { benchDurableAck } from "./durable-ack.js";
 import { benchFootprint } from "./footprint.js";
 import { regexRates } from "./regex.js";
+import { SHAPES, benchEncode } from "./encode.js";
 
 const CONFIG = parseConfig(BENCH_RULES_YAML, "bench");
 /** The memory figure is per series: the default limits.max_series (50,000) would drop half of its 100,000. */
@@ -48,35 +48,6 @@ function parseRate(messages: { topic: string; payload: string }[]): number {
   for (const m of messages) n += (JSON.parse(m.payload) as { rpm: number }).rpm > -1 ? 1 : 0;
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   return n / s;
-}
-
-function samplesFor(n: number, start: number): Sample[] {
-  const out: Sample[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push({ labels: { __name__: "vehicle_speed_kmh", vin: `V${i % 500}`, fleet: `f${i % 3}` }, value: i * 0.5, timestamp: start + Math.floor(i / 500) * 1000 });
-  }
-  return out;
-}
-
-function encodeRate(samples: Sample[], compress: boolean): number {
-  const t0 = process.hrtime.bigint();
-  const { series } = toTimeSeries(samples);
-  let bytes = 0;
-  for (const b of splitBatches(series, 2000)) {
-    const pb = encodeWriteRequest(b);
-    bytes += compress ? snappyCompress(pb).length : pb.length;
-  }
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (bytes === 0) throw new Error("nothing encoded");
-  return samples.length / s;
-}
-
-function encodeOnlyRate(samples: Sample[]): number {
-  const { series } = toTimeSeries(samples);
-  const batches = splitBatches(series, 2000);
-  const t0 = process.hrtime.bigint();
-  for (const b of batches) encodeWriteRequest(b);
-  return samples.length / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
 function heapPerSeries(seriesCount: number, now: number): number {
@@ -132,13 +103,27 @@ const SECTIONS: Section[] = [
   {
     name: "encode",
     run: async () => {
-      const samples = samplesFor(200_000, now);
-      const enc = await medianOf(5, () => encodeRate(samples, true));
-      const encOnly = await medianOf(5, () => encodeOnlyRate(samples));
-      return {
-        rows: [{ bench: "encode (group+protobuf+snappy)", figure: `${fmt(enc)} samples/s`, baseline: `protobuf only ${fmt(encOnly)} samples/s`, ratio: `${fmt(enc / encOnly, 2)}×` }],
-        figures: { encode_samples_per_s: enc, protobuf_only_samples_per_s: encOnly, ratio: enc / encOnly },
-      };
+      const rows: Row[] = [];
+      const figures: Record<string, number> = {};
+      SHAPES.forEach((shape, i) => {
+        const e = benchEncode(shape, now);
+        const p = `shape${i + 1}_`;
+        rows.push(
+          { bench: `encode full path (${e.shape})`, figure: `${fmt(e.fullPath)} samples/s`, baseline: `protobufjs+snappy ${fmt(e.protobufjs)} samples/s`, ratio: `${fmt(e.fullPath / e.protobufjs, 2)}×` },
+          { bench: `  writer+snappy, same WriteRequests`, figure: `${fmt(e.writerAndSnappy)} samples/s`, baseline: `protobufjs+snappy ${fmt(e.protobufjs)} samples/s`, ratio: `${fmt(e.writerAndSnappy / e.protobufjs, 2)}×` },
+          { bench: `  full path vs protobufjs+snappyjs`, figure: `${fmt(e.fullPath)} samples/s`, baseline: `protobufjs+snappyjs ${fmt(e.protobufjsSnappyjs)} samples/s`, ratio: `${fmt(e.fullPath / e.protobufjsSnappyjs, 2)}×` },
+        );
+        Object.assign(figures, {
+          [`${p}samples`]: e.samples,
+          [`${p}full_path_samples_per_s`]: e.fullPath,
+          [`${p}writer_snappy_samples_per_s`]: e.writerAndSnappy,
+          [`${p}protobufjs_snappy_samples_per_s`]: e.protobufjs,
+          [`${p}protobufjs_snappyjs_samples_per_s`]: e.protobufjsSnappyjs,
+          [`${p}ratio`]: e.fullPath / e.protobufjs,
+          [`${p}writer_ratio`]: e.writerAndSnappy / e.protobufjs,
+        });
+      });
+      return { rows, figures };
     },
   },
   {
