@@ -9,6 +9,7 @@
  * 4. memory:   heap per aggregated input series.
  * 5. footprint: the production process (dist/) idle: time to /-/ready and resident memory, vs a bare node.
  * 6. regex:    the translated V8 RegExp vs re2js on typical relabel/selector patterns.
+ * 7. replay:   1M samples buffered in an outage drained into a fresh Prometheus, vs Debian's vmagent draining the same.
  *
  * `npm run bench -- <section>...` runs only the named sections; every run prints
  * a table and writes its figures as JSON to bench/out/.
@@ -26,6 +27,7 @@ import { benchDurableAck } from "./durable-ack.js";
 import { benchFootprint } from "./footprint.js";
 import { regexRates } from "./regex.js";
 import { SHAPES, benchEncode } from "./encode.js";
+import { REPLAY_SAMPLES, benchReplay } from "./replay.js";
 
 const CONFIG = parseConfig(BENCH_RULES_YAML, "bench");
 /** The memory figure is per series: the default limits.max_series (50,000) would drop half of its 100,000. */
@@ -211,6 +213,33 @@ const SECTIONS: Section[] = [
           },
         ],
         figures: { v8_exec_per_s_median: mid.v8, re2js_exec_per_s_median: mid.re2, ratio_median: mid.ratio },
+      };
+    },
+  },
+  {
+    name: "replay",
+    run: async () => {
+      const rp = await benchReplay();
+      const runs = (xs: { seconds: number }[]) => xs.map((x) => `${fmt(x.seconds, 1)}`).join("/");
+      return {
+        rows: [
+          {
+            bench: `replay ${fmt(REPLAY_SAMPLES)} samples → fresh Prometheus`,
+            figure: `${fmt(rp.edgegate)} samples/s (${runs(rp.edgegateRuns)} s)`,
+            baseline: `vmagent ${fmt(rp.vmagent)} samples/s (${runs(rp.vmagentRuns)} s)`,
+            ratio: `${fmt(rp.edgegate / rp.vmagent, 2)}×`,
+          },
+        ],
+        figures: {
+          edgegate_samples_per_s: rp.edgegate,
+          vmagent_samples_per_s: rp.vmagent,
+          ratio: rp.edgegate / rp.vmagent,
+          edgegate_median_s: REPLAY_SAMPLES / rp.edgegate,
+          vmagent_median_s: REPLAY_SAMPLES / rp.vmagent,
+          request_bodies: rp.requestBodies,
+          edgegate_buffered_bytes: rp.bufferedBytes.edgegate,
+          vmagent_buffered_bytes: rp.bufferedBytes.vmagent,
+        },
       };
     },
   },
