@@ -134,3 +134,16 @@ test("one label set given in different key orders is one series", () => {
     [1, 2, 3],
   );
 });
+
+test("label strings are written as TextEncoder writes them, a lone surrogate as U+FFFD", () => {
+  const values = ["plain", "ü", "日本", "😀", "a\ud800b", "\udc00", "x\ud83d"];
+  const series: TimeSeries[] = values.map((v) => ({ labels: [{ name: "__name__", value: "m" }, { name: "v", value: v }], samples: [{ value: 1, timestamp: 1 }] }));
+  const decoded = viaProtobufjs(encodeWriteRequest(series));
+  const utf8 = new TextEncoder();
+  const reference = new TextDecoder();
+  assert.deepEqual(
+    decoded.map((d) => d.labels[1]![1]),
+    values.map((v) => reference.decode(utf8.encode(v))),
+  );
+  assert.equal(decoded[4]!.labels[1]![1], "a\ufffdb");
+});
