@@ -120,6 +120,9 @@ function step(values: Map<string, TrieNode>, value: string): TrieNode {
   return node;
 }
 
+/** New series a call may meet through the trie before it checks whether the trie pays (see toTimeSeries). */
+const TRIE_MAX_MISSES = 1024;
+
 /**
  * Groups samples into series. Labels are sorted by name and empty-valued labels
  * dropped (spec "Labels": sorted, no empty names or values); a sample without a
@@ -132,7 +135,11 @@ function step(values: Map<string, TrieNode>, value: string): TrieNode {
  * object's own order: no sort, no key string to build and hash per sample
  * (that was most of the cost), and no separator a value could forge. Only a
  * path not seen before in this call sorts its labels into the canonical key,
- * which maps every order of one label set to one series.
+ * which maps every order of one label set to one series. When most samples
+ * start a new series (a live flush holds one sample per series), the trie's
+ * nodes cost more than they save: past TRIE_MAX_MISSES new series, if they
+ * are more than half of the samples so far, the rest of the call keys each
+ * sample by the canonical key alone.
  */
 export function toTimeSeries(samples: readonly Sample[]): { series: TimeSeries[]; invalid: number; duplicates: number } {
   const root = new TrieNode();
@@ -141,6 +148,8 @@ export function toTimeSeries(samples: readonly Sample[]): { series: TimeSeries[]
   let invalid = 0;
   let lastLabels: Labels | undefined;
   let lastBuilding: Building | undefined;
+  let useTrie = true;
+  let misses = 0;
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i]!;
     const labels = s.labels;
@@ -155,13 +164,16 @@ export function toTimeSeries(samples: readonly Sample[]): { series: TimeSeries[]
         invalid++;
         continue;
       }
-      let node = root;
-      for (const n in labels) {
-        const v = labels[n];
-        if (v === undefined || v === "") continue;
-        node = node.next(n, v);
+      let node: TrieNode | undefined;
+      if (useTrie) {
+        node = root;
+        for (const n in labels) {
+          const v = labels[n];
+          if (v === undefined || v === "") continue;
+          node = node.next(n, v);
+        }
+        b = node.building;
       }
-      b = node.building;
       if (b === undefined) {
         const names = Object.keys(labels).sort();
         const canonical = canonicalKey(labels, names);
@@ -176,7 +188,10 @@ export function toTimeSeries(samples: readonly Sample[]): { series: TimeSeries[]
           byCanonical.set(canonical, b);
           order.push(b);
         }
-        node.building = b;
+        if (node !== undefined) node.building = b;
+        // Mostly new series (a live flush: one sample per series): trie nodes cost more than they
+        // save, so the rest of the call keys every sample by its canonical key alone.
+        if (useTrie && ++misses > TRIE_MAX_MISSES && misses * 2 > i) useTrie = false;
       }
       lastLabels = labels;
       lastBuilding = b;

@@ -147,3 +147,19 @@ test("label strings are written as TextEncoder writes them, a lone surrogate as 
   );
   assert.equal(decoded[4]!.labels[1]![1], "a\ufffdb");
 });
+
+test("grouping stays one series per label set when a call of mostly new series stops using the trie midway", () => {
+  const n = 3000;
+  const samples: Sample[] = [];
+  for (let i = 0; i < n; i++) samples.push({ labels: { __name__: "m", device: `d${i}`, fleet: "a" }, value: i, timestamp: 1000 });
+  // The same label sets again, keys in another order, later timestamps.
+  for (let i = 0; i < n; i++) samples.push({ labels: { fleet: "a", device: `d${i}`, __name__: "m" }, value: -i, timestamp: 2000 });
+  const { series, invalid, duplicates } = toTimeSeries(samples);
+  assert.equal(invalid, 0);
+  assert.equal(duplicates, 0);
+  assert.equal(series.length, n);
+  for (let i = 0; i < n; i++) {
+    assert.equal(series[i]!.labels.find((l) => l.name === "device")!.value, `d${i}`);
+    assert.deepEqual(series[i]!.samples.map((p) => [p.timestamp, p.value]), [[1000, i], [2000, -i]]);
+  }
+});
