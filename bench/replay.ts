@@ -31,6 +31,9 @@ import { median } from "./stats.js";
  *   fresh Prometheus's (vmagent keys its on-disk queue by URL, so the port is
  *   chosen beforehand).
  *
+ * REPLAY_ROUNDS (3), REPLAY_SHARDS (1) and REPLAY_MAX_SAMPLES (queue_config.
+ * max_samples_per_send of the drain; default 2000) vary the run.
+ *
  * Each round copies the filled outbox file / vmagent queue folder, so every
  * run drains the same data; rounds alternate edgegate and vmagent.
  */
@@ -147,7 +150,7 @@ forward_unmatched: true
 remote_write:
   - url: ${JSON.stringify(prom.writeUrl)}
     name: ${TARGET}
-    queue_config: {replay_speed: 0, shards: ${shards}}
+    queue_config: {replay_speed: 0, shards: ${shards}${process.env.REPLAY_MAX_SAMPLES ? `, max_samples_per_send: ${Number(process.env.REPLAY_MAX_SAMPLES)}` : ""}}
 `,
   );
   const t0 = performance.now();
