@@ -199,7 +199,15 @@ export class Sender {
         this.pacer.sent(batch.createdMs, Date.now());
       }
       if (batch.attempts === 0 && batch.samples < this.maxSamplesPerSend) {
-        const merged = await this.sendRun();
+        let merged: Awaited<ReturnType<Sender["sendRun"]>>;
+        try {
+          merged = await this.sendRun();
+        } catch (err) {
+          // SQLite failed (disk full, closed): the rows stay; sent again (one by one) later.
+          this.noteError({ atMs: Date.now(), message: `outbox write failed: ${(err as Error).message}` });
+          await this.sleep.wait(this.maxBackoffMs);
+          continue;
+        }
         if (merged === "aborted") break;
         if (merged === "sent") continue;
       }
