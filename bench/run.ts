@@ -4,11 +4,12 @@
  * ratios and medians, not the absolute figures).
  *
  * 1. pipeline: message → topic rule → JSON decode → aggregation, vs JSON.parse alone.
- * 2. encode:   samples → WriteRequest → protobuf + snappy, vs protobuf alone.
+ * 2. encode:   samples → series → WriteRequest → snappy (the sink's flush), vs protobufjs reflection + the same snappy.
  * 3. mqtt:     MQTT.js publishing into the gateway's broker and pipeline, vs bare aedes + JSON.parse.
  * 4. cardinality: 100k / 500k / 1M active input series: bytes per series, max event-loop delay during a window flush.
  * 5. footprint: the production process (dist/) idle: time to /-/ready and resident memory, vs a bare node.
  * 6. regex:    the translated V8 RegExp vs re2js on typical relabel/selector patterns.
+ * 7. replay:   1M samples buffered in an outage drained into a fresh Prometheus, vs Debian's vmagent draining the same.
  *
  * `npm run bench -- <section>...` runs only the named sections; every run prints
  * a table and writes its figures as JSON to bench/out/.
@@ -17,9 +18,8 @@ import { execSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { arch, cpus, platform, totalmem } from "node:os";
 import { join } from "node:path";
-import { Core, type Sample } from "../gateway/core.js";
+import { Core } from "../gateway/core.js";
 import { parseConfig } from "../gateway/config/load.js";
-import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries } from "../gateway/remote-write/codec.js";
 import { makePayloads } from "./payloads.js";
 import { fmt, median, medianOf, printTable, type Row } from "./stats.js";
 import { benchMqtt } from "./mqtt.js";
@@ -29,6 +29,8 @@ import { benchFootprint } from "./footprint.js";
 import { regexRates } from "./regex.js";
 import { flinkDemoSection } from "./flink-demo.js";
 import { benchCardinality, type CardinalityResult } from "./cardinality.js";
+import { SHAPES, benchEncode } from "./encode.js";
+import { REPLAY_SAMPLES, benchReplay } from "./replay.js";
 
 const CONFIG = parseConfig(BENCH_RULES_YAML, "bench");
 function pipelineRate(messages: { topic: string; payload: string }[], now: number): number {
@@ -48,35 +50,6 @@ function parseRate(messages: { topic: string; payload: string }[]): number {
   for (const m of messages) n += (JSON.parse(m.payload) as { rpm: number }).rpm > -1 ? 1 : 0;
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   return n / s;
-}
-
-function samplesFor(n: number, start: number): Sample[] {
-  const out: Sample[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push({ labels: { __name__: "vehicle_speed_kmh", vin: `V${i % 500}`, fleet: `f${i % 3}` }, value: i * 0.5, timestamp: start + Math.floor(i / 500) * 1000 });
-  }
-  return out;
-}
-
-function encodeRate(samples: Sample[], compress: boolean): number {
-  const t0 = process.hrtime.bigint();
-  const { series } = toTimeSeries(samples);
-  let bytes = 0;
-  for (const b of splitBatches(series, 2000)) {
-    const pb = encodeWriteRequest(b);
-    bytes += compress ? snappyCompress(pb).length : pb.length;
-  }
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (bytes === 0) throw new Error("nothing encoded");
-  return samples.length / s;
-}
-
-function encodeOnlyRate(samples: Sample[]): number {
-  const { series } = toTimeSeries(samples);
-  const batches = splitBatches(series, 2000);
-  const t0 = process.hrtime.bigint();
-  for (const b of batches) encodeWriteRequest(b);
-  return samples.length / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
 const commit = (() => {
@@ -116,13 +89,27 @@ const SECTIONS: Section[] = [
   {
     name: "encode",
     run: async () => {
-      const samples = samplesFor(200_000, now);
-      const enc = await medianOf(5, () => encodeRate(samples, true));
-      const encOnly = await medianOf(5, () => encodeOnlyRate(samples));
-      return {
-        rows: [{ bench: "encode (group+protobuf+snappy)", figure: `${fmt(enc)} samples/s`, baseline: `protobuf only ${fmt(encOnly)} samples/s`, ratio: `${fmt(enc / encOnly, 2)}×` }],
-        figures: { encode_samples_per_s: enc, protobuf_only_samples_per_s: encOnly, ratio: enc / encOnly },
-      };
+      const rows: Row[] = [];
+      const figures: Record<string, number> = {};
+      SHAPES.forEach((shape, i) => {
+        const e = benchEncode(shape, now);
+        const p = `shape${i + 1}_`;
+        rows.push(
+          { bench: `encode full path (${e.shape})`, figure: `${fmt(e.fullPath)} samples/s`, baseline: `protobufjs+snappy ${fmt(e.protobufjs)} samples/s`, ratio: `${fmt(e.fullPath / e.protobufjs, 2)}×` },
+          { bench: `  writer+snappy, same WriteRequests`, figure: `${fmt(e.writerAndSnappy)} samples/s`, baseline: `protobufjs+snappy ${fmt(e.protobufjs)} samples/s`, ratio: `${fmt(e.writerAndSnappy / e.protobufjs, 2)}×` },
+          { bench: `  full path vs protobufjs+snappyjs`, figure: `${fmt(e.fullPath)} samples/s`, baseline: `protobufjs+snappyjs ${fmt(e.protobufjsSnappyjs)} samples/s`, ratio: `${fmt(e.fullPath / e.protobufjsSnappyjs, 2)}×` },
+        );
+        Object.assign(figures, {
+          [`${p}samples`]: e.samples,
+          [`${p}full_path_samples_per_s`]: e.fullPath,
+          [`${p}writer_snappy_samples_per_s`]: e.writerAndSnappy,
+          [`${p}protobufjs_snappy_samples_per_s`]: e.protobufjs,
+          [`${p}protobufjs_snappyjs_samples_per_s`]: e.protobufjsSnappyjs,
+          [`${p}ratio`]: e.fullPath / e.protobufjs,
+          [`${p}writer_ratio`]: e.writerAndSnappy / e.protobufjs,
+        });
+      });
+      return { rows, figures };
     },
   },
   {
@@ -238,6 +225,33 @@ const SECTIONS: Section[] = [
     },
   },
   { name: "flink-demo", run: flinkDemoSection },
+  {
+    name: "replay",
+    run: async () => {
+      const rp = await benchReplay();
+      const runs = (xs: { seconds: number }[]) => xs.map((x) => `${fmt(x.seconds, 1)}`).join("/");
+      return {
+        rows: [
+          {
+            bench: `replay ${fmt(REPLAY_SAMPLES)} samples → fresh Prometheus`,
+            figure: `${fmt(rp.edgegate)} samples/s (${runs(rp.edgegateRuns)} s)`,
+            baseline: `vmagent ${fmt(rp.vmagent)} samples/s (${runs(rp.vmagentRuns)} s)`,
+            ratio: `${fmt(rp.edgegate / rp.vmagent, 2)}×`,
+          },
+        ],
+        figures: {
+          edgegate_samples_per_s: rp.edgegate,
+          vmagent_samples_per_s: rp.vmagent,
+          ratio: rp.edgegate / rp.vmagent,
+          edgegate_median_s: REPLAY_SAMPLES / rp.edgegate,
+          vmagent_median_s: REPLAY_SAMPLES / rp.vmagent,
+          request_bodies: rp.requestBodies,
+          edgegate_buffered_bytes: rp.bufferedBytes.edgegate,
+          vmagent_buffered_bytes: rp.bufferedBytes.vmagent,
+        },
+      };
+    },
+  },
 ];
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -81,6 +81,11 @@ export class Outbox {
   private dead = new Map<string, Totals>();
   /** Per target, the id its sender holds (read by `oldest`, not yet acked or dead-lettered). */
   private readonly leased = new Map<string, number>();
+  /** Per queue, the rows `oldestRun` handed out (sent in one request), leased like `leased`. */
+  private readonly leasedRuns = new Map<string, number[]>();
+  private readonly runStmt: Database.Statement<[string, number], BatchRow>;
+  private readonly attemptsTx: (ids: readonly number[]) => void;
+  private readonly ackTx: (ids: readonly number[]) => Removed[];
   private readonly listeners = new Set<(target: string) => void>();
   private readonly timer: NodeJS.Timeout | undefined;
   /** Inside `atomically`: appended totals, booked only once the caller's transaction commits. */
@@ -102,6 +107,18 @@ export class Outbox {
     this.oldestCreatedStmt = db.prepare("SELECT created_ms FROM batches WHERE target = ? ORDER BY id LIMIT 1");
     this.attemptStmt = db.prepare("UPDATE batches SET attempts = attempts + 1 WHERE id = ?");
     this.deleteStmt = db.prepare("DELETE FROM batches WHERE id = ? RETURNING target, samples, bytes");
+    this.runStmt = db.prepare("SELECT id, target, created_ms, samples, bytes, attempts, payload FROM batches WHERE target = ? ORDER BY id LIMIT ?");
+    this.attemptsTx = db.transaction((ids: readonly number[]) => {
+      for (const id of ids) this.attemptStmt.run(id);
+    });
+    this.ackTx = db.transaction((ids: readonly number[]) => {
+      const out: Removed[] = [];
+      for (const id of ids) {
+        const r = this.deleteStmt.get(id);
+        if (r !== undefined) out.push(r);
+      }
+      return out;
+    });
     this.deadInsertStmt = db.prepare(
       "INSERT INTO dead_letters (target, batch_id, created_ms, dead_ms, samples, bytes, attempts, status, error, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
@@ -260,6 +277,7 @@ export class Outbox {
 
   /** The oldest batch of queue `target` (FIFO), or undefined when it is empty. The row is leased (not evicted) until ack/deadLetter. */
   oldest(target: string): OutboxBatch | undefined {
+    this.leasedRuns.delete(target);
     const r = this.oldestStmt.get(target);
     if (r === undefined) {
       this.leased.delete(target);
@@ -271,6 +289,53 @@ export class Outbox {
 
   recordAttempt(id: number): void {
     this.write("attempt", () => this.attemptStmt.run(id));
+  }
+
+  /**
+   * The oldest rows of queue `target` that were never attempted, in order, as
+   * many as fit in `maxSamples` (at most `maxRows`), for one request; the
+   * first row is returned whatever its size or attempts. All are leased until
+   * acknowledged (`ackAll`) or the next read of the queue.
+   */
+  oldestRun(target: string, maxSamples: number, maxRows: number): OutboxBatch[] {
+    const out: OutboxBatch[] = [];
+    let samples = 0;
+    for (const r of this.runStmt.iterate(target, maxRows)) {
+      if (out.length > 0 && (r.attempts > 0 || samples + r.samples > maxSamples)) break;
+      samples += r.samples;
+      out.push({ id: r.id, target: r.target, createdMs: r.created_ms, samples: r.samples, bytes: r.bytes, attempts: r.attempts, payload: r.payload });
+    }
+    if (out.length > 0) {
+      this.leased.set(target, out[0]!.id);
+      this.leasedRuns.set(target, out.map((b) => b.id));
+    } else {
+      this.leased.delete(target);
+      this.leasedRuns.delete(target);
+    }
+    return out;
+  }
+
+  /** `recordAttempt` for the rows of one request, in one transaction (one fsync). */
+  recordAttempts(ids: readonly number[]): void {
+    this.attemptsTx(ids);
+  }
+
+  /** `ack` for the rows of one request, in one transaction; returns the samples and bytes removed. */
+  ackAll(ids: readonly number[]): { rows: number; samples: number; bytes: number } {
+    const removed = this.ackTx(ids);
+    const sum = { rows: 0, samples: 0, bytes: 0 };
+    for (const r of removed) {
+      this.add(this.pending, r.target, -1, -r.bytes, -r.samples);
+      sum.rows++;
+      sum.samples += r.samples;
+      sum.bytes += r.bytes;
+    }
+    const target = removed[0]?.target;
+    if (target !== undefined) {
+      this.leasedRuns.delete(target);
+      if (ids.includes(this.leased.get(target) ?? -1)) this.leased.delete(target);
+    }
+    return sum;
   }
 
   /** Deletes a batch the receiver acknowledged (2xx). Returns false for an unknown id. */
@@ -448,7 +513,9 @@ export class Outbox {
   }
 
   private leasedIds(): Set<number> {
-    return new Set(this.leased.values());
+    const ids = new Set(this.leased.values());
+    for (const run of this.leasedRuns.values()) for (const id of run) ids.add(id);
+    return ids;
   }
 
   private add(map: Map<string, Totals>, target: string, rows: number, bytes: number, samples: number): void {

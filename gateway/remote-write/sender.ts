@@ -48,6 +48,10 @@ export class Sender {
   private readonly maxBackoffMs: number;
   private readonly budget: RetryBudget;
   private readonly pacer: ReplayPacer;
+  /** queue_config.max_samples_per_send: the bound of a request merging several backlog rows. */
+  private readonly maxSamplesPerSend: number;
+  /** Rows whose every recorded attempt (the count) was a merged request the receiver answered: not possibly stored. */
+  private readonly answeredRuns = new Map<number, number>();
   private readonly sleep = new Sleep();
 
   private loop: Promise<void> | undefined;
@@ -96,6 +100,7 @@ export class Sender {
     this.maxBackoffMs = Math.max(minBackoffMs, q.max_backoff);
     this.budget = new RetryBudget(minBackoffMs, this.maxBackoffMs, q.max_retry_duration);
     this.pacer = new ReplayPacer(q.replay_speed);
+    this.maxSamplesPerSend = q.max_samples_per_send;
   }
 
   /** Begins the loop; it sleeps until `outbox.onAppend` fires for this queue. Idempotent. */
@@ -193,12 +198,27 @@ export class Sender {
         this.pacedId = batch.id;
         this.pacer.sent(batch.createdMs, Date.now());
       }
+      if (batch.attempts === 0 && batch.samples < this.maxSamplesPerSend) {
+        let merged: Awaited<ReturnType<Sender["sendRun"]>>;
+        try {
+          merged = await this.sendRun();
+        } catch (err) {
+          // SQLite failed (disk full, closed): the rows stay; sent again (one by one) later.
+          this.noteError({ atMs: Date.now(), message: `outbox write failed: ${(err as Error).message}` });
+          await this.sleep.wait(this.maxBackoffMs);
+          continue;
+        }
+        if (merged === "aborted") break;
+        if (merged === "sent") continue;
+      }
       // Sticky per batch: once an attempt went unanswered the receiver may hold the batch, whatever
       // later attempts are answered (a 503 from a proxy proves nothing about the earlier one). A batch
-      // first seen with attempts > 0 was tried by a previous run, maybe cut off mid-request (kill -9).
+      // first seen with attempts > 0 was tried by a previous run, maybe cut off mid-request (kill -9),
+      // unless each of those attempts was a merged request (sendRun) that was answered.
       if (batch.id !== this.attemptedId) {
         this.attemptedId = batch.id;
-        this.maybeStored = batch.attempts > 0;
+        this.maybeStored = batch.attempts > 0 && this.answeredRuns.get(batch.id) !== batch.attempts;
+        this.answeredRuns.delete(batch.id);
       }
       const possiblyDelivered = this.maybeStored;
       let outcome: Outcome;
@@ -227,6 +247,78 @@ export class Sender {
         await this.sleep.wait(this.maxBackoffMs);
       }
     }
+  }
+
+  /**
+   * A backlog (an outage, a slow receiver) is many small rows, one per flush:
+   * sent one request each, the drain is bound by round trips and by the two
+   * commits per request (attempt mark, ack), each an fsync. So consecutive
+   * rows never attempted are sent as ONE request of at most
+   * max_samples_per_send samples (as far as replay_speed lets them go now):
+   * the protobuf WriteRequests concatenated are one WriteRequest holding all
+   * their series, still in commit order, so every series stays in time order.
+   * Their attempt marks are one transaction, their acks another.
+   *
+   * Only a 2xx settles a merged request. Anything else leaves its rows with
+   * one attempt recorded, so they are sent again one by one by the normal
+   * path (retries, splitting, dead letters, all per row); after an answered
+   * refusal they are not taken as possibly stored (`answeredRuns`). Returns
+   * "single" when fewer than two rows qualify (nothing was sent).
+   */
+  private async sendRun(): Promise<"sent" | "single" | "aborted"> {
+    const rows = this.outbox.oldestRun(this.queue, this.maxSamplesPerSend, 256);
+    const now = Date.now();
+    let n = 1;
+    // Pacing: the first row was paced by the caller; a later one joins only if it could be sent now.
+    while (n < rows.length && this.pacer.waitMs(rows[n]!.createdMs, now) === 0) n++;
+    if (n < 2) return "single";
+    const run = rows.slice(0, n);
+    const ids = run.map((r) => r.id);
+    let payload: Uint8Array;
+    try {
+      const parts = run.map((r) => snappyDecompress(r.payload, 256 * 1024 * 1024));
+      payload = snappyCompress(Buffer.concat(parts));
+    } catch {
+      return "single"; // a row that does not decode goes the single path (dead letter)
+    }
+    this.pacer.sent(run[n - 1]!.createdMs, now);
+    this.pacedId = run[n - 1]!.id;
+    try {
+      this.outbox.recordAttempts(ids);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message, batchIds: ids }, "could not record the attempts; sending anyway");
+    }
+    const outcome = await this.sendPayload(payload);
+    if (outcome.kind === "aborted") return "aborted";
+    const m = this.metrics;
+    const target = this.name;
+    if (outcome.kind === "ok" && outcome.status < 300) {
+      const removed = this.outbox.ackAll(ids);
+      m.rwSamplesSent.inc({ target }, removed.samples);
+      m.rwBytesSent.inc({ target }, removed.bytes);
+      const done = Date.now();
+      m.rwLastSuccess.set({ target }, done / 1000);
+      m.rwReplayLag.set({ target }, Math.max(0, (done - run[n - 1]!.createdMs) / 1000));
+      this.lastSuccessMs = done;
+      this.repeats.reset("error");
+      if (this.budget.consecutiveFailures > 0) this.log.info({ failures: this.budget.consecutiveFailures }, "remote-write target is accepting again");
+      this.budget.succeed();
+      this.updateGauges();
+      return "sent";
+    }
+    const answered = outcome.kind === "dead" || (outcome.kind === "retry" && outcome.status !== undefined);
+    if (this.answeredRuns.size > 100_000) this.answeredRuns.clear(); // rows evicted unseen; forgetting only makes a resend "possibly stored"
+    if (answered) for (const id of ids) this.answeredRuns.set(id, 1);
+    this.log.debug({ batchIds: ids, outcome }, "merged request not accepted; sending its rows one by one");
+    if (outcome.kind === "retry") {
+      m.rwRetries.inc({ target, reason: outcome.reason });
+      const { delayMs } = this.budget.fail(ids[0]!, outcome, Date.now());
+      const err: NonNullable<SenderStatus["lastError"]> = { atMs: Date.now(), message: outcome.message };
+      if (outcome.status !== undefined) err.status = outcome.status;
+      this.noteError(err, this.budget.consecutiveFailures === 1, { reason: outcome.reason, retryInMs: delayMs, batchId: ids[0] });
+      if (!this.closing) await this.sleep.wait(delayMs);
+    }
+    return "sent";
   }
 
   /** Applies an outcome to the outbox and the metrics; sleeps the backoff on a retry. */

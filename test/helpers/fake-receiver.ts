@@ -36,7 +36,8 @@ export interface FakeReceiver {
 }
 
 export async function startFakeReceiver(opts?: {
-  respond?: (requestIndex: number) => number | FakeResponse;
+  /** `request`: what was received (decoded), to answer as a receiver that judges the content would. */
+  respond?: (requestIndex: number, request: { series: TimeSeries[] }) => number | FakeResponse;
   delayMs?: (i: number) => number;
 }): Promise<FakeReceiver> {
   const requests: FakeRequest[] = [];
@@ -59,7 +60,7 @@ export async function startFakeReceiver(opts?: {
         } catch (err) {
           decodeError = (err as Error).message;
         }
-        const picked = opts?.respond?.(i) ?? 204;
+        const picked = opts?.respond?.(i, { series }) ?? 204;
         const answer: FakeResponse = typeof picked === "number" ? { status: picked } : picked;
         if (decodeError !== undefined && answer.status < 300) {
           answer.status = 400;

@@ -22,7 +22,8 @@ export function prometheusAvailable(): boolean {
   return spawnSync("prometheus", ["--version"]).status === 0;
 }
 
-export async function startPrometheus(opts: { outOfOrderWindow?: string; scrape?: { job: string; interval?: string } } = {}): Promise<PrometheusHandle> {
+/** `port`: listen there instead of an ephemeral port (a client configured before the receiver existed, e.g. vmagent's queue is keyed by its URL). */
+export async function startPrometheus(opts: { outOfOrderWindow?: string; scrape?: { job: string; interval?: string }; port?: number } = {}): Promise<PrometheusHandle> {
   const dir = mkdtempSync(join(tmpdir(), "edgegate-prom-"));
   const cfg = join(dir, "prometheus.yml");
   let yml = "global:\n  scrape_interval: 1h\n";
@@ -33,7 +34,7 @@ export async function startPrometheus(opts: { outOfOrderWindow?: string; scrape?
   writeFileSync(sdFile, "[]");
   if (opts.scrape) yml += `scrape_configs:\n  - job_name: ${opts.scrape.job}\n    scrape_interval: ${opts.scrape.interval ?? "1s"}\n    file_sd_configs: [{files: [${JSON.stringify(sdFile)}]}]\n`;
   writeFileSync(cfg, yml);
-  let { child, port } = await spawnPrometheus(cfg, join(dir, "data"), 0);
+  let { child, port } = await spawnPrometheus(cfg, join(dir, "data"), opts.port ?? 0);
   const url = `http://127.0.0.1:${port}`;
   await waitReady(url);
   async function api(path: string, params: Record<string, string>) {

@@ -92,7 +92,8 @@ test("replay_speed: a backlog is replayed oldest first at most speed × real tim
 test("remote_timeout: a request the receiver answers too late is sent again, identical; nothing else repeats", async (t) => {
   const rx = await startFakeReceiver({ delayMs: (i) => (i === 1 ? 1500 : i % 3 === 0 ? 150 : 0) });
   t.after(() => rx.close());
-  const { outbox, metrics, sender } = senderRig(t, rx.url, { remote_timeout: "500ms" });
+  // max_samples_per_send = a row's size: one row per request (no merging), so request 1 is one row.
+  const { outbox, metrics, sender } = senderRig(t, rx.url, { remote_timeout: "500ms", queue_config: { max_samples_per_send: 2 } });
   for (let i = 0; i < 6; i++) outbox.append(TARGET, [rwBatch("s", [1000 + 2 * i, 1001 + 2 * i])]);
   sender.start();
   await within(8000, sender.drained(), "drained");

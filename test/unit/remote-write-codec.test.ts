@@ -17,6 +17,11 @@ function sample(labels: Record<string, string>, value: number, timestamp: number
   return { labels, value, timestamp };
 }
 
+/** Value and timestamp only: a sample with an integer timestamp is reused as its series' point, labels and all. */
+function points(ts: TimeSeries): { value: number; timestamp: number }[] {
+  return ts.samples.map((p) => ({ value: p.value, timestamp: p.timestamp }));
+}
+
 function bitsOf(v: number): bigint {
   const dv = new DataView(new ArrayBuffer(8));
   dv.setFloat64(0, v);
@@ -36,7 +41,7 @@ test("toTimeSeries groups by label set, sorts labels by name and drops empty val
     { name: "host", value: "x" },
     { name: "zone", value: "b" },
   ]);
-  assert.deepEqual(series[0]!.samples, [
+  assert.deepEqual(points(series[0]!), [
     { value: 1, timestamp: 1000 },
     { value: 2, timestamp: 2000 },
   ]);
@@ -64,7 +69,7 @@ test("samples without __name__ (or with a non-finite timestamp) are counted inva
   ]);
   assert.equal(invalid, 3);
   assert.equal(series.length, 1);
-  assert.deepEqual(series[0]!.samples, [{ value: 5, timestamp: 1000 }]);
+  assert.deepEqual(points(series[0]!), [{ value: 5, timestamp: 1000 }]);
 });
 
 test("samples are sorted per series, duplicates collapse to the last one in the input, timestamps truncated", () => {
@@ -75,7 +80,7 @@ test("samples are sorted per series, duplicates collapse to the last one in the 
     sample({ __name__: "m" }, 21, 2000),
     sample({ __name__: "m" }, 22, 2000.5),
   ]);
-  assert.deepEqual(series[0]!.samples, [
+  assert.deepEqual(points(series[0]!), [
     { value: 1, timestamp: 1000 },
     { value: 22, timestamp: 2000 },
     { value: 3, timestamp: 3000 },
