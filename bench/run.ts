@@ -9,6 +9,7 @@
  * 4. memory:   heap per aggregated input series.
  * 5. footprint: the production process (dist/) idle: time to /-/ready and resident memory, vs a bare node.
  * 6. regex:    the translated V8 RegExp vs re2js on typical relabel/selector patterns.
+ * 7. ingest:   the production process fed by external publishers (QoS 0, QoS 1) vs bare aedes + JSON.parse, each in its own process.
  *
  * `npm run bench -- <section>...` runs only the named sections; every run prints
  * a table and writes its figures as JSON to bench/out/.
@@ -26,6 +27,7 @@ import { BENCH_RULES_YAML } from "./config.js";
 import { benchDurableAck } from "./durable-ack.js";
 import { benchFootprint } from "./footprint.js";
 import { regexRates } from "./regex.js";
+import { benchIngest } from "./ingest.js";
 
 const CONFIG = parseConfig(BENCH_RULES_YAML, "bench");
 /** The memory figure is per series: the default limits.max_series (50,000) would drop half of its 100,000. */
@@ -180,6 +182,29 @@ const SECTIONS: Section[] = [
           baseline_puback_p99_ms: ack.baseline.p99,
         },
       };
+    },
+  },
+  {
+    name: "ingest",
+    run: async () => {
+      const total0 = Number(process.env.EDGEGATE_BENCH_INGEST_MESSAGES ?? 300_000);
+      const q0 = await benchIngest(0, total0);
+      const q1 = await benchIngest(1, Math.round(total0 / 5));
+      const row = (qos: number, target: number, r: typeof q0) => ({
+        bench: `ingest QoS ${qos} → default pipeline (target ≥ ${target}×)`,
+        figure: `${fmt(r.gateway.msgsPerS)} msg/s, ${fmt(r.gateway.cpuMsPer100kSamples)} ms CPU/100k samples${r.gateway.lost ? `, ${r.gateway.lost} lost` : ""}`,
+        baseline: `bare aedes+JSON.parse ${fmt(r.bare.msgsPerS)} msg/s, ${fmt(r.bare.cpuMsPer100kSamples)} ms CPU/100k${r.bare.lost ? `, ${r.bare.lost} lost` : ""}`,
+        ratio: `${fmt(r.gateway.msgsPerS / r.bare.msgsPerS, 2)}×`,
+      });
+      const figures = (qos: number, r: typeof q0) => ({
+        [`qos${qos}_gateway_msgs_per_s`]: r.gateway.msgsPerS,
+        [`qos${qos}_bare_aedes_msgs_per_s`]: r.bare.msgsPerS,
+        [`qos${qos}_ratio`]: r.gateway.msgsPerS / r.bare.msgsPerS,
+        [`qos${qos}_gateway_cpu_ms_per_100k_samples`]: r.gateway.cpuMsPer100kSamples,
+        [`qos${qos}_bare_aedes_cpu_ms_per_100k_samples`]: r.bare.cpuMsPer100kSamples,
+        [`qos${qos}_gateway_lost_msgs`]: r.gateway.lost,
+      });
+      return { rows: [row(0, 0.8, q0), row(1, 0.7, q1)], figures: { ...figures(0, q0), ...figures(1, q1) } };
     },
   },
   {

@@ -1,0 +1,31 @@
+/**
+ * The ingest benchmark's message: one vehicle's 10 numeric signals as JSON
+ * (the default topic rule's shape: `ts` is the timestamp, `fleet`/`model` are
+ * labels, the rest become samples: 10 per message).
+ */
+export const SIGNALS_PER_MESSAGE = 10;
+
+const FLEETS = ["north", "south", "east"];
+
+export function vin(i: number): string {
+  return `EGWSM${String(i).padStart(12, "0")}`;
+}
+
+/** Message `k` of vehicle `v`, stamped `tsMs` (deterministic values, different per message). */
+export function telemetry(v: number, k: number, tsMs: number): string {
+  const x = (v * 7919 + k * 104729) % 1000;
+  return JSON.stringify({
+    ts: tsMs,
+    fleet: FLEETS[v % 3],
+    model: "ev-van",
+    speed_kmh: x / 10,
+    rpm: 800 + x * 3,
+    fuel_level_ratio: x / 1000,
+    coolant_temp_c: 80 + x / 50,
+    battery_voltage_v: 13 + x / 1000,
+    odometer_km: 10000 + k,
+    engine_load_ratio: (999 - x) / 1000,
+    ambient_temp_c: 5 + x / 100,
+    position: { lat: 52 + x / 10000, lon: 13 + x / 10000 },
+  });
+}
