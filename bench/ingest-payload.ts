@@ -11,13 +11,19 @@ export function vin(i: number): string {
   return `EGWSM${String(i).padStart(12, "0")}`;
 }
 
-/** Message `k` of vehicle `v`, stamped `tsMs` (deterministic values, different per message). */
-export function telemetry(v: number, k: number, tsMs: number): string {
+/**
+ * Message `k` of vehicle `v`, stamped `tsMs` (deterministic values, different
+ * per message). `model` is a label field: a publisher that can only send to
+ * one topic (`mosquitto_pub -l`) varies it to stand for many devices, so that
+ * no two messages of one series carry one timestamp (the aggregation drops
+ * such a sample as a duplicate).
+ */
+export function telemetry(v: number, k: number, tsMs: number, model = "ev-van"): string {
   const x = (v * 7919 + k * 104729) % 1000;
   return JSON.stringify({
     ts: tsMs,
     fleet: FLEETS[v % 3],
-    model: "ev-van",
+    model,
     speed_kmh: x / 10,
     rpm: 800 + x * 3,
     fuel_level_ratio: x / 1000,

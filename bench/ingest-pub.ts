@@ -23,8 +23,9 @@ async function client(c: number, n: number, go: Promise<void>, ready: () => void
   let wake: (() => void) | null = null;
   const payloads: { topic: string; payload: string }[] = [];
   for (let i = 0; i < n; i++) {
+    // One timestamp per round over the client's vehicles: no two messages of a series share one (a duplicate is dropped).
     const v = first! + c * perClient + (i % perClient);
-    payloads.push({ topic: `vehicles/${vin(v)}/telemetry`, payload: telemetry(v, i, ts + (i % 1000)) });
+    payloads.push({ topic: `vehicles/${vin(v)}/telemetry`, payload: telemetry(v, i, ts + Math.floor(i / perClient)) });
   }
   ready();
   await go;

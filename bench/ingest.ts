@@ -29,6 +29,7 @@ import { median } from "./stats.js";
 
 const REPO = join(import.meta.dirname, "..");
 const MAIN = join(REPO, "dist", "gateway", "main.js");
+const DEVICES_PER_TOPIC = 500;
 const TICK_MS = 1000 / 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
 
 export interface IngestRun {
@@ -131,13 +132,18 @@ async function startBare(): Promise<Target> {
 /** Starts the generators (resolves when they are connected and ready to go) and returns a function that starts them. */
 type Generator = (port: number, total: number, dir: string) => Promise<{ go: () => void; done: Promise<void>; kill: () => void }>;
 
-/** QoS 0: two `mosquitto_pub -l -q 0`, each reading its half of the messages (one line each) from a file. */
+/**
+ * QoS 0: two `mosquitto_pub -l -q 0`, each reading its half of the messages
+ * (one line each) from a file. One topic per publisher: the `model` label
+ * field cycles through 500 values (500 devices, 5,000 input series per
+ * publisher) and the timestamp advances 1 ms per round of them.
+ */
 const mosquittoQos0: Generator = async (port, total, dir) => {
   const ts = Date.now();
   const files = [0, 1].map((p) => {
     const n = Math.floor(total / 2) + (p < total % 2 ? 1 : 0);
     const lines: string[] = [];
-    for (let k = 0; k < n; k++) lines.push(telemetry(p, k, ts + (k % 1000)));
+    for (let k = 0; k < n; k++) lines.push(telemetry(p, k, ts + Math.floor(k / DEVICES_PER_TOPIC), `ev-van-${k % DEVICES_PER_TOPIC}`));
     const file = join(dir, `pub${p}.txt`);
     writeFileSync(file, lines.join("\n") + "\n");
     return file;
