@@ -12,16 +12,17 @@ export function vin(i: number): string {
 }
 
 /**
- * Message `k` of vehicle `v`, stamped `tsMs` (deterministic values, different
- * per message). `model` is a label field: a publisher that can only send to
- * one topic (`mosquitto_pub -l`) varies it to stand for many devices, so that
- * no two messages of one series carry one timestamp (the aggregation drops
- * such a sample as a duplicate).
+ * Message `k` of vehicle `v`. Without `tsMs` it carries no timestamp and the
+ * gateway stamps it on arrival, as it does for devices without a clock: a
+ * file of messages written before the run cannot know when each will be
+ * sent, and stamps from the past would close windows under the run (too_late).
+ * `model` is a label field: a publisher that can only send to one topic
+ * (`mosquitto_pub -l`) varies it to stand for many devices.
  */
-export function telemetry(v: number, k: number, tsMs: number, model = "ev-van"): string {
+export function telemetry(v: number, k: number, tsMs?: number, model = "ev-van"): string {
   const x = (v * 7919 + k * 104729) % 1000;
   return JSON.stringify({
-    ts: tsMs,
+    ...(tsMs === undefined ? {} : { ts: tsMs }),
     fleet: FLEETS[v % 3],
     model,
     speed_kmh: x / 10,

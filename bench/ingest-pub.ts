@@ -13,7 +13,6 @@ import mqtt from "mqtt";
 import { telemetry, vin } from "./ingest-payload.js";
 
 const [port, qos, count, first, vehicles, connections, window = 200] = process.argv.slice(2).map(Number) as number[];
-const ts = Date.now();
 let acked = 0;
 
 async function client(c: number, n: number, go: Promise<void>, ready: () => void): Promise<void> {
@@ -23,9 +22,9 @@ async function client(c: number, n: number, go: Promise<void>, ready: () => void
   let wake: (() => void) | null = null;
   const payloads: { topic: string; payload: string }[] = [];
   for (let i = 0; i < n; i++) {
-    // One timestamp per round over the client's vehicles: no two messages of a series share one (a duplicate is dropped).
+    // No timestamp: stamped on arrival (a stamp taken now would be stale by the time a slow run sends it).
     const v = first! + c * perClient + (i % perClient);
-    payloads.push({ topic: `vehicles/${vin(v)}/telemetry`, payload: telemetry(v, i, ts + Math.floor(i / perClient)) });
+    payloads.push({ topic: `vehicles/${vin(v)}/telemetry`, payload: telemetry(v, i) });
   }
   ready();
   await go;

@@ -28,7 +28,8 @@ import { SIGNALS_PER_MESSAGE, telemetry, vin } from "./ingest-payload.js";
 import { median } from "./stats.js";
 
 const REPO = join(import.meta.dirname, "..");
-const MAIN = join(REPO, "dist", "gateway", "main.js");
+/** EDGEGATE_BENCH_GATEWAY_MAIN: another build of the gateway (e.g. an older commit's dist/) to compare. */
+const MAIN = process.env.EDGEGATE_BENCH_GATEWAY_MAIN ?? join(REPO, "dist", "gateway", "main.js");
 const DEVICES_PER_TOPIC = 500;
 const TICK_MS = 1000 / 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
 
@@ -38,6 +39,8 @@ export interface IngestRun {
   cpuMsPer100kSamples: number;
   /** Messages sent but never counted (QoS 0 may lose; QoS 1 must not). */
   lost: number;
+  /** Samples the gateway dropped in the run (any reason; 0 for the baseline): a check that the run measured the pipeline, not its drop path. */
+  droppedSamples: number;
 }
 
 interface Target {
@@ -45,6 +48,7 @@ interface Target {
   mqttPort: number;
   /** Messages fully handled so far. */
   count(): Promise<number>;
+  dropped(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -114,6 +118,11 @@ async function startGateway(dir: string, receiverPort: number): Promise<Target> 
     pid: child.pid!,
     mqttPort: Number(m[1]),
     count: async () => metric(await (await fetch(metricsUrl)).text(), "edgegate_ingest_samples_total") / SIGNALS_PER_MESSAGE,
+    dropped: async () => {
+      let n = 0;
+      for (const m of (await (await fetch(metricsUrl)).text()).matchAll(/^edgegate_samples_dropped_total\{[^}]*\} (\S+)$/gm)) n += Number(m[1]);
+      return n;
+    },
     stop: () => stopChild(child),
   };
 }
@@ -125,6 +134,7 @@ async function startBare(): Promise<Target> {
     pid: child.pid!,
     mqttPort: Number(m[1]),
     count: async () => Number((await (await fetch(url)).text()).split(" ")[0]),
+    dropped: async () => 0,
     stop: () => stopChild(child),
   };
 }
@@ -136,14 +146,13 @@ type Generator = (port: number, total: number, dir: string) => Promise<{ go: () 
  * QoS 0: two `mosquitto_pub -l -q 0`, each reading its half of the messages
  * (one line each) from a file. One topic per publisher: the `model` label
  * field cycles through 500 values (500 devices, 5,000 input series per
- * publisher) and the timestamp advances 1 ms per round of them.
+ * publisher); messages carry no timestamp (stamped on arrival).
  */
 const mosquittoQos0: Generator = async (port, total, dir) => {
-  const ts = Date.now();
   const files = [0, 1].map((p) => {
     const n = Math.floor(total / 2) + (p < total % 2 ? 1 : 0);
     const lines: string[] = [];
-    for (let k = 0; k < n; k++) lines.push(telemetry(p, k, ts + Math.floor(k / DEVICES_PER_TOPIC), `ev-van-${k % DEVICES_PER_TOPIC}`));
+    for (let k = 0; k < n; k++) lines.push(telemetry(p, k, undefined, `ev-van-${k % DEVICES_PER_TOPIC}`));
     const file = join(dir, `pub${p}.txt`);
     writeFileSync(file, lines.join("\n") + "\n");
     return file;
@@ -245,7 +254,7 @@ async function runOnce(target: Target, generator: Generator, total: number, dir:
     gen.kill();
   }
   const s = (t1 - t0) / 1000;
-  return { msgsPerS: count / s, cpuMsPer100kSamples: (cpu1 - cpu0) / ((count * SIGNALS_PER_MESSAGE) / 100_000), lost: total - count };
+  return { msgsPerS: count / s, cpuMsPer100kSamples: (cpu1 - cpu0) / ((count * SIGNALS_PER_MESSAGE) / 100_000), lost: total - count, droppedSamples: await target.dropped() };
 }
 
 export interface IngestFigures {
@@ -254,7 +263,7 @@ export interface IngestFigures {
 }
 
 function medianRun(runs: IngestRun[]): IngestRun {
-  return { msgsPerS: median(runs.map((r) => r.msgsPerS)), cpuMsPer100kSamples: median(runs.map((r) => r.cpuMsPer100kSamples)), lost: Math.max(...runs.map((r) => r.lost)) };
+  return { msgsPerS: median(runs.map((r) => r.msgsPerS)), cpuMsPer100kSamples: median(runs.map((r) => r.cpuMsPer100kSamples)), lost: Math.max(...runs.map((r) => r.lost)), droppedSamples: Math.max(...runs.map((r) => r.droppedSamples)) };
 }
 
 /** Interleaved bare/gateway runs (medians of `reps`) at one QoS. */

@@ -192,7 +192,7 @@ const SECTIONS: Section[] = [
       const q1 = await benchIngest(1, Math.round(total0 / 5));
       const row = (qos: number, target: number, r: typeof q0) => ({
         bench: `ingest QoS ${qos} → default pipeline (target ≥ ${target}×)`,
-        figure: `${fmt(r.gateway.msgsPerS)} msg/s, ${fmt(r.gateway.cpuMsPer100kSamples)} ms CPU/100k samples${r.gateway.lost ? `, ${r.gateway.lost} lost` : ""}`,
+        figure: `${fmt(r.gateway.msgsPerS)} msg/s, ${fmt(r.gateway.cpuMsPer100kSamples)} ms CPU/100k samples${r.gateway.lost ? `, ${r.gateway.lost} lost` : ""}${r.gateway.droppedSamples ? `, ${r.gateway.droppedSamples} samples dropped` : ""}`,
         baseline: `bare aedes+JSON.parse ${fmt(r.bare.msgsPerS)} msg/s, ${fmt(r.bare.cpuMsPer100kSamples)} ms CPU/100k${r.bare.lost ? `, ${r.bare.lost} lost` : ""}`,
         ratio: `${fmt(r.gateway.msgsPerS / r.bare.msgsPerS, 2)}×`,
       });
@@ -203,6 +203,7 @@ const SECTIONS: Section[] = [
         [`qos${qos}_gateway_cpu_ms_per_100k_samples`]: r.gateway.cpuMsPer100kSamples,
         [`qos${qos}_bare_aedes_cpu_ms_per_100k_samples`]: r.bare.cpuMsPer100kSamples,
         [`qos${qos}_gateway_lost_msgs`]: r.gateway.lost,
+        [`qos${qos}_gateway_dropped_samples`]: r.gateway.droppedSamples,
       });
       return { rows: [row(0, 0.8, q0), row(1, 0.7, q1)], figures: { ...figures(0, q0), ...figures(1, q1) } };
     },
