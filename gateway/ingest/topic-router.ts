@@ -4,6 +4,11 @@ import { compileTopicTemplate, type TopicTemplate } from "./topic-template.js";
 import { JsonDecoder, type DropFn } from "./json-decoder.js";
 import { ProtobufDecoder } from "./protobuf-decoder.js";
 
+/** The payload as text; a Buffer (what the broker hands over) is read as is, without a new view on its bytes per message. */
+function utf8(payload: Uint8Array): string {
+  return Buffer.isBuffer(payload) ? payload.toString("utf8") : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8");
+}
+
 type CompiledRule = { template: TopicTemplate; staticLabels: Labels } & (
   | { format: "json"; decoder: JsonDecoder }
   | { format: "protobuf"; decoder: ProtobufDecoder }
@@ -56,7 +61,7 @@ export class TopicRouter {
       if (rule.format === "protobuf") {
         rule.decoder.decode(typeof payload === "string" ? Buffer.from(payload, "utf8") : payload, base, arrivalMs, out, onDrop);
       } else {
-        rule.decoder.decode(typeof payload === "string" ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8"), base, arrivalMs, out, onDrop);
+        rule.decoder.decode(typeof payload === "string" ? payload : utf8(payload), base, arrivalMs, out, onDrop);
       }
       return r;
     }
