@@ -2,7 +2,9 @@
  * A publisher process of the ingest benchmark for QoS 1 (mosquitto_pub -l
  * -q 1 drops what is in flight at end of input): `connections` MQTT.js
  * clients, each a range of vehicles, publish `count` messages in total with
- * at most `window` unacknowledged per client, and the process exits after
+ * at most `window` (default 50, fewer than its vehicles, so no two messages of
+ * one vehicle are in flight at once and share an arrival stamp) unacknowledged
+ * per client, and the process exits after
  * the last PUBACK, printing `{"acked":n}`. Payloads are built and clients
  * connected first; the process prints `ready` and starts on a line on stdin,
  * so neither is in the measured time.
@@ -12,7 +14,7 @@
 import mqtt from "mqtt";
 import { telemetry, vin } from "./ingest-payload.js";
 
-const [port, qos, count, first, vehicles, connections, window = 200] = process.argv.slice(2).map(Number) as number[];
+const [port, qos, count, first, vehicles, connections, window = 50] = process.argv.slice(2).map(Number) as number[];
 let acked = 0;
 
 async function client(c: number, n: number, go: Promise<void>, ready: () => void): Promise<void> {

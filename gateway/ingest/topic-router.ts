@@ -9,7 +9,12 @@ function utf8(payload: Uint8Array): string {
   return Buffer.isBuffer(payload) ? payload.toString("utf8") : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8");
 }
 
-type CompiledRule = { template: TopicTemplate; staticLabels: Labels } & (
+/**
+ * `base`: the rule's static labels plus the labels its template binds, one
+ * object per rule refilled for every message (the template binds every name
+ * on each match). Decoders only copy from it, so it is never held past a message.
+ */
+type CompiledRule = { template: TopicTemplate; base: Labels } & (
   | { format: "json"; decoder: JsonDecoder }
   | { format: "protobuf"; decoder: ProtobufDecoder }
 );
@@ -33,9 +38,10 @@ export class TopicRouter {
         throw new Error(`topics[${i}].topic: ${(err as Error).message}`);
       }
       const opts = { metricPrefix: rule.metric_prefix, timestampField: rule.timestamp_field, labelFields: rule.label_fields };
+      const base: Labels = { ...rule.labels };
       return rule.format === "protobuf"
-        ? { template, staticLabels: rule.labels, format: "protobuf", decoder: new ProtobufDecoder(opts) }
-        : { template, staticLabels: rule.labels, format: "json", decoder: new JsonDecoder(opts) };
+        ? { template, base, format: "protobuf", decoder: new ProtobufDecoder(opts) }
+        : { template, base, format: "json", decoder: new JsonDecoder(opts) };
     });
   }
 
@@ -55,7 +61,7 @@ export class TopicRouter {
       const rule = this.rules[r]!;
       const values = rule.template.match(topic);
       if (values === null) continue;
-      const base: Labels = { ...rule.staticLabels };
+      const base = rule.base;
       const names = rule.template.labels;
       for (let i = 0; i < names.length; i++) base[names[i]!] = values[i]!;
       if (rule.format === "protobuf") {
