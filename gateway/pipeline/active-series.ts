@@ -58,6 +58,10 @@ export class ActiveSeries {
   private oldest: Entry | null = null;
   private newest: Entry | null = null;
   private count = 0;
+  private lastHash = 0;
+  private lastSize = 0;
+  /** Length of the longest label value `touch` last saw (the limiter's max_label_value_length needs no second walk). */
+  lastLongestValue = 0;
 
   get size(): number {
     return this.count;
@@ -72,14 +76,17 @@ export class ActiveSeries {
   touch(labels: Labels, nowMs: number, refreshMs: number): boolean {
     let hash = 0;
     let size = 0;
+    let longest = 0;
     for (const n in labels) {
       const v = labels[n]!;
+      if (v.length > longest) longest = v.length;
       if (v === "") continue;
       hash = (hash + pairHash(n, v)) | 0; // a sum: independent of label order
       size++;
     }
     this.lastHash = hash;
     this.lastSize = size;
+    this.lastLongestValue = longest;
     for (let e = this.byHash.get(hash) ?? null; e !== null; e = e.chain) {
       if (e.size !== size || !sameLabels(e.labels, labels)) continue;
       if (nowMs - e.seen >= refreshMs) {
@@ -106,8 +113,6 @@ export class ActiveSeries {
     while (this.oldest !== null && this.oldest.seen <= cutoffMs) this.remove(this.oldest);
   }
 
-  private lastHash = 0;
-  private lastSize = 0;
 
   private remove(e: Entry): void {
     this.unlink(e);

@@ -20,6 +20,11 @@ export type { DropFn } from "../metrics/drop-reasons.js";
  * The set (active-series.ts) is kept in least-recently-seen order, so expiry
  * only looks at its head: O(expired), not O(series).
  */
+const ADMITTED = 0;
+const TOO_LONG = 1;
+const OVER_LIMIT = 2;
+type Verdict = typeof ADMITTED | typeof TOO_LONG | typeof OVER_LIMIT;
+
 export class LimitsStage implements Stage {
   readonly name = "limits";
   private readonly maxSeries: number;
@@ -52,11 +57,15 @@ export class LimitsStage implements Stage {
     for (let i = 0; i < batch.length; i++) {
       const s = batch[i]!;
       let drop = false;
-      if (this.maxValueLength > 0 && this.hasLongValue(s)) {
+      if (this.maxSeries > 0) {
+        // A known series passed the value-length check when it was admitted (same labels,
+        // same lengths): one walk over the labels (hash + longest value) decides both.
+        const verdict = this.admit(s.labels, nowMs);
+        if (verdict === TOO_LONG) tooLong++;
+        else if (verdict === OVER_LIMIT) overLimit++;
+        drop = verdict !== ADMITTED;
+      } else if (this.hasLongValue(s)) {
         tooLong++;
-        drop = true;
-      } else if (this.maxSeries > 0 && !this.admit(s.labels, nowMs)) {
-        overLimit++;
         drop = true;
       }
       if (drop) out ??= batch.slice(0, i);
@@ -74,18 +83,20 @@ export class LimitsStage implements Stage {
   }
 
   private hasLongValue(s: Sample): boolean {
+    if (this.maxValueLength === 0) return false;
     for (const k in s.labels) if (s.labels[k]!.length > this.maxValueLength) return true;
     return false;
   }
 
-  private admit(labels: Sample["labels"], nowMs: number): boolean {
+  private admit(labels: Sample["labels"], nowMs: number): Verdict {
     // A known series passes (its last-seen time refreshed at most once a second: refreshing
     // on every sample was most of the limiter's cost; expiry is off by under a second).
-    if (this.active.touch(labels, nowMs, 1000)) return true;
+    if (this.active.touch(labels, nowMs, 1000)) return ADMITTED;
+    if (this.maxValueLength > 0 && this.active.lastLongestValue > this.maxValueLength) return TOO_LONG;
     if (this.active.size >= this.maxSeries) this.expire(nowMs);
-    if (this.active.size >= this.maxSeries) return false;
+    if (this.active.size >= this.maxSeries) return OVER_LIMIT;
     this.active.add(labels, nowMs);
-    return true;
+    return ADMITTED;
   }
 
   private expire(nowMs: number): void {

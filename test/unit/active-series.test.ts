@@ -58,4 +58,13 @@ describe("ActiveSeries (the cardinality limiter's set)", () => {
     assert.deepEqual(out.map((s) => s.value), [1, 2]);
     assert.deepEqual(drops, [1]);
   });
+
+  it("with max_series and max_label_value_length both set, a too-long value is dropped as such and takes no slot", () => {
+    const drops: [string, number][] = [];
+    const l = new LimitsStage(limitsSchema.parse({ max_series: 1, max_label_value_length: 3 }), (r, n) => drops.push([r, n]));
+    const s = (vin: string, value: number) => ({ labels: { __name__: "m", vin }, value, timestamp: 0 });
+    assert.deepEqual(l.process([s("long", 1), s("abc", 2), s("abc", 3), s("xyz", 4), s("long", 5)], 0).map((x) => x.value), [2, 3]);
+    assert.deepEqual(drops, [["label_value_too_long", 2], ["series_limit", 1]]);
+    assert.equal(l.activeSeries(), 1);
+  });
 });
