@@ -348,6 +348,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     const committer = p.committer;
     if (!committer) return onMessage(topic, payload);
     const entry: JournalEntry = { topic, payload, clientId, receivedMs: now() };
+    outcomes.set(entry, null); // registered: processEntry records what it came to
     try {
       await committer.accept(entry, 1);
     } catch (err) {
@@ -380,7 +381,9 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     if (!p.sink) return;
     rawCommitted = committed;
     try {
-      outcomes.set(entry, ingestOne(entry.topic, entry.payload, entry.receivedMs));
+      // Only an HTTP push waits for the outcome: a WeakMap entry per MQTT message cost GC time at high rates.
+      const outcome = ingestOne(entry.topic, entry.payload, entry.receivedMs);
+      if (outcomes.has(entry)) outcomes.set(entry, outcome);
     } catch (err) {
       // A bug in a stage must not take ingest down with it; count and log it.
       metrics.messagesDropped.inc({ reason: "internal_error" });

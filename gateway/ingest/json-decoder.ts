@@ -29,12 +29,17 @@ export function parseTimestamp(v: unknown): number {
 
 export class JsonDecoder {
   private readonly labelFieldNames: Map<string, string>;
+  /** The same as `labelFieldNames`, as parallel arrays: iterating a Map allocates per message. */
+  private readonly labelFields: string[];
+  private readonly labelNames: string[];
   /** field path → sanitized metric name, so names are built once per distinct field (interning). */
   private readonly names = new Map<string, string>();
 
   constructor(private readonly opts: JsonDecoderOptions) {
     // Names starting with "__" are reserved for internal use [Prometheus data model].
     this.labelFieldNames = new Map(opts.labelFields.map((f) => [f, sanitizeLabelName(f)] as [string, string]).filter(([, n]) => !n.startsWith("__")));
+    this.labelFields = [...this.labelFieldNames.keys()];
+    this.labelNames = [...this.labelFieldNames.values()];
   }
 
   /**
@@ -78,8 +83,10 @@ export class JsonDecoder {
       }
     }
     const labels: Labels = {};
-    for (const [field, name] of this.labelFieldNames) {
-      const v = obj[field];
+    const fields = this.labelFields;
+    for (let i = 0; i < fields.length; i++) {
+      const name = this.labelNames[i]!;
+      const v = obj[fields[i]!];
       if (v === undefined || v === null) continue;
       if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
         const s = String(v);

@@ -116,16 +116,27 @@ export class SampleGuard {
     return batch;
   }
 
+  /**
+   * The last label object found clean. The samples of one message share all
+   * label values but the metric name, so a value equal to that object's is
+   * known clean without its regex test (was one test per label per sample).
+   */
+  private lastClean: Labels | null = null;
+
   private cleanLabels(labels: Labels): Labels {
     let copy: Labels | null = null;
+    const last = this.lastClean;
     for (const name in labels) {
       const v = labels[name]!;
+      if (last !== null && last[name] === v) continue;
       const clean = sanitizeLabelValue(v, this.hits);
       if (clean !== v) {
         copy ??= { ...labels };
         copy[name] = clean;
       }
     }
-    return copy ?? labels;
+    if (copy !== null) return copy;
+    this.lastClean = labels;
+    return labels;
   }
 }

@@ -4,7 +4,17 @@ import { compileTopicTemplate, type TopicTemplate } from "./topic-template.js";
 import { JsonDecoder, type DropFn } from "./json-decoder.js";
 import { ProtobufDecoder } from "./protobuf-decoder.js";
 
-type CompiledRule = { template: TopicTemplate; staticLabels: Labels } & (
+/** The payload as text; a Buffer (what the broker hands over) is read as is, without a new view on its bytes per message. */
+function utf8(payload: Uint8Array): string {
+  return Buffer.isBuffer(payload) ? payload.toString("utf8") : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8");
+}
+
+/**
+ * `base`: the rule's static labels plus the labels its template binds, one
+ * object per rule refilled for every message (the template binds every name
+ * on each match). Decoders only copy from it, so it is never held past a message.
+ */
+type CompiledRule = { template: TopicTemplate; base: Labels } & (
   | { format: "json"; decoder: JsonDecoder }
   | { format: "protobuf"; decoder: ProtobufDecoder }
 );
@@ -28,9 +38,10 @@ export class TopicRouter {
         throw new Error(`topics[${i}].topic: ${(err as Error).message}`);
       }
       const opts = { metricPrefix: rule.metric_prefix, timestampField: rule.timestamp_field, labelFields: rule.label_fields };
+      const base: Labels = { ...rule.labels };
       return rule.format === "protobuf"
-        ? { template, staticLabels: rule.labels, format: "protobuf", decoder: new ProtobufDecoder(opts) }
-        : { template, staticLabels: rule.labels, format: "json", decoder: new JsonDecoder(opts) };
+        ? { template, base, format: "protobuf", decoder: new ProtobufDecoder(opts) }
+        : { template, base, format: "json", decoder: new JsonDecoder(opts) };
     });
   }
 
@@ -50,13 +61,13 @@ export class TopicRouter {
       const rule = this.rules[r]!;
       const values = rule.template.match(topic);
       if (values === null) continue;
-      const base: Labels = { ...rule.staticLabels };
+      const base = rule.base;
       const names = rule.template.labels;
       for (let i = 0; i < names.length; i++) base[names[i]!] = values[i]!;
       if (rule.format === "protobuf") {
         rule.decoder.decode(typeof payload === "string" ? Buffer.from(payload, "utf8") : payload, base, arrivalMs, out, onDrop);
       } else {
-        rule.decoder.decode(typeof payload === "string" ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8"), base, arrivalMs, out, onDrop);
+        rule.decoder.decode(typeof payload === "string" ? payload : utf8(payload), base, arrivalMs, out, onDrop);
       }
       return r;
     }

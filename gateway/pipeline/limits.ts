@@ -2,6 +2,7 @@ import type { LimitsConfig } from "../config/schema-limits.js";
 import type { Sample } from "../prom/sample.js";
 import type { Stage } from "./stage.js";
 import type { DropFn } from "../metrics/drop-reasons.js";
+import { ActiveSeries } from "./active-series.js";
 
 export type { DropFn } from "../metrics/drop-reasons.js";
 
@@ -16,32 +17,20 @@ export type { DropFn } from "../metrics/drop-reasons.js";
  * already flowing are never cut off by newcomers, and a burst of new series
  * stops blocking others `series_ttl` after it went quiet.
  *
- * The set is a Map in least-recently-seen order (a refresh re-inserts the
- * key), so expiry only looks at its head: O(expired), not O(series).
+ * The set (active-series.ts) is kept in least-recently-seen order, so expiry
+ * only looks at its head: O(expired), not O(series).
  */
-/**
- * The limiter's identity of a series: names and values in the label object's
- * own order, unsorted. seriesKey()'s sort and JSON quoting made the limiter,
- * on by default since issue 10, cost ~4× the whole decode+aggregate pipeline
- * (bench: 154k → 36k msg/s); this key costs a few string appends. A series
- * always arrives with its labels in one order (decoders and stages build them
- * deterministically), so it is counted once; were one series ever seen in two
- * orders it would count twice, which errs on the safe side of the limit.
- * `\u0000`/`\u0001` cannot forge a boundary: label names never contain them,
- * and a value's own NUL is replaced at ingest.
- */
-function limiterKey(labels: Record<string, string>): string {
-  let key = "";
-  for (const n in labels) key += n + "\u0001" + labels[n] + "\u0000";
-  return key;
-}
+const ADMITTED = 0;
+const TOO_LONG = 1;
+const OVER_LIMIT = 2;
+type Verdict = typeof ADMITTED | typeof TOO_LONG | typeof OVER_LIMIT;
 
 export class LimitsStage implements Stage {
   readonly name = "limits";
   private readonly maxSeries: number;
   private readonly ttlMs: number;
   private readonly maxValueLength: number;
-  private readonly lastSeen = new Map<string, number>();
+  private readonly active = new ActiveSeries();
 
   constructor(config: LimitsConfig, private readonly onDrop: DropFn) {
     this.maxSeries = config.max_series;
@@ -56,29 +45,35 @@ export class LimitsStage implements Stage {
 
   /** Series currently counted towards max_series (for the edgegate_limits_series_active gauge). */
   activeSeries(): number {
-    return this.lastSeen.size;
+    return this.active.size;
   }
 
   process(batch: Sample[], nowMs: number): Sample[] {
     if (this.disabled) return batch;
-    const out: Sample[] = [];
+    // The batch itself goes on while nothing is dropped (the common case): no copy per batch.
+    let out: Sample[] | null = null;
     let tooLong = 0;
     let overLimit = 0;
     for (let i = 0; i < batch.length; i++) {
       const s = batch[i]!;
-      if (this.maxValueLength > 0 && this.hasLongValue(s)) {
+      let drop = false;
+      if (this.maxSeries > 0) {
+        // A known series passed the value-length check when it was admitted (same labels,
+        // same lengths): one walk over the labels (hash + longest value) decides both.
+        const verdict = this.admit(s.labels, nowMs);
+        if (verdict === TOO_LONG) tooLong++;
+        else if (verdict === OVER_LIMIT) overLimit++;
+        drop = verdict !== ADMITTED;
+      } else if (this.hasLongValue(s)) {
         tooLong++;
-        continue;
+        drop = true;
       }
-      if (this.maxSeries > 0 && !this.admit(limiterKey(s.labels), nowMs)) {
-        overLimit++;
-        continue;
-      }
-      out.push(s);
+      if (drop) out ??= batch.slice(0, i);
+      else if (out !== null) out.push(s);
     }
     if (tooLong > 0) this.onDrop("label_value_too_long", tooLong);
     if (overLimit > 0) this.onDrop("series_limit", overLimit);
-    return out;
+    return out ?? batch;
   }
 
   /** Expires series not seen for series_ttl (also called on the pipeline's flush timer). */
@@ -88,32 +83,23 @@ export class LimitsStage implements Stage {
   }
 
   private hasLongValue(s: Sample): boolean {
+    if (this.maxValueLength === 0) return false;
     for (const k in s.labels) if (s.labels[k]!.length > this.maxValueLength) return true;
     return false;
   }
 
-  private admit(key: string, nowMs: number): boolean {
-    const seen = this.lastSeen.get(key);
-    if (seen !== undefined) {
-      // Re-insert (keeps the Map in last-seen order) at most once a second per series: a
-      // delete+set per sample was most of the limiter's cost; expiry is off by under a second.
-      if (nowMs - seen >= 1000) {
-        this.lastSeen.delete(key);
-        this.lastSeen.set(key, nowMs);
-      }
-      return true;
-    }
-    if (this.lastSeen.size >= this.maxSeries) this.expire(nowMs);
-    if (this.lastSeen.size >= this.maxSeries) return false;
-    this.lastSeen.set(key, nowMs);
-    return true;
+  private admit(labels: Sample["labels"], nowMs: number): Verdict {
+    // A known series passes (its last-seen time refreshed at most once a second: refreshing
+    // on every sample was most of the limiter's cost; expiry is off by under a second).
+    if (this.active.touch(labels, nowMs, 1000)) return ADMITTED;
+    if (this.maxValueLength > 0 && this.active.lastLongestValue > this.maxValueLength) return TOO_LONG;
+    if (this.active.size >= this.maxSeries) this.expire(nowMs);
+    if (this.active.size >= this.maxSeries) return OVER_LIMIT;
+    this.active.add(labels, nowMs);
+    return ADMITTED;
   }
 
   private expire(nowMs: number): void {
-    const cutoff = nowMs - this.ttlMs;
-    for (const [key, seen] of this.lastSeen) {
-      if (seen > cutoff) break;
-      this.lastSeen.delete(key);
-    }
+    this.active.expire(nowMs - this.ttlMs);
   }
 }
