@@ -78,10 +78,11 @@ export async function benchFootprint(idleMs = 5000): Promise<{ bare: Footprint; 
   const dir = mkdtempSync(join(tmpdir(), "edgegate-footprint-"));
   try {
     const cfg = join(dir, "edgegate.yaml");
-    writeFileSync(
-      cfg,
-      DEFAULT_CONFIG_YAML.replace('"0.0.0.0:1883"', '"127.0.0.1:0"').replace('"0.0.0.0:9480"', '"127.0.0.1:0"').replace("./data/edgegate.db", join(dir, "edgegate.db")).replace("127.0.0.1:9090", "127.0.0.1:9"),
-    );
+    // Every listener on an ephemeral loopback port, whatever the defaults listen on
+    // (a fixed 1883/9480 would collide with a broker or gateway already running).
+    const yaml = DEFAULT_CONFIG_YAML.replace(/listen: "[^"]*"/g, 'listen: "127.0.0.1:0"').replace("./data/edgegate.db", join(dir, "edgegate.db")).replace("127.0.0.1:9090", "127.0.0.1:9");
+    if (/:1883|:9480/.test(yaml)) throw new Error("footprint config still names a fixed port");
+    writeFileSync(cfg, yaml);
     const httpReady = (out: string) => {
       const m = /"edgegate started".*?"http":"([^"]+)"|"http":"([^"]+)".*?"edgegate started"/.exec(out);
       const addr = m?.[1] ?? m?.[2];
