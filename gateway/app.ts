@@ -260,6 +260,7 @@ function components(c: Context): Component[] {
         if (p.timer) clearInterval(p.timer);
         p.committer?.flush();
         c.tick(true);
+        p.durability?.close();
         p.accepting = false;
         for (const r of c.core.registries) r.close();
       },
@@ -410,6 +411,8 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     if (options.ackBeforeDurable) return;
     const c = (p.committer = new GroupCommitter({
       commit: (entries) => d.commitGroup(entries),
+      commitAsync: (entries, done) => d.commitGroupAsync(entries, done),
+      waitIdle: () => d.waitIdle(),
       committed: (entries, last) => d.committedGroup(entries, last),
       failed: (err, entries) => d.groupFailed(err, entries),
       refused: () => metrics.messagesDropped.inc({ reason: "storage_full" }),

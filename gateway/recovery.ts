@@ -9,6 +9,7 @@ import type { OutboxSink, PendingFlush } from "./remote-write/pending-series.js"
 import type { Core } from "./core.js";
 import type { Json } from "./pipeline/aggregate/output.js";
 import { crashPoint } from "./crash-hook.js";
+import { JournalWriter } from "./outbox/journal-writer.js";
 
 export interface DurabilityOptions {
   outbox: Outbox;
@@ -59,6 +60,8 @@ const RESUME_FREE_BYTES = 3 * RESERVE_BYTES;
  */
 export class Durability {
   readonly journal: Journal;
+  /** Group commits on a writer thread with its own connection (none for an in-memory database, which one connection owns). */
+  private readonly writer: JournalWriter | null;
   private processedSeq = 0;
   private outboxSeq = 0;
   private checkpointSeq = 0;
@@ -71,6 +74,8 @@ export class Durability {
 
   constructor(private readonly o: DurabilityOptions) {
     this.journal = new Journal(o.outbox.connection());
+    this.writer = o.storagePath === ":memory:" ? null : new JournalWriter(o.storagePath);
+    if (this.writer) this.writer.onBroken = (err) => o.log.error({ err: err.message }, "journal writer thread failed; committing the journal on the main thread");
     this.makeReserve();
   }
 
@@ -149,6 +154,9 @@ export class Durability {
 
   /** Journals "accepting from now on" (a restart's allowed lateness counts from here) and applies it. */
   resume(ms: number): void {
+    // Groups in flight on the writer thread get lower seqs than this row: process them first, so
+    // processedSeq never passes an entry that was not processed.
+    this.writer?.waitIdle();
     this.o.core().built.aggregate.resume(ms);
     this.resumedAtMs = ms;
     try {
@@ -160,14 +168,7 @@ export class Durability {
 
   /** The group commit's commit: journal rows in one transaction. */
   commitGroup(entries: readonly JournalEntry[]): number {
-    // Stop acknowledging BEFORE the disk is full (checked every 50 ms): a disk filled to the last
-    // byte could not even commit the deletes that free it. ENOSPC / SQLITE_FULL stay the backstop.
-    const t = performance.now();
-    if (t - this.roomCheckedAt >= 50) {
-      this.roomCheckedAt = t;
-      const room = this.room();
-      if (room < RESERVE_BYTES) throw new Error(`ENOSPC: ${room} bytes of room left on ${this.o.storagePath} (less than ${RESERVE_BYTES})`);
-    }
+    this.checkRoom();
     if (crashPointArmed("mid_group_commit")) {
       return this.o.outbox.connection().transaction(() => {
         const seq = this.journal.append(entries);
@@ -176,6 +177,40 @@ export class Durability {
       })();
     }
     return this.journal.append(entries);
+  }
+
+  /**
+   * The group commit handed to the writer thread (false: not available now, commit with
+   * commitGroup). `done` runs on this thread after the commit; the rows are booked first.
+   */
+  commitGroupAsync(entries: readonly JournalEntry[], done: (err: Error | null, lastSeq: number) => void): boolean {
+    if (this.writer === null || !this.writer.available()) return false;
+    this.checkRoom();
+    this.writer.submit(entries, (err, lastSeq) => {
+      if (err === null) this.journal.appended(entries, lastSeq);
+      done(err, lastSeq);
+    });
+    return true;
+  }
+
+  /** Blocks until the writer thread has reported every group handed to it (their completions run here). */
+  waitIdle(): void {
+    this.writer?.waitIdle();
+  }
+
+  /** Ends the writer thread (after the final tick; the outbox connection closes after it). */
+  close(): void {
+    this.writer?.close();
+  }
+
+  /** Stop acknowledging BEFORE the disk is full (checked every 50 ms): a disk filled to the last byte could not even commit the deletes that free it. ENOSPC / SQLITE_FULL stay the backstop. */
+  private checkRoom(): void {
+    const t = performance.now();
+    if (t - this.roomCheckedAt >= 50) {
+      this.roomCheckedAt = t;
+      const room = this.room();
+      if (room < RESERVE_BYTES) throw new Error(`ENOSPC: ${room} bytes of room left on ${this.o.storagePath} (less than ${RESERVE_BYTES})`);
+    }
   }
 
   /** After the group commit: process in journal order (then the broker acknowledges). */

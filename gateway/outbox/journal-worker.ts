@@ -1,0 +1,59 @@
+/**
+ * The ingest journal's writer thread (started by journal-writer.ts): its own
+ * better-sqlite3 connection to the gateway's WAL database, committing one
+ * group of journal rows per message from the main thread, so the fsync of a
+ * group commit does not block the event loop that runs the broker. Replies
+ * go to the MessagePort handed over in workerData, and every reply bumps a
+ * shared counter so the main thread can also wait for one synchronously.
+ */
+import { workerData, type MessagePort } from "node:worker_threads";
+import Database from "better-sqlite3";
+import { crashPoint } from "../crash-hook.js";
+import { JOURNAL_INSERT_SQL, KIND_MESSAGE } from "./journal.js";
+import type { WriterReply, WriterRequest } from "./journal-writer.js";
+
+const { path, port, signal } = workerData as { path: string; port: MessagePort; signal: Int32Array };
+
+function reply(r: WriterReply): void {
+  port.postMessage(r);
+  Atomics.add(signal, 0, 1);
+  Atomics.notify(signal, 0);
+}
+
+let db: Database.Database;
+let append: (req: Extract<WriterRequest, { type: "append" }>) => number;
+try {
+  db = new Database(path, { fileMustExist: true });
+  // The same settings as the outbox connection: FULL makes a WAL commit fsync before it returns
+  // (survives a power cut); busy_timeout waits out the main thread's outbox/checkpoint transaction.
+  db.pragma("synchronous = FULL");
+  db.pragma("busy_timeout = 5000");
+  const insert = db.prepare<[number, number, string, string, Uint8Array]>(JOURNAL_INSERT_SQL);
+  append = db.transaction((req: Extract<WriterRequest, { type: "append" }>) => {
+    let seq = 0;
+    const n = req.receivedMs.length;
+    for (let i = 0; i < n; i++) seq = Number(insert.run(req.receivedMs[i]!, KIND_MESSAGE, req.topics[i]!, req.clients[i]!, req.payloads[i]!).lastInsertRowid);
+    crashPoint("mid_group_commit");
+    return seq;
+  });
+  reply({ type: "ready" });
+} catch (err) {
+  reply({ type: "failed", message: (err as Error).message });
+  port.close();
+  throw err;
+}
+
+port.on("message", (req: WriterRequest) => {
+  if (req.type === "close") {
+    db.close();
+    reply({ type: "closed" });
+    port.close();
+    return;
+  }
+  try {
+    reply({ type: "committed", id: req.id, lastSeq: append(req) });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    reply({ type: "error", id: req.id, message: (err as Error).message, code: typeof code === "string" ? code : undefined });
+  }
+});
