@@ -363,7 +363,8 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     const aggregate = core.built.aggregate;
     if (final) p.committer?.flush();
     const before = p.sink.pending();
-    core.tick(now(), final);
+    // Not past a message accepted and still waiting for its journal commit (it is processed at its arrival time).
+    core.tick(Math.min(now(), p.committer?.oldestUnprocessedMs() ?? Infinity), final);
     // Outbox rows, journal position and (when windows were emitted) the checkpoint: one transaction.
     p.durability.commit(p.sink.pending() > before, final);
     metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);

@@ -70,6 +70,9 @@ export class GroupCommitter {
   private flushing = false;
   private refusal: string | null = null;
   private readonly maxGroup: number;
+  /** Oldest arrival time among the waiting entries, and among the group in flight (Infinity: none). */
+  private pendingOldest = Infinity;
+  private inFlightOldest = Infinity;
 
   constructor(private readonly opts: GroupCommitOptions) {
     this.maxGroup = opts.maxGroup ?? 5000;
@@ -82,6 +85,7 @@ export class GroupCommitter {
       return Promise.reject(new NotAcceptingError(this.refusal));
     }
     this.entries.push(entry);
+    if (entry.receivedMs < this.pendingOldest) this.pendingOldest = entry.receivedMs;
     if (qos === 0) {
       this.waiters.push(null);
       this.schedule();
@@ -102,6 +106,15 @@ export class GroupCommitter {
     return this.refusal;
   }
 
+  /**
+   * The oldest arrival time of an accepted entry not yet processed (Infinity: none). The
+   * pipeline's clock must not pass it: a window closed by a tick at a later time would refuse
+   * as too late a sample that arrived in time and is only waiting for its commit.
+   */
+  oldestUnprocessedMs(): number {
+    return Math.min(this.pendingOldest, this.inFlightOldest);
+  }
+
   /** Entries waiting for the next commit (a bound is the broker's in-flight window per client). */
   pending(): number {
     return this.entries.length;
@@ -118,6 +131,7 @@ export class GroupCommitter {
       if (entries.length === 0) return;
       this.entries = [];
       this.waiters = [];
+      this.pendingOldest = Infinity;
       let last: number;
       try {
         last = this.opts.commit(entries);
@@ -139,17 +153,21 @@ export class GroupCommitter {
     const waiters = this.waiters;
     this.entries = [];
     this.waiters = [];
+    const oldest = this.pendingOldest;
+    this.pendingOldest = Infinity;
     let last: number;
     try {
       const handed =
         this.opts.commitAsync?.(entries, (err, lastSeq) => {
           this.busy = false;
           this.done(entries, waiters, err, lastSeq);
+          this.inFlightOldest = Infinity;
           // The next group grew during this one's fsync: hand it over now.
           if (!this.flushing) this.commitGroup();
         }) ?? false;
       if (handed) {
         this.busy = true;
+        this.inFlightOldest = oldest;
         return;
       }
       last = this.opts.commit(entries);

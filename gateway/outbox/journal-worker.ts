@@ -28,11 +28,16 @@ try {
   // (survives a power cut); busy_timeout waits out the main thread's outbox/checkpoint transaction.
   db.pragma("synchronous = FULL");
   db.pragma("busy_timeout = 5000");
-  const insert = db.prepare<[number, number, string, string, Uint8Array]>(JOURNAL_INSERT_SQL);
+  const insert = db.prepare<[number, number, string, string, Buffer]>(JOURNAL_INSERT_SQL);
   append = db.transaction((req: Extract<WriterRequest, { type: "append" }>) => {
     let seq = 0;
     const n = req.receivedMs.length;
-    for (let i = 0; i < n; i++) seq = Number(insert.run(req.receivedMs[i]!, KIND_MESSAGE, req.topics[i]!, req.clients[i]!, req.payloads[i]!).lastInsertRowid);
+    const payloads = Buffer.from(req.payloads);
+    for (let i = 0, at = 0; i < n; i++) {
+      const end = req.ends[i]!;
+      seq = Number(insert.run(req.receivedMs[i]!, KIND_MESSAGE, req.topics[i]!, req.clients[i]!, payloads.subarray(at, end)).lastInsertRowid);
+      at = end;
+    }
     crashPoint("mid_group_commit");
     return seq;
   });

@@ -2,7 +2,8 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "
 import type { JournalEntry } from "./journal.js";
 
 export type WriterRequest =
-  | { type: "append"; id: number; receivedMs: number[]; topics: string[]; clients: string[]; payloads: Uint8Array[] }
+  /** Payload i is bytes `ends[i - 1] … ends[i]` of `payloads` (one transferred buffer: no copy per message). */
+  | { type: "append"; id: number; receivedMs: number[]; topics: string[]; clients: string[]; payloads: ArrayBuffer; ends: Uint32Array }
   | { type: "close" };
 
 export type WriterReply =
@@ -54,17 +55,28 @@ export class JournalWriter {
     const receivedMs = new Array<number>(n);
     const topics = new Array<string>(n);
     const clients = new Array<string>(n);
-    const payloads = new Array<Uint8Array>(n);
+    const ends = new Uint32Array(n);
+    let total = 0;
     for (let i = 0; i < n; i++) {
       const e = entries[i]!;
       receivedMs[i] = e.receivedMs;
       topics[i] = e.topic;
       clients[i] = e.clientId;
-      payloads[i] = e.payload;
+      total += e.payload.length;
+      ends[i] = total;
+    }
+    // Payloads are views into the socket's read buffers: cloning a view would copy its whole
+    // buffer, so they are copied once, back to back, into a buffer of their own that is transferred.
+    const packed = new Uint8Array(total);
+    for (let i = 0, at = 0; i < n; i++) {
+      const p = entries[i]!.payload;
+      packed.set(p, at);
+      at += p.length;
     }
     const id = this.nextId++;
     this.pending.set(id, done);
-    this.port!.postMessage({ type: "append", id, receivedMs, topics, clients, payloads } satisfies WriterRequest);
+    const payloads = packed.buffer;
+    this.port!.postMessage({ type: "append", id, receivedMs, topics, clients, payloads, ends } satisfies WriterRequest, [payloads, ends.buffer]);
   }
 
   /** Commits handed over and not yet reported. */
