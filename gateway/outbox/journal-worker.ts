@@ -33,10 +33,11 @@ try {
     let seq = 0;
     const n = req.receivedMs.length;
     const payloads = Buffer.from(req.payloads);
-    for (let i = 0, at = 0; i < n; i++) {
-      const end = req.ends[i]!;
-      seq = Number(insert.run(req.receivedMs[i]!, KIND_MESSAGE, req.topics[i]!, req.clients[i]!, payloads.subarray(at, end)).lastInsertRowid);
-      at = end;
+    const { topics, topicEnds, clients, clientEnds, ends } = req;
+    for (let i = 0, at = 0, t = 0, c = 0; i < n; i++) {
+      const topic = topics.slice(t, (t = topicEnds[i]!));
+      const client = clients.slice(c, (c = clientEnds[i]!));
+      seq = Number(insert.run(req.receivedMs[i]!, KIND_MESSAGE, topic, client, payloads.subarray(at, (at = ends[i]!))).lastInsertRowid);
     }
     crashPoint("mid_group_commit");
     return seq;

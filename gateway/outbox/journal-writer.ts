@@ -2,8 +2,22 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "
 import type { JournalEntry } from "./journal.js";
 
 export type WriterRequest =
-  /** Payload i is bytes `ends[i - 1] … ends[i]` of `payloads` (one transferred buffer: no copy per message). */
-  | { type: "append"; id: number; receivedMs: number[]; topics: string[]; clients: string[]; payloads: ArrayBuffer; ends: Uint32Array }
+  /**
+   * A group as a few flat values (cloning one object per message costs more than the commit):
+   * entry i's topic is `topics.slice(topicEnds[i - 1], topicEnds[i])` (UTF-16 units), its
+   * client id likewise, its payload bytes `ends[i - 1] … ends[i]` of `payloads`.
+   */
+  | {
+      type: "append";
+      id: number;
+      receivedMs: Float64Array;
+      topics: string;
+      topicEnds: Uint32Array;
+      clients: string;
+      clientEnds: Uint32Array;
+      payloads: ArrayBuffer;
+      ends: Uint32Array;
+    }
   | { type: "close" };
 
 export type WriterReply =
@@ -52,16 +66,20 @@ export class JournalWriter {
   /** Commits on the writer thread; `done` runs on the main thread after the commit (or failure). Only when available(). */
   submit(entries: readonly JournalEntry[], done: WriterDone): void {
     const n = entries.length;
-    const receivedMs = new Array<number>(n);
-    const topics = new Array<string>(n);
-    const clients = new Array<string>(n);
+    const receivedMs = new Float64Array(n);
+    const topicEnds = new Uint32Array(n);
+    const clientEnds = new Uint32Array(n);
     const ends = new Uint32Array(n);
+    let topics = "";
+    let clients = "";
     let total = 0;
     for (let i = 0; i < n; i++) {
       const e = entries[i]!;
       receivedMs[i] = e.receivedMs;
-      topics[i] = e.topic;
-      clients[i] = e.clientId;
+      topics += e.topic;
+      topicEnds[i] = topics.length;
+      clients += e.clientId;
+      clientEnds[i] = clients.length;
       total += e.payload.length;
       ends[i] = total;
     }
@@ -76,7 +94,13 @@ export class JournalWriter {
     const id = this.nextId++;
     this.pending.set(id, done);
     const payloads = packed.buffer;
-    this.port!.postMessage({ type: "append", id, receivedMs, topics, clients, payloads, ends } satisfies WriterRequest, [payloads, ends.buffer]);
+    this.port!.postMessage({ type: "append", id, receivedMs, topics, topicEnds, clients, clientEnds, payloads, ends } satisfies WriterRequest, [
+      payloads,
+      ends.buffer,
+      receivedMs.buffer,
+      topicEnds.buffer,
+      clientEnds.buffer,
+    ]);
   }
 
   /** Commits handed over and not yet reported. */
