@@ -51,11 +51,11 @@ type Waiter = { resolve: () => void; reject: (err: Error) => void } | null;
  * message waits for one commit only, with no timer delay.
  *
  * With `commitAsync` (the journal's writer thread) the commit runs off the
- * event loop and the groups are pipelined: while one group's fsync runs, the
- * broker keeps reading, parsing and journaling into the next group, which is
- * handed over the moment the previous one is reported. One group is in flight
- * at a time, so groups complete, are processed and are acknowledged in
- * journal order.
+ * event loop and the groups are pipelined: each turn's group is handed over
+ * at the end of the turn, and while one transaction's fsync runs the broker
+ * keeps reading and handing over; the thread commits what queued up meanwhile
+ * in one transaction. Completions come back in hand-over order, so groups are
+ * processed and acknowledged in journal order.
  *
  * QoS 0 messages are journaled in the same groups but not waited for: MQTT
  * gives them no acknowledgement to hold back ([MQTT-4.3.1], at most once).
@@ -64,15 +64,12 @@ export class GroupCommitter {
   private entries: JournalEntry[] = [];
   private waiters: Waiter[] = [];
   private scheduled = false;
-  /** A group is being committed by `commitAsync`. */
-  private busy = false;
-  /** Inside flush(): completions do not hand the next group over (flush commits it itself). */
-  private flushing = false;
   private refusal: string | null = null;
   private readonly maxGroup: number;
   /** Oldest arrival time among the waiting entries, and among the group in flight (Infinity: none). */
   private pendingOldest = Infinity;
-  private inFlightOldest = Infinity;
+  /** Per group handed to `commitAsync` and not yet reported, oldest first. */
+  private readonly inFlightOldest: number[] = [];
 
   constructor(private readonly opts: GroupCommitOptions) {
     this.maxGroup = opts.maxGroup ?? 5000;
@@ -112,7 +109,9 @@ export class GroupCommitter {
    * as too late a sample that arrived in time and is only waiting for its commit.
    */
   oldestUnprocessedMs(): number {
-    return Math.min(this.pendingOldest, this.inFlightOldest);
+    let oldest = this.pendingOldest;
+    for (const t of this.inFlightOldest) if (t < oldest) oldest = t;
+    return oldest;
   }
 
   /** Entries waiting for the next commit (a bound is the broker's in-flight window per client). */
@@ -120,35 +119,30 @@ export class GroupCommitter {
     return this.entries.length;
   }
 
-  /** Waits for the group in flight, then commits what is waiting now on the calling thread (shutdown, tests). */
+  /** Waits for the groups in flight, then commits what is waiting now on the calling thread (shutdown, tests). */
   flush(): void {
-    this.flushing = true;
+    this.opts.waitIdle?.();
+    this.scheduled = false;
+    const entries = this.entries;
+    const waiters = this.waiters;
+    if (entries.length === 0) return;
+    this.entries = [];
+    this.waiters = [];
+    this.pendingOldest = Infinity;
+    let last: number;
     try {
-      this.opts.waitIdle?.();
-      this.scheduled = false;
-      const entries = this.entries;
-      const waiters = this.waiters;
-      if (entries.length === 0) return;
-      this.entries = [];
-      this.waiters = [];
-      this.pendingOldest = Infinity;
-      let last: number;
-      try {
-        last = this.opts.commit(entries);
-      } catch (err) {
-        this.done(entries, waiters, err, 0);
-        return;
-      }
-      this.done(entries, waiters, null, last);
-    } finally {
-      this.flushing = false;
+      last = this.opts.commit(entries);
+    } catch (err) {
+      this.done(entries, waiters, err, 0);
+      return;
     }
+    this.done(entries, waiters, null, last);
   }
 
   /** Commits the waiting group: handed to the writer thread when there is one, else on this thread. */
   private commitGroup(): void {
     this.scheduled = false;
-    if (this.busy || this.entries.length === 0) return;
+    if (this.entries.length === 0) return;
     const entries = this.entries;
     const waiters = this.waiters;
     this.entries = [];
@@ -159,15 +153,11 @@ export class GroupCommitter {
     try {
       const handed =
         this.opts.commitAsync?.(entries, (err, lastSeq) => {
-          this.busy = false;
+          this.inFlightOldest.shift(); // reported in hand-over order
           this.done(entries, waiters, err, lastSeq);
-          this.inFlightOldest = Infinity;
-          // The next group grew during this one's fsync: hand it over now.
-          if (!this.flushing) this.commitGroup();
         }) ?? false;
       if (handed) {
-        this.busy = true;
-        this.inFlightOldest = oldest;
+        this.inFlightOldest.push(oldest);
         return;
       }
       last = this.opts.commit(entries);
@@ -192,7 +182,6 @@ export class GroupCommitter {
   }
 
   private schedule(): void {
-    if (this.busy) return; // handed over when the group in flight is reported
     if (this.entries.length >= this.maxGroup) {
       this.commitGroup();
       return;

@@ -23,8 +23,9 @@ export type WriterRequest =
 export type WriterReply =
   | { type: "ready" }
   | { type: "failed"; message: string }
-  | { type: "committed"; id: number; lastSeq: number }
-  | { type: "error"; id: number; message: string; code: string | undefined }
+  /** The groups `ids` were committed (one transaction for all of them); `lastSeqs[i]` is the seq of the last row of group `ids[i]`. */
+  | { type: "committed"; ids: number[]; lastSeqs: number[] }
+  | { type: "error"; ids: number[]; message: string; code: string | undefined }
   | { type: "closed" };
 
 /** How a commit on the writer thread ended: the seq of its last row, or the error (with SQLite's code, e.g. SQLITE_FULL). */
@@ -37,8 +38,10 @@ const SYNC_WAIT_MS = 30_000;
  * The ingest journal's group commits on a writer thread (journal-worker.ts)
  * with its own connection to the same WAL database file: the main thread
  * hands a group over and goes on serving the broker while the group's fsync
- * runs; the completion comes back as a message. Replies arrive in request
- * order (one thread, one connection), so journal seqs follow hand-over order.
+ * runs; the completion comes back as a message. The thread commits every
+ * group that queued up during its previous commit in ONE transaction (group
+ * commit across hand-overs), in hand-over order, and reports them in that
+ * order, so journal seqs follow hand-over order.
  *
  * Started lazily by the first group (an idle gateway pays no second V8
  * isolate); until the thread has opened the database `submit` returns false
@@ -188,14 +191,15 @@ export class JournalWriter {
         this.fail(new Error(`journal writer thread could not open ${this.path}: ${m.message}`));
         return;
       case "committed":
-      case "error": {
-        const done = this.pending.get(m.id);
-        if (!done) return;
-        this.pending.delete(m.id);
-        if (m.type === "committed") done(null, m.lastSeq);
-        else done(Object.assign(new Error(m.message), { code: m.code }), 0);
+      case "error":
+        for (let i = 0; i < m.ids.length; i++) {
+          const done = this.pending.get(m.ids[i]!);
+          if (!done) continue;
+          this.pending.delete(m.ids[i]!);
+          if (m.type === "committed") done(null, m.lastSeqs[i]!);
+          else done(Object.assign(new Error(m.message), { code: m.code }), 0);
+        }
         return;
-      }
       case "closed":
         return;
     }

@@ -89,7 +89,7 @@ test("a commit that fails on the thread reports SQLite's code and stores nothing
   assert.equal([...journal.after(0)].length, 0, "the group is one transaction: none of it stored");
 });
 
-test("group commit with the writer thread: the next group waits for the one in flight; flush() waits for it, then commits the rest in order", async (t) => {
+test("group commit with the writer thread: a group is handed over at the end of its turn; flush() waits for the groups in flight, then commits the rest in order", async (t) => {
   const { journal, writer } = await setup(t);
   const committed: { topics: string[]; last: number }[] = [];
   const c = new GroupCommitter({
@@ -113,7 +113,7 @@ test("group commit with the writer thread: the next group waits for the one in f
   assert.equal(writer.inFlight(), 1, "the first group is on the writer thread");
   assert.equal(c.oldestUnprocessedMs(), 1000, "the group in flight holds the oldest arrival: the pipeline clock must not pass it");
   const second = entries("second", 7, 5000).map(accept);
-  assert.equal(c.pending(), 7, "accepted while a group is in flight: they wait for the next group");
+  assert.equal(c.pending(), 7, "accepted while a group is in flight: they form the next group");
   assert.equal(c.oldestUnprocessedMs(), 1000);
   c.flush();
   assert.equal(c.oldestUnprocessedMs(), Infinity, "everything processed");
@@ -129,4 +129,39 @@ test("group commit with the writer thread: the next group waits for the one in f
   assert.equal(resolvedAfterCommit.length, 17);
   assert.ok(resolvedAfterCommit.every(Boolean), "no acknowledgement before the commit holding the message was processed");
   assert.deepEqual(journal.stats().rows, 17);
+});
+
+test("group commit with the writer thread: groups of consecutive turns are processed in journal order, each acknowledged only after its commit was processed", async (t) => {
+  const { journal, writer } = await setup(t);
+  const committed: { first: string; n: number; last: number }[] = [];
+  const c = new GroupCommitter({
+    commit: (es) => journal.append(es),
+    commitAsync: (es, done) => {
+      if (!writer.available()) return false;
+      writer.submit(es, (err, last) => {
+        if (err === null) journal.appended(es, last);
+        done(err, last);
+      });
+      return true;
+    },
+    waitIdle: () => writer.waitIdle(),
+    committed: (es, last) => committed.push({ first: es[0]!.topic, n: es.length, last }),
+    failed: () => null,
+  });
+  const acks: Promise<void>[] = [];
+  for (let turn = 0; turn < 20; turn++) {
+    for (const e of entries(`t${turn}`, 5, 1000 * turn)) acks.push(c.accept(e, 1).then(() => assert.ok(committed.some((g) => g.first === `t${turn}/0`))));
+    await new Promise((r) => setImmediate(r)); // each turn's group is handed over, whatever is still in flight
+  }
+  await Promise.all(acks);
+  assert.equal(committed.length, 20, "one group per turn");
+  committed.forEach((g, i) => {
+    assert.equal(g.first, `t${i}/0`, "processed in hand-over order");
+    assert.equal(g.last, 5 * (i + 1), "seqs follow hand-over order");
+  });
+  assert.equal(c.oldestUnprocessedMs(), Infinity);
+  assert.deepEqual(
+    [...journal.after(0)].map((r) => r.topic).slice(0, 7),
+    ["t0/0", "t0/1", "t0/2", "t0/3", "t0/4", "t1/0", "t1/1"],
+  );
 });
