@@ -32,7 +32,8 @@ export interface AckRun {
   p99: number;
 }
 
-type Mode = "journal" | "ackBeforeDurable" | "bare";
+/** journal: the writer thread; journalMain: the same journal committed on the main thread (before the writer thread). */
+type Mode = "journal" | "journalMain" | "ackBeforeDurable" | "bare";
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
@@ -57,7 +58,7 @@ async function startBare(): Promise<{ port: number; close: () => Promise<void> }
   };
 }
 
-async function startGateway(ackBeforeDurable: boolean): Promise<{ port: number; close: () => Promise<void> }> {
+async function startGateway(mode: "journal" | "journalMain" | "ackBeforeDurable"): Promise<{ port: number; close: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "edgegate-bench-ack-"));
   const config = parseConfig(
     // No per-client mqtt.message_rate_limit (default 1,000/s): with 8 devices it would cap both modes at ~8,000 msg/s.
@@ -67,7 +68,7 @@ storage: {path: "${join(dir, "outbox.db")}"}
 ${BENCH_RULES_YAML}`,
     "bench",
   );
-  const gw = buildGateway(config, { shutdownSendTimeoutMs: 100, ackBeforeDurable });
+  const gw = buildGateway(config, { shutdownSendTimeoutMs: 100, ackBeforeDurable: mode === "ackBeforeDurable", journalOnMainThread: mode === "journalMain" });
   await gw.start();
   return {
     port: Number(gw.mqttAddress().split(":").pop()),
@@ -84,7 +85,7 @@ export async function runOnce(messages: { topic: string; payload: string }[], mo
 }
 
 async function run(messages: { topic: string; payload: string }[], mode: Mode, clientsN: number): Promise<AckRun> {
-  const server = mode === "bare" ? await startBare() : await startGateway(mode === "ackBeforeDurable");
+  const server = mode === "bare" ? await startBare() : await startGateway(mode);
   const clients = await Promise.all(
     Array.from({ length: clientsN }, (_, i) => mqtt.connectAsync(`mqtt://127.0.0.1:${server.port}`, { protocolVersion: 4, clientId: `bench-ack-${i}`, reconnectPeriod: 0 })),
   );
@@ -128,6 +129,7 @@ async function run(messages: { topic: string; payload: string }[], mode: Mode, c
 export interface FleetResult {
   clients: number;
   journal: AckRun;
+  journalMain: AckRun;
   baseline: AckRun;
   bare: AckRun;
 }
@@ -139,15 +141,17 @@ export async function benchDurableAck(messages: { topic: string; payload: string
   await run(messages.slice(0, 2000), "journal", 8); // warm-up
   for (const clients of FLEETS) {
     const j: AckRun[] = [];
+    const jm: AckRun[] = [];
     const b: AckRun[] = [];
     const bare: AckRun[] = [];
     for (let i = 0; i < reps; i++) {
       // interleaved so drift of the shared machine hits all three alike
       b.push(await run(messages, "ackBeforeDurable", clients));
       j.push(await run(messages, "journal", clients));
+      jm.push(await run(messages, "journalMain", clients));
       bare.push(await run(messages, "bare", clients));
     }
-    out.push({ clients, journal: pick(j), baseline: pick(b), bare: pick(bare) });
+    out.push({ clients, journal: pick(j), journalMain: pick(jm), baseline: pick(b), bare: pick(bare) });
   }
   return out;
 }

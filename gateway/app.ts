@@ -40,6 +40,8 @@ export interface GatewayOptions {
    * in production: a kill -9 then loses acknowledged messages.
    */
   ackBeforeDurable?: boolean;
+  /** Benchmark comparison only: journal group commits on the main thread (blocking the event loop for each fsync) instead of the writer thread. */
+  journalOnMainThread?: boolean;
 }
 
 export interface Gateway {
@@ -407,6 +409,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       // A crash replays at most this much; a quarter of the storage bound, at most 64 MiB.
       journalMaxBytes: maxBytes > 0 ? Math.min(maxBytes / 4, 64 * 1024 * 1024) : 64 * 1024 * 1024,
       storagePath: config.storage.path,
+      writerThread: !options.journalOnMainThread,
     }));
     d.recover();
     if (options.ackBeforeDurable) return;

@@ -26,6 +26,8 @@ export interface DurabilityOptions {
   /** The journal is checkpointed (and truncated) when it holds more than this many bytes. */
   journalMaxBytes: number;
   storagePath: string;
+  /** Journal group commits on a writer thread (default); false: on the main connection, blocking the event loop for each fsync. */
+  writerThread?: boolean;
 }
 
 /** What a checkpoint row holds besides its journal position. */
@@ -74,7 +76,7 @@ export class Durability {
 
   constructor(private readonly o: DurabilityOptions) {
     this.journal = new Journal(o.outbox.connection());
-    this.writer = o.storagePath === ":memory:" ? null : new JournalWriter(o.storagePath);
+    this.writer = o.storagePath === ":memory:" || o.writerThread === false ? null : new JournalWriter(o.storagePath);
     if (this.writer) this.writer.onBroken = (err) => o.log.error({ err: err.message }, "journal writer thread failed; committing the journal on the main thread");
     this.makeReserve();
   }
