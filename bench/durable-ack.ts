@@ -1,3 +1,5 @@
+import { createServer, type Server } from "node:net";
+import { Aedes } from "aedes";
 import mqtt from "mqtt";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,17 +13,17 @@ import { BENCH_RULES_YAML } from "./config.js";
  * Issue #11: ingest at QoS 1 with the ingest journal (PUBACK after the group
  * commit that holds the message) against the same gateway acknowledging
  * before durability (`ackBeforeDurable`, the baseline), in the same run.
- * CLIENTS devices each keep WINDOW messages in flight (a telematics unit's
- * send window); throughput = messages acknowledged per second; latency =
- * publish() to PUBACK per message (closed loop: it includes queueing).
+ * Issue #12: the same against bare aedes at QoS 1 whose consumer only parses
+ * JSON (same generator). CLIENTS devices each keep WINDOW messages in flight
+ * (a telematics unit's send window); throughput = messages acknowledged per
+ * second; latency = publish() to PUBACK per message (closed loop: it
+ * includes queueing).
  *
- * 50 devices, not 8: group commit pays one fsync per group, and a group is
- * what is in flight across the fleet. Measured on the 2-core dev box with 8 ×
- * 20 in flight (~80 messages per group, fsync ~1.3–5 ms): 0.45–0.58× of the
- * baseline; with 50 × 20: ~1.0×. A gateway serves a fleet; a lone fast
- * device pays the fsync per round trip.
+ * Two fleet sizes: with few devices the in-flight total is small, so each
+ * group commit holds few messages and the fsync is paid often; with many the
+ * groups are large.
  */
-const CLIENTS = 50;
+export const FLEETS = [8, 50] as const;
 const WINDOW = 20;
 
 export interface AckRun {
@@ -30,25 +32,67 @@ export interface AckRun {
   p99: number;
 }
 
+/** journal: the writer thread; journalMain: the same journal committed on the main thread (before the writer thread). */
+type Mode = "journal" | "journalMain" | "ackBeforeDurable" | "bare";
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
 
-async function run(messages: { topic: string; payload: string }[], ackBeforeDurable: boolean): Promise<AckRun> {
+async function startBare(): Promise<{ port: number; close: () => Promise<void> }> {
+  const aedes = await Aedes.createBroker();
+  let n = 0;
+  aedes.published = (packet, client, done) => {
+    if (client) n += (JSON.parse(packet.payload.toString()) as unknown) === null ? 0 : 1;
+    done();
+  };
+  const server: Server = createServer(aedes.handle);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+      await new Promise<void>((r) => aedes.close(() => r()));
+      if (n === 0) throw new Error("bare aedes consumed nothing");
+    },
+  };
+}
+
+async function startGateway(mode: "journal" | "journalMain" | "ackBeforeDurable"): Promise<{ port: number; close: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "edgegate-bench-ack-"));
   const config = parseConfig(
-    `mqtt: {listen: "127.0.0.1:0", max_payload_bytes: 1048576}
+    // No per-client mqtt.message_rate_limit (default 1,000/s): with 8 devices it would cap both modes at ~8,000 msg/s.
+    `mqtt: {listen: "127.0.0.1:0", max_payload_bytes: 1048576, message_rate_limit: 0}
 http: {listen: "127.0.0.1:0"}
 storage: {path: "${join(dir, "outbox.db")}"}
 ${BENCH_RULES_YAML}`,
     "bench",
   );
-  const gw = buildGateway(config, { shutdownSendTimeoutMs: 100, ackBeforeDurable });
+  const gw = buildGateway(config, { shutdownSendTimeoutMs: 100, ackBeforeDurable: mode === "ackBeforeDurable", journalOnMainThread: mode === "journalMain" });
   await gw.start();
-  const port = Number(gw.mqttAddress().split(":").pop());
+  return {
+    port: Number(gw.mqttAddress().split(":").pop()),
+    close: async () => {
+      await gw.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One run of one mode (profiling: `node --cpu-prof`). */
+export async function runOnce(messages: { topic: string; payload: string }[], mode: Mode, clients: number): Promise<AckRun> {
+  return run(messages, mode, clients);
+}
+
+async function run(messages: { topic: string; payload: string }[], mode: Mode, clientsN: number): Promise<AckRun> {
+  const server = mode === "bare" ? await startBare() : await startGateway(mode);
   const clients = await Promise.all(
-    Array.from({ length: CLIENTS }, (_, i) => mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: `bench-ack-${i}`, reconnectPeriod: 0 })),
+    Array.from({ length: clientsN }, (_, i) => mqtt.connectAsync(`mqtt://127.0.0.1:${server.port}`, { protocolVersion: 4, clientId: `bench-ack-${i}`, reconnectPeriod: 0 })),
   );
+  // Warm-up, the same for every mode: one acknowledged publish per device, then a pause, so the
+  // timed part does not measure start-up (the journal's writer thread starts with the first group).
+  await Promise.all(clients.map((c, i) => c.publishAsync(messages[i % messages.length]!.topic, messages[i % messages.length]!.payload, { qos: 1 })));
+  await new Promise((r) => setTimeout(r, 1000));
   const latencies: number[] = [];
   let next = 0;
   const t0 = process.hrtime.bigint();
@@ -77,21 +121,37 @@ ${BENCH_RULES_YAML}`,
   );
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   await Promise.all(clients.map((c) => c.endAsync()));
-  await gw.close();
-  rmSync(dir, { recursive: true, force: true });
+  await server.close();
   latencies.sort((a, b) => a - b);
   return { rate: messages.length / s, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-export async function benchDurableAck(messages: { topic: string; payload: string }[]): Promise<{ journal: AckRun; baseline: AckRun }> {
-  const j: AckRun[] = [];
-  const b: AckRun[] = [];
-  await run(messages.slice(0, 2000), false); // warm-up
-  for (let i = 0; i < 3; i++) {
-    // interleaved so drift of the shared machine hits both alike
-    b.push(await run(messages, true));
-    j.push(await run(messages, false));
+export interface FleetResult {
+  clients: number;
+  journal: AckRun;
+  journalMain: AckRun;
+  baseline: AckRun;
+  bare: AckRun;
+}
+
+const pick = (xs: AckRun[]): AckRun => ({ rate: median(xs.map((x) => x.rate)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
+
+export async function benchDurableAck(messages: { topic: string; payload: string }[], reps = 3): Promise<FleetResult[]> {
+  const out: FleetResult[] = [];
+  await run(messages.slice(0, 2000), "journal", 8); // warm-up
+  for (const clients of FLEETS) {
+    const j: AckRun[] = [];
+    const jm: AckRun[] = [];
+    const b: AckRun[] = [];
+    const bare: AckRun[] = [];
+    for (let i = 0; i < reps; i++) {
+      // interleaved so drift of the shared machine hits all three alike
+      b.push(await run(messages, "ackBeforeDurable", clients));
+      j.push(await run(messages, "journal", clients));
+      jm.push(await run(messages, "journalMain", clients));
+      bare.push(await run(messages, "bare", clients));
+    }
+    out.push({ clients, journal: pick(j), journalMain: pick(jm), baseline: pick(b), bare: pick(bare) });
   }
-  const pick = (xs: AckRun[]): AckRun => ({ rate: median(xs.map((x) => x.rate)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
-  return { journal: pick(j), baseline: pick(b) };
+  return out;
 }

@@ -40,6 +40,8 @@ export interface GatewayOptions {
    * in production: a kill -9 then loses acknowledged messages.
    */
   ackBeforeDurable?: boolean;
+  /** Benchmark comparison only: journal group commits on the main thread (blocking the event loop for each fsync) instead of the writer thread. */
+  journalOnMainThread?: boolean;
 }
 
 export interface Gateway {
@@ -260,6 +262,7 @@ function components(c: Context): Component[] {
         if (p.timer) clearInterval(p.timer);
         p.committer?.flush();
         c.tick(true);
+        p.durability?.close();
         p.accepting = false;
         for (const r of c.core.registries) r.close();
       },
@@ -363,7 +366,8 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     const aggregate = core.built.aggregate;
     if (final) p.committer?.flush();
     const before = p.sink.pending();
-    core.tick(now(), final);
+    // Not past a message accepted and still waiting for its journal commit (it is processed at its arrival time).
+    core.tick(Math.min(now(), p.committer?.oldestUnprocessedMs() ?? Infinity), final);
     // Outbox rows, journal position and (when windows were emitted) the checkpoint: one transaction.
     p.durability.commit(p.sink.pending() > before, final);
     metrics.staleMarkers.inc(aggregate.staleMarkers - staleMarkersCounted);
@@ -408,11 +412,14 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       // A crash replays at most this much; a quarter of the storage bound, at most 64 MiB.
       journalMaxBytes: maxBytes > 0 ? Math.min(maxBytes / 4, 64 * 1024 * 1024) : 64 * 1024 * 1024,
       storagePath: config.storage.path,
+      writerThread: !options.journalOnMainThread,
     }));
     d.recover();
     if (options.ackBeforeDurable) return;
     const c = (p.committer = new GroupCommitter({
       commit: (entries) => d.commitGroup(entries),
+      commitAsync: (entries, done) => d.commitGroupAsync(entries, done),
+      waitIdle: () => d.waitIdle(),
       committed: (entries, last) => d.committedGroup(entries, last),
       failed: (err, entries) => d.groupFailed(err, entries),
       refused: () => metrics.messagesDropped.inc({ reason: "storage_full" }),

@@ -4,8 +4,10 @@
  * n-th time the point is reached, default 1) the process kills itself with
  * SIGKILL at that instant — a `kill -9` at a chosen place instead of a random
  * one. Points: `mid_group_commit` (journal rows written, transaction not
- * committed), `after_journal_commit` (committed, not processed, no PUBACK
- * sent), `mid_outbox_commit` (outbox rows and checkpoint written, not
+ * committed; reached on the journal's writer thread, whose SIGKILL ends the
+ * whole process, or on the main thread for a group committed there),
+ * `after_journal_commit` (committed — reported by the writer thread — not
+ * processed, no PUBACK sent), `mid_outbox_commit` (outbox rows and checkpoint written, not
  * committed), `after_outbox_commit` (committed, not yet booked in memory),
  * `during_replay` (part of the journal replayed at start). Unset in
  * production: the check is one comparison with null.

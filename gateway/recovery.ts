@@ -8,6 +8,7 @@ import type { OutboxSink, PendingFlush } from "./remote-write/pending-series.js"
 import type { Core } from "./core.js";
 import type { Json } from "./pipeline/aggregate/output.js";
 import { crashPoint } from "./crash-hook.js";
+import { JournalWriter } from "./outbox/journal-writer.js";
 
 export interface DurabilityOptions {
   outbox: Outbox;
@@ -24,6 +25,8 @@ export interface DurabilityOptions {
   /** The journal is checkpointed (and truncated) when it holds more than this many bytes. */
   journalMaxBytes: number;
   storagePath: string;
+  /** Journal group commits on a writer thread (default); false: on the main connection, blocking the event loop for each fsync. */
+  writerThread?: boolean;
 }
 
 /** What a checkpoint row holds besides its journal position. */
@@ -54,6 +57,8 @@ const FULL_RETRY_MS = 5000;
  */
 export class Durability {
   readonly journal: Journal;
+  /** Group commits on a writer thread with its own connection (none for an in-memory database, which one connection owns). */
+  private readonly writer: JournalWriter | null;
   private processedSeq = 0;
   private outboxSeq = 0;
   private checkpointSeq = 0;
@@ -79,6 +84,12 @@ export class Durability {
         this.enterFull(`storage full at start: ${room} bytes of room on ${o.storagePath}${reserved ? "" : ", and no room for the reserve file"}; not acknowledging messages until space is free`, null);
       }
     }
+    // The writer thread's connection gets the same WAL bounds as the outbox's (they are per connection).
+    this.writer =
+      o.storagePath === ":memory:" || o.writerThread === false
+        ? null
+        : new JournalWriter(o.storagePath, this.space === null ? undefined : { walPages: this.space.plan.walPages, walLimitBytes: this.space.plan.walLimitBytes });
+    if (this.writer) this.writer.onBroken = (err) => o.log.error({ err: err.message }, "journal writer thread failed; committing the journal on the main thread");
   }
 
   /** Restores the last checkpoint and replays the journal after it. Call before anything is accepted. */
@@ -128,6 +139,9 @@ export class Durability {
 
   /** Journals "accepting from now on" (a restart's allowed lateness counts from here) and applies it. */
   resume(ms: number): void {
+    // Groups in flight on the writer thread get lower seqs than this row: process them first, so
+    // processedSeq never passes an entry that was not processed.
+    this.writer?.waitIdle();
     this.o.core().built.aggregate.resume(ms);
     this.resumedAtMs = ms;
     try {
@@ -148,6 +162,35 @@ export class Durability {
       })();
     }
     return this.journal.append(entries);
+  }
+
+  /**
+   * The group commit handed to the writer thread (false: not available now, commit with
+   * commitGroup). `done` runs on this thread after the commit; the rows are booked first.
+   */
+  commitGroupAsync(entries: readonly JournalEntry[], done: (err: Error | null, lastSeq: number) => void): boolean {
+    if (this.writer === null || !this.writer.available()) return false;
+    this.governSoon();
+    // max_page_count is per connection: the thread's inserts obey the page limit the outbox's follow.
+    this.writer.submit(
+      entries,
+      (err, lastSeq) => {
+        if (err === null) this.journal.appended(entries, lastSeq);
+        done(err, lastSeq);
+      },
+      this.space?.pageLimit() ?? -1,
+    );
+    return true;
+  }
+
+  /** Blocks until the writer thread has reported every group handed to it (their completions run here). */
+  waitIdle(): void {
+    this.writer?.waitIdle();
+  }
+
+  /** Ends the writer thread (after the final tick; the outbox connection closes after it). */
+  close(): void {
+    this.writer?.close();
   }
 
   /** After the group commit: process in journal order (then the broker acknowledges). */

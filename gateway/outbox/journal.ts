@@ -26,6 +26,9 @@ export interface Checkpoint {
 export const KIND_MESSAGE = 0;
 export const KIND_RESUME = 1;
 
+/** One journal row; the writer thread (journal-worker.ts) prepares the same statement on its own connection. */
+export const JOURNAL_INSERT_SQL = "INSERT INTO journal (received_ms, kind, topic, client, payload) VALUES (?, ?, ?, ?, ?)";
+
 const DDL = `
 CREATE TABLE IF NOT EXISTS journal (
   seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -71,7 +74,7 @@ export class Journal {
 
   constructor(db: Database.Database) {
     db.exec(DDL);
-    this.insertStmt = db.prepare("INSERT INTO journal (received_ms, kind, topic, client, payload) VALUES (?, ?, ?, ?, ?)");
+    this.insertStmt = db.prepare(JOURNAL_INSERT_SQL);
     this.readStmt = db.prepare("SELECT seq, received_ms, kind, topic, client, payload FROM journal WHERE seq > ? ORDER BY seq LIMIT ?");
     this.truncateStmt = db.prepare("DELETE FROM journal WHERE seq <= ? RETURNING 1 AS n, length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB)) AS bytes");
     this.putStmt = db.prepare(
@@ -102,6 +105,13 @@ export class Journal {
     for (const e of entries) this.bytesCount += entrySize(e);
     this.last = seq;
     return seq;
+  }
+
+  /** Books entries another connection (the writer thread) committed, `lastSeq` being the last one's. */
+  appended(entries: readonly JournalEntry[], lastSeq: number): void {
+    this.rowsCount += entries.length;
+    for (const e of entries) this.bytesCount += entrySize(e);
+    if (lastSeq > this.last) this.last = lastSeq;
   }
 
   /** The seq of the newest committed entry (0 for an empty journal). */

@@ -110,6 +110,11 @@ export class StorageSpace {
     }
   }
 
+  /** The page limit set by the last govern() (-1 before the first): other connections to the file apply it too. */
+  pageLimit(): number {
+    return this.limitPages;
+  }
+
   /** Bytes inserts can still take: free pages inside the file plus the growth the limit allows. */
   room(): number {
     this.govern();

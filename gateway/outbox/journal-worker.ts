@@ -1,0 +1,94 @@
+/**
+ * The ingest journal's writer thread (started by journal-writer.ts): its own
+ * better-sqlite3 connection to the gateway's WAL database, committing one
+ * transaction for all the groups the main thread handed over while the
+ * previous one committed, so the fsync of a group commit does not block the
+ * event loop that runs the broker, and the main thread never waits to hand
+ * the next group over. Replies
+ * go to the MessagePort handed over in workerData, and every reply bumps a
+ * shared counter so the main thread can also wait for one synchronously.
+ */
+import { receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
+import Database from "better-sqlite3";
+import { crashPoint } from "../crash-hook.js";
+import { JOURNAL_INSERT_SQL, KIND_MESSAGE } from "./journal.js";
+import type { WriterReply, WriterRequest } from "./journal-writer.js";
+
+const { path, port, signal, wal } = workerData as { path: string; port: MessagePort; signal: Int32Array; wal?: { walPages: number; walLimitBytes: number } };
+
+function reply(r: WriterReply): void {
+  port.postMessage(r);
+  Atomics.add(signal, 0, 1);
+  Atomics.notify(signal, 0);
+}
+
+let db: Database.Database;
+type Append = Extract<WriterRequest, { type: "append" }>;
+let append: (reqs: Append[]) => number[];
+try {
+  db = new Database(path, { fileMustExist: true });
+  // The same settings as the outbox connection: FULL makes a WAL commit fsync before it returns
+  // (survives a power cut); busy_timeout waits out the main thread's outbox/checkpoint transaction.
+  db.pragma("synchronous = FULL");
+  db.pragma("busy_timeout = 5000");
+  if (wal) {
+    // The outbox connection's WAL bounds (per connection): on a small disk the WAL must stay small and reused.
+    db.pragma(`wal_autocheckpoint = ${wal.walPages}`);
+    db.pragma(`journal_size_limit = ${wal.walLimitBytes}`);
+  }
+  const insert = db.prepare<[number, number, string, string, Buffer]>(JOURNAL_INSERT_SQL);
+  append = db.transaction((reqs: Append[]) => {
+    const lastSeqs: number[] = [];
+    let seq = 0;
+    for (const req of reqs) {
+      const n = req.receivedMs.length;
+      const payloads = Buffer.from(req.payloads);
+      const { topics, topicEnds, clients, clientEnds, ends } = req;
+      for (let i = 0, at = 0, t = 0, c = 0; i < n; i++) {
+        const topic = topics.slice(t, (t = topicEnds[i]!));
+        const client = clients.slice(c, (c = clientEnds[i]!));
+        seq = Number(insert.run(req.receivedMs[i]!, KIND_MESSAGE, topic, client, payloads.subarray(at, (at = ends[i]!))).lastInsertRowid);
+      }
+      lastSeqs.push(seq);
+    }
+    crashPoint("mid_group_commit");
+    return lastSeqs;
+  });
+  reply({ type: "ready" });
+} catch (err) {
+  reply({ type: "failed", message: (err as Error).message });
+  port.close();
+  throw err;
+}
+
+function close(): void {
+  db.close();
+  reply({ type: "closed" });
+  port.close();
+}
+
+port.on("message", (first: WriterRequest) => {
+  if (first.type === "close") return close();
+  // Everything handed over while the previous transaction ran: one transaction, one fsync.
+  const reqs: Append[] = [first];
+  let closing = false;
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+    const req = m.message as WriterRequest;
+    if (req.type === "close") {
+      closing = true;
+      break;
+    }
+    reqs.push(req);
+  }
+  const ids = reqs.map((r) => r.id);
+  try {
+    let limit: number | undefined;
+    for (const r of reqs) if (r.maxPageCount !== undefined) limit = r.maxPageCount;
+    if (limit !== undefined) db.pragma(`max_page_count = ${limit}`);
+    reply({ type: "committed", ids, lastSeqs: append(reqs) });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    reply({ type: "error", ids, message: (err as Error).message, code: typeof code === "string" ? code : undefined });
+  }
+  if (closing) close();
+});

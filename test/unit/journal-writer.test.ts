@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import Database from "better-sqlite3";
+import { Journal, type JournalEntry } from "../../gateway/outbox/journal.js";
+import { JournalWriter } from "../../gateway/outbox/journal-writer.js";
+import { GroupCommitter } from "../../gateway/ingest/durable-ack.js";
+
+/** A WAL database file with the journal's tables (as the outbox opens it), its journal, and a writer thread on the same file. */
+async function setup(t: TestContext): Promise<{ db: Database.Database; journal: Journal; writer: JournalWriter }> {
+  const dir = mkdtempSync(join(tmpdir(), "edgegate-jwriter-"));
+  const path = join(dir, "outbox.db");
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  db.pragma("busy_timeout = 5000");
+  const journal = new Journal(db);
+  const writer = new JournalWriter(path);
+  t.after(() => {
+    writer.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // The thread starts on first use; bounded wait for it to open the file.
+  for (let i = 0; i < 300 && !writer.available(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(writer.available(), "the writer thread opened the database");
+  return { db, journal, writer };
+}
+
+function entries(prefix: string, n: number, t0 = 1000): JournalEntry[] {
+  return Array.from({ length: n }, (_, i) => ({ receivedMs: t0 + i, topic: `${prefix}/${i}`, clientId: `dev-${prefix}`, payload: Buffer.from(`{"i":${i}}`) }));
+}
+
+test("groups handed to the writer thread commit in hand-over order on its own connection; the main connection reads them", async (t) => {
+  const { journal, writer } = await setup(t);
+  const reported: number[] = [];
+  const all = await Promise.all(
+    [0, 1, 2, 3, 4].map(
+      (g) =>
+        new Promise<number>((resolve, reject) =>
+          writer.submit(entries(`g${g}`, 10), (err, lastSeq) => {
+            if (err) return reject(err);
+            reported.push(lastSeq);
+            resolve(lastSeq);
+          }),
+        ),
+    ),
+  );
+  assert.deepEqual(all, [10, 20, 30, 40, 50]);
+  assert.deepEqual(reported, [10, 20, 30, 40, 50], "completions run in commit order");
+  const rows = [...journal.after(0)];
+  assert.equal(rows.length, 50);
+  assert.deepEqual(
+    rows.slice(0, 3).map((r) => [r.seq, r.topic, r.clientId, r.payload.toString()]),
+    [
+      [1, "g0/0", "dev-g0", '{"i":0}'],
+      [2, "g0/1", "dev-g0", '{"i":1}'],
+      [3, "g0/2", "dev-g0", '{"i":2}'],
+    ],
+  );
+  assert.equal(rows[49]!.topic, "g4/9");
+  // A row the main connection writes afterwards (e.g. the "resumed" marker) comes after them.
+  assert.equal(journal.append(entries("main", 1)), 51);
+});
+
+test("waitIdle blocks until what was handed over is reported, and runs the completions on the calling thread", async (t) => {
+  const { writer } = await setup(t);
+  let seq = 0;
+  writer.submit(entries("a", 5), (err, lastSeq) => {
+    assert.equal(err, null);
+    seq = lastSeq;
+  });
+  assert.equal(writer.inFlight(), 1);
+  writer.waitIdle();
+  assert.equal(seq, 5, "reported before waitIdle returned");
+  assert.equal(writer.inFlight(), 0);
+});
+
+test("a commit that fails on the thread reports SQLite's code and stores nothing of the group", async (t) => {
+  const { db, journal, writer } = await setup(t);
+  db.exec("CREATE TRIGGER poison BEFORE INSERT ON journal WHEN NEW.topic = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END");
+  const group = [...entries("ok", 3), { receivedMs: 1, topic: "poison", clientId: "x", payload: Buffer.from("{}") }];
+  const err = await new Promise<Error | null>((resolve) => writer.submit(group, (e) => resolve(e)));
+  assert.ok(err instanceof Error);
+  assert.match(err.message, /poisoned row/);
+  assert.match((err as Error & { code?: string }).code ?? "", /^SQLITE_CONSTRAINT/);
+  assert.equal([...journal.after(0)].length, 0, "the group is one transaction: none of it stored");
+});
+
+test("group commit with the writer thread: a group is handed over at the end of its turn; flush() waits for the groups in flight, then commits the rest in order", async (t) => {
+  const { journal, writer } = await setup(t);
+  const committed: { topics: string[]; last: number }[] = [];
+  const c = new GroupCommitter({
+    commit: (es) => journal.append(es),
+    commitAsync: (es, done) => {
+      if (!writer.available()) return false;
+      writer.submit(es, (err, last) => {
+        if (err === null) journal.appended(es, last);
+        done(err, last);
+      });
+      return true;
+    },
+    waitIdle: () => writer.waitIdle(),
+    committed: (es, last) => committed.push({ topics: es.map((e) => e.topic), last }),
+    failed: () => null,
+  });
+  const resolvedAfterCommit: boolean[] = [];
+  const accept = (e: JournalEntry) => c.accept(e, 1).then(() => resolvedAfterCommit.push(committed.some((g) => g.topics.includes(e.topic))));
+  const first = entries("first", 10).map(accept);
+  await new Promise((r) => setImmediate(r)); // end of the turn: the first group is handed to the thread
+  assert.equal(writer.inFlight(), 1, "the first group is on the writer thread");
+  assert.equal(c.oldestUnprocessedMs(), 1000, "the group in flight holds the oldest arrival: the pipeline clock must not pass it");
+  const second = entries("second", 7, 5000).map(accept);
+  assert.equal(c.pending(), 7, "accepted while a group is in flight: they form the next group");
+  assert.equal(c.oldestUnprocessedMs(), 1000);
+  c.flush();
+  assert.equal(c.oldestUnprocessedMs(), Infinity, "everything processed");
+  assert.deepEqual(
+    committed.map((g) => [g.topics.length, g.last, g.topics[0]]),
+    [
+      [10, 10, "first/0"],
+      [7, 17, "second/0"],
+    ],
+    "processed in journal order, each group after its commit",
+  );
+  await Promise.all([...first, ...second]);
+  assert.equal(resolvedAfterCommit.length, 17);
+  assert.ok(resolvedAfterCommit.every(Boolean), "no acknowledgement before the commit holding the message was processed");
+  assert.deepEqual(journal.stats().rows, 17);
+});
+
+test("group commit with the writer thread: groups of consecutive turns are processed in journal order, each acknowledged only after its commit was processed", async (t) => {
+  const { journal, writer } = await setup(t);
+  const committed: { first: string; n: number; last: number }[] = [];
+  const c = new GroupCommitter({
+    commit: (es) => journal.append(es),
+    commitAsync: (es, done) => {
+      if (!writer.available()) return false;
+      writer.submit(es, (err, last) => {
+        if (err === null) journal.appended(es, last);
+        done(err, last);
+      });
+      return true;
+    },
+    waitIdle: () => writer.waitIdle(),
+    committed: (es, last) => committed.push({ first: es[0]!.topic, n: es.length, last }),
+    failed: () => null,
+  });
+  const acks: Promise<void>[] = [];
+  for (let turn = 0; turn < 20; turn++) {
+    for (const e of entries(`t${turn}`, 5, 1000 * turn)) acks.push(c.accept(e, 1).then(() => assert.ok(committed.some((g) => g.first === `t${turn}/0`))));
+    await new Promise((r) => setImmediate(r)); // each turn's group is handed over, whatever is still in flight
+  }
+  await Promise.all(acks);
+  assert.equal(committed.length, 20, "one group per turn");
+  committed.forEach((g, i) => {
+    assert.equal(g.first, `t${i}/0`, "processed in hand-over order");
+    assert.equal(g.last, 5 * (i + 1), "seqs follow hand-over order");
+  });
+  assert.equal(c.oldestUnprocessedMs(), Infinity);
+  assert.deepEqual(
+    [...journal.after(0)].map((r) => r.topic).slice(0, 7),
+    ["t0/0", "t0/1", "t0/2", "t0/3", "t0/4", "t1/0", "t1/1"],
+  );
+});
