@@ -168,7 +168,10 @@ test("disk full: no PUBACK, not ready, starts on the full disk, drains and recov
         return s.outbox.rows === 0 ? true : undefined;
       }, left(120_000), 250);
       // Drained and accepting: the state is over, and the reserve file is there again for the next time.
-      assert.equal((await status(g2)).storage.full, null);
+      // On a loaded machine the first window flushes after the resume can still meet a WAL that must
+      // grow into the last free bytes (one more, short full episode, seen once in a full-suite run):
+      // "recovers" means the state ends by itself, so wait for it (bounded) rather than sample it once.
+      await waitFor("the full state to end after the drain", async () => ((await status(g2)).storage.full === null ? true : undefined), left(30_000), 250);
       assert.equal(await metric(g2, "edgegate_storage_full"), 0);
       assert.ok(existsSync(`${mnt}/outbox.db-reserve`), "the reserve file is made again");
     } catch (err) {
