@@ -23,8 +23,12 @@ export interface TimeSeries {
   samples: PromSample[];
 }
 
-// Loaded once at module load, for decoding (the receiver, splitting a refused batch); encoding is write-request.ts.
-const WriteRequest = protobuf.loadSync(protoFile("remote.proto")).lookupType("prometheus.WriteRequest");
+// Loaded on first use, for decoding only (the receiver, splitting a refused batch); encoding is
+// write-request.ts. A gateway that never splits a batch keeps the schema out of its idle memory.
+let writeRequestType: protobuf.Type | undefined;
+function writeRequestSchema(): protobuf.Type {
+  return (writeRequestType ??= protobuf.loadSync(protoFile("remote.proto")).lookupType("prometheus.WriteRequest"));
+}
 
 // snappyjs ships no type declarations; createRequire keeps this file typed without a .d.ts.
 interface SnappyJs {
@@ -45,13 +49,18 @@ const snappy = requireCjs("snappyjs") as SnappyJs;
 interface NativeSnappy {
   compressSync(input: Uint8Array): Uint8Array;
 }
-const nativeSnappy: NativeSnappy | undefined = (() => {
-  try {
-    return requireCjs("snappy") as NativeSnappy;
-  } catch {
-    return undefined;
+// Loaded with the first batch compressed (~8 MB of resident memory an idle gateway does not need).
+let nativeSnappy: NativeSnappy | null | undefined;
+function native(): NativeSnappy | null {
+  if (nativeSnappy === undefined) {
+    try {
+      nativeSnappy = requireCjs("snappy") as NativeSnappy;
+    } catch {
+      nativeSnappy = null;
+    }
   }
-})();
+  return nativeSnappy;
+}
 
 // ---------------------------------------------------------------------------
 // Stale markers: defined with the rest of Prometheus's data model.
@@ -278,7 +287,7 @@ interface DecodedRequest {
 
 /** Decodes protobuf bytes (not compressed); throws on a malformed message. */
 export function decodeWriteRequest(buf: Uint8Array): TimeSeries[] {
-  const msg = WriteRequest.decode(buf) as unknown as DecodedRequest;
+  const msg = writeRequestSchema().decode(buf) as unknown as DecodedRequest;
   const out: TimeSeries[] = [];
   for (const ts of msg.timeseries ?? []) {
     const labels: PromLabel[] = [];
@@ -296,7 +305,8 @@ export function decodeWriteRequest(buf: Uint8Array): TimeSeries[] {
 
 /** Snappy block format (spec: "the framed format MUST NOT be used"). */
 export function snappyCompress(buf: Uint8Array): Uint8Array {
-  return nativeSnappy !== undefined ? nativeSnappy.compressSync(buf) : snappy.compress(buf);
+  const n = native();
+  return n !== null ? n.compressSync(buf) : snappy.compress(buf);
 }
 
 /** Throws when the declared uncompressed length exceeds `maxLength` (before allocating it) or the stream is corrupt. */
