@@ -11,6 +11,7 @@ import { ReplayPacer, RetryBudget } from "./retry-budget.js";
 import { Transport } from "./transport.js";
 import { decodeWriteRequest, encodeWriteRequest, snappyCompress, snappyDecompress } from "./codec.js";
 import { isolateRefused, refusalIsPerSample, type PartVerdict } from "./split.js";
+import { splitIntoLanes } from "./lanes.js";
 import { RepeatLimiter } from "../logging/repeat-limiter.js";
 import { validateHeaderName, validateHeaderValue } from "node:http";
 
@@ -50,6 +51,8 @@ export class Sender {
   private readonly pacer: ReplayPacer;
   /** queue_config.max_samples_per_send: the bound of a request merging several backlog rows. */
   private readonly maxSamplesPerSend: number;
+  /** queue_config.replay_concurrency: requests in flight at once for a merged backlog run (lanes.ts). */
+  private readonly lanes: number;
   /** Rows whose every recorded attempt (the count) was a merged request the receiver answered: not possibly stored. */
   private readonly answeredRuns = new Map<number, number>();
   private readonly sleep = new Sleep();
@@ -58,7 +61,8 @@ export class Sender {
   private unsubscribe: (() => void) | undefined;
   private wake: (() => void) | undefined;
   private appended = false;
-  private controller: AbortController | undefined;
+  /** The requests in flight (several while a merged run is sent over lanes). */
+  private readonly controllers = new Set<AbortController>();
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private drainWaiters: (() => void)[] = [];
@@ -101,6 +105,7 @@ export class Sender {
     this.budget = new RetryBudget(minBackoffMs, this.maxBackoffMs, q.max_retry_duration);
     this.pacer = new ReplayPacer(q.replay_speed);
     this.maxSamplesPerSend = q.max_samples_per_send;
+    this.lanes = q.replay_concurrency;
   }
 
   /** Begins the loop; it sleeps until `outbox.onAppend` fires for this queue. Idempotent. */
@@ -143,7 +148,7 @@ export class Sender {
 
   /** Resolves when this sender's queue is empty and nothing is in flight, or when the sender is closed. */
   drained(): Promise<void> {
-    if (this.closing || (this.controller === undefined && queueRows(this.outbox, this.queue) === 0)) return Promise.resolve();
+    if (this.closing || (this.controllers.size === 0 && queueRows(this.outbox, this.queue) === 0)) return Promise.resolve();
     return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -159,7 +164,9 @@ export class Sender {
     this.sleep.cancel();
     this.wakeLoop();
     this.closePromise = (async () => {
-      const deadline = setTimeout(() => this.controller?.abort(new Error("sender closed")), deadlineMs);
+      const deadline = setTimeout(() => {
+        for (const c of this.controllers) c.abort(new Error("sender closed"));
+      }, deadlineMs);
       try {
         await this.loop;
       } finally {
@@ -266,7 +273,7 @@ export class Sender {
    * "single" when fewer than two rows qualify (nothing was sent).
    */
   private async sendRun(): Promise<"sent" | "single" | "aborted"> {
-    const rows = this.outbox.oldestRun(this.queue, this.maxSamplesPerSend, 256);
+    const rows = this.outbox.oldestRun(this.queue, this.maxSamplesPerSend * this.lanes, 256 * this.lanes);
     const now = Date.now();
     let n = 1;
     // Pacing: the first row was paced by the caller; a later one joins only if it could be sent now.
@@ -274,10 +281,15 @@ export class Sender {
     if (n < 2) return "single";
     const run = rows.slice(0, n);
     const ids = run.map((r) => r.id);
-    let payload: Uint8Array;
+    let payloads: Uint8Array[][];
     try {
       const parts = run.map((r) => snappyDecompress(r.payload, 256 * 1024 * 1024));
-      payload = snappyCompress(Buffer.concat(parts));
+      const request = Buffer.concat(parts);
+      const runSamples = run.reduce((k, r) => k + r.samples, 0);
+      payloads =
+        this.lanes > 1 && runSamples > this.maxSamplesPerSend
+          ? splitIntoLanes(request, this.lanes, this.maxSamplesPerSend).filter((l) => l.length > 0).map((l) => l.map((x) => snappyCompress(x.body)))
+          : [[snappyCompress(request)]];
     } catch {
       return "single"; // a row that does not decode goes the single path (dead letter)
     }
@@ -288,7 +300,7 @@ export class Sender {
     } catch (err) {
       this.log.debug({ err: (err as Error).message, batchIds: ids }, "could not record the attempts; sending anyway");
     }
-    const outcome = await this.sendPayload(payload);
+    const { outcome, anyAccepted } = await this.sendLanes(payloads);
     if (outcome.kind === "aborted") return "aborted";
     const m = this.metrics;
     const target = this.name;
@@ -306,7 +318,8 @@ export class Sender {
       this.updateGauges();
       return "sent";
     }
-    const answered = outcome.kind === "dead" || (outcome.kind === "retry" && outcome.status !== undefined);
+    // A lane that was accepted stored part of these rows: their resend is then possibly a duplicate.
+    const answered = !anyAccepted && (outcome.kind === "dead" || (outcome.kind === "retry" && outcome.status !== undefined));
     if (this.answeredRuns.size > 100_000) this.answeredRuns.clear(); // rows evicted unseen; forgetting only makes a resend "possibly stored"
     if (answered) for (const id of ids) this.answeredRuns.set(id, 1);
     this.log.debug({ batchIds: ids, outcome }, "merged request not accepted; sending its rows one by one");
@@ -319,6 +332,30 @@ export class Sender {
       if (!this.closing) await this.sleep.wait(delayMs);
     }
     return "sent";
+  }
+
+  /**
+   * Sends the lanes of a merged run at the same time, each lane's requests one
+   * after another (a lane stops at its first request not answered 2xx). The
+   * result is a 2xx only if every request was; otherwise the first failure
+   * (an abort first), and whether any request was accepted.
+   */
+  private async sendLanes(lanes: Uint8Array[][]): Promise<{ outcome: Outcome; anyAccepted: boolean }> {
+    let anyAccepted = false;
+    const results = await Promise.all(
+      lanes.map(async (requests): Promise<Outcome> => {
+        let last: Outcome = { kind: "ok", status: 204 };
+        for (const payload of requests) {
+          if (this.closing) return { kind: "aborted" }; // the rows stay (attempts recorded: a resend counts as possibly stored)
+          last = await this.sendPayload(payload);
+          if (last.kind !== "ok" || last.status >= 300) return last;
+          anyAccepted = true;
+        }
+        return last;
+      }),
+    );
+    const failed = results.find((r) => r.kind === "aborted") ?? results.find((r) => r.kind !== "ok" || r.status >= 300);
+    return { outcome: failed ?? results[0]!, anyAccepted };
   }
 
   /** Applies an outcome to the outbox and the metrics; sleeps the backoff on a retry. */
@@ -438,7 +475,7 @@ export class Sender {
 
   private async sendPayload(payload: Uint8Array): Promise<Outcome> {
     const controller = new AbortController();
-    this.controller = controller;
+    this.controllers.add(controller);
     const stopTimer = this.metrics.rwDuration.startTimer({ target: this.name });
     try {
       const outcome = await postBatch(this.transport, this.authorize, payload, this.timeoutMs, controller);
@@ -449,7 +486,7 @@ export class Sender {
       return outcome;
     } finally {
       stopTimer();
-      this.controller = undefined;
+      this.controllers.delete(controller);
     }
   }
 
