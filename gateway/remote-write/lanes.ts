@@ -4,7 +4,8 @@
  * reordering any series: every series goes to one lane, chosen by a hash of
  * its encoded labels, and within a lane the series keep their order. A lane
  * is cut into requests of at most `maxSamples` samples (a single series entry
- * holding more is sent alone), to be sent one after another.
+ * holding more is sent alone), to be sent one after another. Within a request
+ * a series' entries are merged into one TimeSeries (see splitIntoLanes).
  *
  * Works on the wire format without decoding values: top-level field 1 is a
  * TimeSeries; inside it field 1 is a Label, fields 2 (Sample) and 4
@@ -50,10 +51,26 @@ function skip(buf: Uint8Array, pos: number, wt: number): number {
   }
 }
 
-/** FNV-1a over the Label fields of one TimeSeries, and its sample count. */
-function scanSeries(buf: Uint8Array, start: number, end: number): { hash: number; samples: number } {
+/** One TimeSeries entry: the byte ranges of its Label fields and of its Sample fields; `other` when it has any other field. */
+interface Scanned {
+  hash: number;
+  samples: number;
+  labelStart: number;
+  labelEnd: number;
+  /** [start, end) pairs of the Sample fields (tag included). */
+  sampleRanges: number[];
+  other: boolean;
+}
+
+/** FNV-1a over the Label fields of one TimeSeries, its sample count, and where its parts are. */
+function scanSeries(buf: Uint8Array, start: number, end: number): Scanned {
   let hash = 0x811c9dc5;
   let samples = 0;
+  let labelStart = -1;
+  let labelEnd = -1;
+  let contiguous = true;
+  let other = false;
+  const sampleRanges: number[] = [];
   let pos = start;
   while (pos < end) {
     const [tag, p] = readVarint(buf, pos);
@@ -62,30 +79,82 @@ function scanSeries(buf: Uint8Array, start: number, end: number): { hash: number
     if (next > end) throw new Error("WriteRequest: field runs past its series");
     if (field === 1) {
       for (let i = pos; i < next; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
-    } else if (field === 2 || field === 4) {
+      if (labelStart < 0) labelStart = pos;
+      else if (labelEnd !== pos) contiguous = false;
+      labelEnd = next;
+    } else if (field === 2) {
       samples++;
+      sampleRanges.push(pos, next);
+    } else {
+      if (field === 4) samples++;
+      other = true;
     }
     pos = next;
   }
-  return { hash: hash >>> 0, samples };
+  if (labelStart < 0) labelStart = labelEnd = start;
+  return { hash: hash >>> 0, samples, labelStart, labelEnd, sampleRanges, other: other || !contiguous };
 }
 
-/** Splits `request` into `lanes` lists of requests; lanes with nothing are empty lists. Throws on a malformed request. */
+function varintBytes(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+
+/** A series of the request being built: its labels once, then every sample of its entries, in order. */
+interface Group {
+  labelStart: number;
+  labelEnd: number;
+  sampleRanges: number[];
+}
+
+/** What a lane's request being built holds, in order: merged series, or entries copied as they are. */
+type Item = { group: Group } | { start: number; end: number };
+
+/**
+ * Splits `request` into `lanes` lists of requests; lanes with nothing are
+ * empty lists. Within one request, the entries of a series (one per merged
+ * row) become one TimeSeries holding all its samples in their order: the
+ * receiver then resolves each series once per request instead of once per
+ * sample. Entries with anything but labels and float samples (histograms,
+ * exemplars) are copied as they are and end that series' merging, so order
+ * is kept. Throws on a malformed request.
+ */
 export function splitIntoLanes(request: Uint8Array, lanes: number, maxSamples: number): LaneRequest[][] {
   const out: LaneRequest[][] = Array.from({ length: lanes }, () => []);
-  // Per lane: the [start, end) byte ranges of the top-level entries of the request being filled, and its samples.
-  const open: { ranges: number[]; bytes: number; samples: number }[] = Array.from({ length: lanes }, () => ({ ranges: [], bytes: 0, samples: 0 }));
+  const fresh = () => ({ items: [] as Item[], groups: new Map<string, Group>(), samples: 0 });
+  const open = Array.from({ length: lanes }, fresh);
   const flush = (lane: number): void => {
     const o = open[lane]!;
-    if (o.ranges.length === 0) return;
-    const body = new Uint8Array(o.bytes);
+    if (o.items.length === 0) return;
+    const pieces: Uint8Array[] = [];
+    let bytes = 0;
+    for (const it of o.items) {
+      if ("group" in it) {
+        const g = it.group;
+        let len = g.labelEnd - g.labelStart;
+        for (let i = 0; i < g.sampleRanges.length; i += 2) len += g.sampleRanges[i + 1]! - g.sampleRanges[i]!;
+        const head = Uint8Array.from([0x0a, ...varintBytes(len)]);
+        pieces.push(head, request.subarray(g.labelStart, g.labelEnd));
+        bytes += head.length + len;
+        for (let i = 0; i < g.sampleRanges.length; i += 2) pieces.push(request.subarray(g.sampleRanges[i]!, g.sampleRanges[i + 1]!));
+      } else {
+        pieces.push(request.subarray(it.start, it.end));
+        bytes += it.end - it.start;
+      }
+    }
+    const body = new Uint8Array(bytes);
     let w = 0;
-    for (let i = 0; i < o.ranges.length; i += 2) {
-      body.set(request.subarray(o.ranges[i]!, o.ranges[i + 1]!), w);
-      w += o.ranges[i + 1]! - o.ranges[i]!;
+    for (const piece of pieces) {
+      body.set(piece, w);
+      w += piece.length;
     }
     out[lane]!.push({ body, samples: o.samples });
-    open[lane] = { ranges: [], bytes: 0, samples: 0 };
+    open[lane] = fresh();
   };
   let pos = 0;
   while (pos < request.length) {
@@ -95,22 +164,30 @@ export function splitIntoLanes(request: Uint8Array, lanes: number, maxSamples: n
       // Not a TimeSeries (metadata, unknown field): it goes with lane 0's next request.
       pos = skip(request, p, tag & 7);
       if (pos > request.length) throw new Error("WriteRequest: field runs past the end");
-      const o = open[0]!;
-      o.ranges.push(entryStart, pos);
-      o.bytes += pos - entryStart;
+      open[0]!.items.push({ start: entryStart, end: pos });
       continue;
     }
     const [len, bodyStart] = readVarint(request, p);
     const end = bodyStart + len;
     if (end > request.length) throw new Error("WriteRequest: series runs past the end");
-    const { hash, samples } = scanSeries(request, bodyStart, end);
-    const lane = hash % lanes;
+    const scanned = scanSeries(request, bodyStart, end);
+    const lane = scanned.hash % lanes;
+    if (open[lane]!.samples > 0 && open[lane]!.samples + scanned.samples > maxSamples) flush(lane);
     const o = open[lane]!;
-    if (o.samples > 0 && o.samples + samples > maxSamples) flush(lane);
-    const o2 = open[lane]!;
-    o2.ranges.push(entryStart, end);
-    o2.bytes += end - entryStart;
-    o2.samples += samples;
+    o.samples += scanned.samples;
+    const key = Buffer.from(request.buffer, request.byteOffset + scanned.labelStart, scanned.labelEnd - scanned.labelStart).toString("latin1");
+    if (scanned.other) {
+      o.groups.delete(key);
+      o.items.push({ start: entryStart, end });
+    } else {
+      const g = o.groups.get(key);
+      if (g !== undefined) g.sampleRanges.push(...scanned.sampleRanges);
+      else {
+        const group: Group = { labelStart: scanned.labelStart, labelEnd: scanned.labelEnd, sampleRanges: scanned.sampleRanges };
+        o.groups.set(key, group);
+        o.items.push({ group });
+      }
+    }
     pos = end;
   }
   for (let lane = 0; lane < lanes; lane++) flush(lane);

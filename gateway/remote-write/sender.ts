@@ -286,10 +286,11 @@ export class Sender {
       const parts = run.map((r) => snappyDecompress(r.payload, 256 * 1024 * 1024));
       const request = Buffer.concat(parts);
       const runSamples = run.reduce((k, r) => k + r.samples, 0);
-      payloads =
-        this.lanes > 1 && runSamples > this.maxSamplesPerSend
-          ? splitIntoLanes(request, this.lanes, this.maxSamplesPerSend).filter((l) => l.length > 0).map((l) => l.map((x) => snappyCompress(x.body)))
-          : [[snappyCompress(request)]];
+      // One lane for a run that fits one request: more would only make more, smaller requests.
+      const lanes = runSamples > this.maxSamplesPerSend ? this.lanes : 1;
+      payloads = splitIntoLanes(request, lanes, this.maxSamplesPerSend)
+        .filter((l) => l.length > 0)
+        .map((l) => l.map((x) => snappyCompress(x.body)));
     } catch {
       return "single"; // a row that does not decode goes the single path (dead letter)
     }

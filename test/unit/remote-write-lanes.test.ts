@@ -50,11 +50,16 @@ test("every series goes to exactly one lane, in time order, and nothing is lost 
   assert.ok(lanes.filter((l) => l.length > 0).length > 1, "all series hashed to one lane");
 });
 
-test("one lane keeps the request whole except for the sample bound", () => {
+test("within a request, the entries of one series become one TimeSeries with its samples in order", () => {
   const request = mergedRun(3, 10);
   const [only] = splitIntoLanes(request, 1, 1000);
   assert.equal(only!.length, 1);
-  assert.deepEqual(Buffer.from(only![0]!.body), Buffer.from(request));
+  const decoded = decodeWriteRequest(only![0]!.body);
+  assert.equal(decoded.length, 10);
+  for (const s of decoded) assert.deepEqual(s.samples.map((x) => x.timestamp), [1_000_000, 1_001_000, 1_002_000]);
+  // The same content as the merged rows, series by series.
+  const original = decodeWriteRequest(request);
+  for (const s of decoded) assert.deepEqual(s.samples, original.filter((o) => key(o) === key(s)).flatMap((o) => o.samples));
 });
 
 test("a series entry larger than the bound is sent alone, not split or dropped", () => {
@@ -63,6 +68,7 @@ test("a series entry larger than the bound is sent alone, not split or dropped",
   const all = lanes.flat();
   for (const r of all) assert.equal(r.samples, 5);
   assert.equal(all.length, 6);
+  for (const r of all) assert.equal(decodeWriteRequest(r.body).length, 1);
 });
 
 test("a malformed request throws instead of sending part of it", () => {
