@@ -15,6 +15,13 @@ import { splitIntoLanes } from "./lanes.js";
 import { RepeatLimiter } from "../logging/repeat-limiter.js";
 import { validateHeaderName, validateHeaderValue } from "node:http";
 
+/** A merged run of outbox rows, encoded for its lanes (lanes.ts). */
+interface PreparedRun {
+  ids: number[];
+  lastCreatedMs: number;
+  payloads: Uint8Array[][];
+}
+
 export interface SenderStatus {
   name: string;
   url: string;
@@ -274,13 +281,47 @@ export class Sender {
    */
   private async sendRun(): Promise<"sent" | "single" | "aborted"> {
     const rows = this.outbox.oldestRun(this.queue, this.maxSamplesPerSend * this.lanes, 256 * this.lanes);
-    const now = Date.now();
-    let n = 1;
     // Pacing: the first row was paced by the caller; a later one joins only if it could be sent now.
+    let run = this.prepareRun(rows, 1);
+    if (run === undefined) return "single";
+    try {
+      this.outbox.recordAttempts(run.ids);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message, batchIds: run.ids }, "could not record the attempts; sending anyway");
+    }
+    for (;;) {
+      this.pacer.sent(run.lastCreatedMs, Date.now());
+      this.pacedId = run.ids[run.ids.length - 1]!;
+      const inFlight = this.sendLanes(run.payloads);
+      // While this run is in flight, read and encode the next one (sent only after this one's 2xx).
+      let next: PreparedRun | undefined;
+      if (!this.closing) {
+        try {
+          next = this.prepareRun(this.outbox.nextRun(this.queue, run.ids[run.ids.length - 1]!, this.maxSamplesPerSend * this.lanes, 256 * this.lanes), 0);
+        } catch (err) {
+          this.log.debug({ err: (err as Error).message }, "could not read the next run ahead; it is read after this one");
+        }
+      }
+      const { outcome, anyAccepted } = await inFlight;
+      if (outcome.kind === "aborted") return "aborted";
+      if (outcome.kind === "ok" && outcome.status < 300 && next !== undefined && !this.closing) {
+        // This run's acks and the next run's attempt marks: one transaction, then the next request.
+        const removed = this.outbox.ackAndRecordAttempts(this.queue, run.ids, next.ids);
+        this.accepted(run, removed);
+        run = next;
+        continue;
+      }
+      return this.settleRun(run, outcome, anyAccepted);
+    }
+  }
+
+  /** Up to the first row that replay_speed does not let go now (rows before `paced` are paced already); undefined for fewer than two rows. */
+  private prepareRun(rows: OutboxBatch[], paced: number): PreparedRun | undefined {
+    const now = Date.now();
+    let n = paced;
     while (n < rows.length && this.pacer.waitMs(rows[n]!.createdMs, now) === 0) n++;
-    if (n < 2) return "single";
+    if (n < 2) return undefined;
     const run = rows.slice(0, n);
-    const ids = run.map((r) => r.id);
     let payloads: Uint8Array[][];
     try {
       const parts = run.map((r) => snappyDecompress(r.payload, 256 * 1024 * 1024));
@@ -292,31 +333,34 @@ export class Sender {
         .filter((l) => l.length > 0)
         .map((l) => l.map((x) => snappyCompress(x.body)));
     } catch {
-      return "single"; // a row that does not decode goes the single path (dead letter)
+      return undefined; // a row that does not decode goes the single path (dead letter)
     }
-    this.pacer.sent(run[n - 1]!.createdMs, now);
-    this.pacedId = run[n - 1]!.id;
-    try {
-      this.outbox.recordAttempts(ids);
-    } catch (err) {
-      this.log.debug({ err: (err as Error).message, batchIds: ids }, "could not record the attempts; sending anyway");
-    }
-    const { outcome, anyAccepted } = await this.sendLanes(payloads);
-    if (outcome.kind === "aborted") return "aborted";
+    return { ids: run.map((r) => r.id), lastCreatedMs: run[n - 1]!.createdMs, payloads };
+  }
+
+  /** Metrics and state after a run was accepted and its rows deleted. */
+  private accepted(run: PreparedRun, removed: { samples: number; bytes: number }): void {
+    const m = this.metrics;
+    const target = this.name;
+    m.rwSamplesSent.inc({ target }, removed.samples);
+    m.rwBytesSent.inc({ target }, removed.bytes);
+    const done = Date.now();
+    m.rwLastSuccess.set({ target }, done / 1000);
+    m.rwReplayLag.set({ target }, Math.max(0, (done - run.lastCreatedMs) / 1000));
+    this.lastSuccessMs = done;
+    this.repeats.reset("error");
+    if (this.budget.consecutiveFailures > 0) this.log.info({ failures: this.budget.consecutiveFailures }, "remote-write target is accepting again");
+    this.budget.succeed();
+    this.updateGauges();
+  }
+
+  /** The last run of a sequence: acked on a 2xx; otherwise its rows go the one-by-one path. */
+  private async settleRun(run: PreparedRun, outcome: Exclude<Outcome, { kind: "aborted" }>, anyAccepted: boolean): Promise<"sent"> {
+    const ids = run.ids;
     const m = this.metrics;
     const target = this.name;
     if (outcome.kind === "ok" && outcome.status < 300) {
-      const removed = this.outbox.ackAll(ids);
-      m.rwSamplesSent.inc({ target }, removed.samples);
-      m.rwBytesSent.inc({ target }, removed.bytes);
-      const done = Date.now();
-      m.rwLastSuccess.set({ target }, done / 1000);
-      m.rwReplayLag.set({ target }, Math.max(0, (done - run[n - 1]!.createdMs) / 1000));
-      this.lastSuccessMs = done;
-      this.repeats.reset("error");
-      if (this.budget.consecutiveFailures > 0) this.log.info({ failures: this.budget.consecutiveFailures }, "remote-write target is accepting again");
-      this.budget.succeed();
-      this.updateGauges();
+      this.accepted(run, this.outbox.ackAll(ids));
       return "sent";
     }
     // A lane that was accepted stored part of these rows: their resend is then possibly a duplicate.

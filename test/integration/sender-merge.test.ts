@@ -16,7 +16,7 @@ function flushRow(devices: number, ts: number): { payload: Uint8Array; samples: 
 test("a backlog of small rows is sent as merged requests of at most max_samples_per_send; a real Prometheus (no out-of-order window) takes every sample in order", { skip }, async (t) => {
   const prom = await startPrometheus();
   t.after(() => prom.close());
-  const { outbox, metrics, sender } = senderRig(t, prom.writeUrl, { queue_config: { max_samples_per_send: 100 } });
+  const { outbox, metrics, sender } = senderRig(t, prom.writeUrl, { queue_config: { max_samples_per_send: 100, replay_concurrency: 1 } });
   const start = Date.now() - 60_000;
   // An outage's backlog: 50 flushes, 20 series × 1 sample each, one second apart.
   for (let i = 0; i < 50; i++) outbox.append(TARGET, [flushRow(20, start + i * 1000)]);
@@ -36,6 +36,34 @@ test("a backlog of small rows is sent as merged requests of at most max_samples_
     assert.deepEqual(
       s.samples.map(([ts, v]) => [ts, v]),
       Array.from({ length: 50 }, (_, i) => [start + i * 1000, start + i * 1000 + k]),
+    );
+  }
+});
+
+test("replay_concurrency 4: a backlog goes out over parallel lanes split by series; a real Prometheus (no out-of-order window) still takes every sample in order", { skip }, async (t) => {
+  const prom = await startPrometheus();
+  t.after(() => prom.close());
+  const { outbox, metrics, sender } = senderRig(t, prom.writeUrl, { queue_config: { max_samples_per_send: 100, replay_concurrency: 4 } });
+  const start = Date.now() - 60_000;
+  for (let i = 0; i < 50; i++) outbox.append(TARGET, [flushRow(20, start + i * 1000)]);
+  sender.start();
+  await within(20_000, sender.drained(), "drained");
+
+  assert.equal(outbox.depth(TARGET).rows, 0);
+  assert.equal(outbox.deadLetterDepth(TARGET).rows, 0);
+  assert.equal(await metricValue(metrics.rwSamplesSent, { target: TARGET }), 1000);
+  const ok = await metricValue(metrics.rwRequests, { target: TARGET, code: "204" });
+  assert.equal(await metricValue(metrics.rwRequests, { target: TARGET }), ok, "every request accepted: none refused as out of order");
+  // At most 100 samples per request: at least 10 requests; runs of 4 × 100 samples split over lanes.
+  assert.ok(ok >= 10, `${ok} requests`);
+  const raw = await prom.rawSamples("merge_m", "5m");
+  assert.equal(raw.length, 20);
+  for (const s of raw) {
+    const k = Number(s.metric.device!.slice(1));
+    assert.deepEqual(
+      s.samples.map(([ts, v]) => [ts, v]),
+      Array.from({ length: 50 }, (_, i) => [start + i * 1000, start + i * 1000 + k]),
+      `series ${s.metric.device}`,
     );
   }
 });
