@@ -9,7 +9,7 @@ import { buildRequest } from "./headers.js";
 import { refusedAsAlreadyStored, unanswered } from "./resend.js";
 import { ReplayPacer, RetryBudget } from "./retry-budget.js";
 import { Transport } from "./transport.js";
-import { decodeWriteRequest, encodeWriteRequest, snappyCompress, snappyDecompress } from "./codec.js";
+import { decodeWriteRequest, encodeWriteRequest, snappyCompress, snappyDecompress, snappyDecompressFast } from "./codec.js";
 import { isolateRefused, refusalIsPerSample, type PartVerdict } from "./split.js";
 import { splitIntoLanes } from "./lanes.js";
 import { RepeatLimiter } from "../logging/repeat-limiter.js";
@@ -324,7 +324,7 @@ export class Sender {
     const run = rows.slice(0, n);
     let payloads: Uint8Array[][];
     try {
-      const parts = run.map((r) => snappyDecompress(r.payload, 256 * 1024 * 1024));
+      const parts = run.map((r) => snappyDecompressFast(r.payload, 256 * 1024 * 1024));
       const request = Buffer.concat(parts);
       const runSamples = run.reduce((k, r) => k + r.samples, 0);
       // One lane for a run that fits one request: more would only make more, smaller requests.

@@ -75,3 +75,12 @@ test("a malformed request throws instead of sending part of it", () => {
   const request = mergedRun(2, 3);
   assert.throws(() => splitIntoLanes(request.subarray(0, request.length - 3), 2, 100), /WriteRequest/);
 });
+
+test("snappyDecompressFast reads what snappyCompress wrote and refuses a block longer than the limit", async () => {
+  const { snappyCompress, snappyDecompressFast } = await import("../../gateway/remote-write/codec.js");
+  const request = mergedRun(5, 20);
+  const block = snappyCompress(request);
+  assert.deepEqual(Buffer.from(snappyDecompressFast(block, request.length)), Buffer.from(request));
+  assert.throws(() => snappyDecompressFast(block, request.length - 1), /exceeds the limit/);
+  assert.throws(() => snappyDecompressFast(Uint8Array.from([5, 1, 2]), 100));
+});
