@@ -102,3 +102,23 @@ test("a merged request left unanswered (timeout) makes its rows 'possibly stored
   assert.equal(outbox.deadLetterDepth(TARGET).rows, 0);
   assert.equal(outbox.depth(TARGET).rows, 0);
 });
+
+test("lanes: when one lane of a merged run is refused while another was accepted, the rows are resent one by one as 'possibly stored', and nothing is lost", async (t) => {
+  const rx = await startFakeReceiver({ respond: (i) => (i === 0 ? 503 : 204) });
+  t.after(() => rx.close());
+  const { outbox, metrics, sender } = senderRig(t, rx.url, { queue_config: { max_samples_per_send: 10, replay_concurrency: 4, min_backoff: "10ms" } });
+  // 2 rows of 8 series: one run of 16 samples (> 10) over 4 lanes (8 series spread over more than one lane).
+  for (let i = 0; i < 2; i++) outbox.append(TARGET, [flushRow(8, 1000 + i * 1000)]);
+  sender.start();
+  await within(5000, sender.drained(), "drained");
+
+  const first = rx.requests.filter((r) => r.series.some((s) => s.samples.length === 2));
+  assert.ok(first.length >= 2, `the run went out over ${first.length} lane request(s), expected several`);
+  assert.equal(rx.requests[0]!.status, 503);
+  for (const r of rx.requests) assert.ok(r.series.reduce((n, s) => n + s.samples.length, 0) <= 10, "at most max_samples_per_send per request");
+  assert.equal(outbox.depth(TARGET).rows, 0);
+  assert.equal(outbox.deadLetterDepth(TARGET).rows, 0);
+  assert.equal(await metricValue(metrics.rwResends, { target: TARGET, result: "accepted" }), 2, "both rows resent as possibly stored: a lane had been accepted");
+  const got = new Set(rx.requests.filter((r) => r.status === 204).flatMap((r) => r.series.flatMap((s) => s.samples.map((x) => `${s.labels.find((l) => l.name === "device")?.value}@${x.timestamp}`))));
+  assert.equal(got.size, 16, "every sample of both rows reached the receiver");
+});
