@@ -84,3 +84,19 @@ test("snappyDecompressFast reads what snappyCompress wrote and refuses a block l
   assert.throws(() => snappyDecompressFast(block, request.length - 1), /exceeds the limit/);
   assert.throws(() => snappyDecompressFast(Uint8Array.from([5, 1, 2]), 100));
 });
+
+test("an entry with anything but labels and float samples (an exemplar) is copied as it is and ends its series' merging, so the order holds", () => {
+  const entry = (ts: number, exemplar: boolean): Uint8Array => {
+    const one = encodeWriteRequest([{ labels: [{ name: "__name__", value: "m" }], samples: [{ value: ts, timestamp: ts }] }]);
+    // Strip the outer field (tag 0x0a + a one-byte length: the entry is short), then rewrap with an empty Exemplar (field 3).
+    assert.equal(one[0], 0x0a);
+    const inner = one.subarray(2);
+    const body = exemplar ? Buffer.concat([inner, Uint8Array.from([0x1a, 0x00])]) : inner;
+    return Buffer.concat([Uint8Array.from([0x0a, body.length]), body]);
+  };
+  const request = Buffer.concat([entry(1000, false), entry(2000, true), entry(3000, false), entry(4000, false)]);
+  const [only] = splitIntoLanes(request, 1, 100);
+  const decoded = decodeWriteRequest(only![0]!.body);
+  assert.deepEqual(decoded.flatMap((s) => s.samples.map((x) => x.timestamp)), [1000, 2000, 3000, 4000]);
+  assert.equal(decoded.length, 4, "after the exemplar entry, the series is not merged again within this request");
+});
