@@ -132,6 +132,8 @@ export interface DrainRun {
   /** spawn → Prometheus has every sample */
   seconds: number;
   samplesPerSecond: number;
+  /** spawn → ready to send: edgegate's "component started" line for its senders; vmagent's /health answering */
+  readySeconds: number;
 }
 
 async function drainEdgegate(template: string, work: string, shards: number): Promise<DrainRun> {
@@ -158,13 +160,23 @@ remote_write:
   const nodeArgs = (process.env.REPLAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
   const child = spawn(process.execPath, [...nodeArgs, join(REPO, "dist", "gateway", "main.js"), "--config", cfg, "--log-level", "info"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
   const log = capture(child);
+  let ready = Number.NaN;
+  let tail = ""; // a line may come in two chunks
+  const onData = (d: Buffer) => {
+    if (!Number.isNaN(ready)) return;
+    tail = (tail + d.toString()).slice(-8192);
+    if (/"component":"senders"[^\n]*"component started"|"component started"[^\n]*"component":"senders"/.test(tail)) ready = performance.now();
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
   try {
     const done = await waitStored(prom, child, "edgegate", 600_000, log);
     const seconds = (done - t0) / 1000;
+    if (Number.isNaN(ready)) throw new Error(`edgegate: no "component started" line for its senders in its log:\n${log().slice(-2000)}`);
     if (process.env.REPLAY_DEBUG) {
       process.stderr.write((await fetch(`http://127.0.0.1:${httpPortOf(log())}/metrics`).then((r) => r.text(), () => "")).split("\n").filter((l) => /remote_write_request_duration_seconds_(sum|count)|remote_write_requests_total/.test(l)).join("\n") + "\n");
     }
-    return { seconds, samplesPerSecond: REPLAY_SAMPLES / seconds };
+    return { seconds, samplesPerSecond: REPLAY_SAMPLES / seconds, readySeconds: (ready - t0) / 1000 };
   } finally {
     await stop(child);
     await prom.close();
@@ -237,10 +249,18 @@ async function drainVmagent(template: string, work: string, remotePort: number):
   const t0 = performance.now();
   const child = spawn("vmagent", vmagentArgs(httpPort, remotePort, queueDir), { stdio: ["ignore", "pipe", "pipe"] });
   const log = capture(child);
+  // Its ready time: /health polled every 10 ms, alongside the drain.
+  let ready = Number.NaN;
+  void (async () => {
+    for (let i = 0; i < 1000 && Number.isNaN(ready) && child.exitCode === null; i++) {
+      if (await fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false)) ready = performance.now();
+      else await sleep(10);
+    }
+  })();
   try {
     const done = await waitStored(prom, child, "vmagent", 600_000, log);
     const seconds = (done - t0) / 1000;
-    return { seconds, samplesPerSecond: REPLAY_SAMPLES / seconds };
+    return { seconds, samplesPerSecond: REPLAY_SAMPLES / seconds, readySeconds: Number.isNaN(ready) ? 0 : (Math.min(ready, done) - t0) / 1000 };
   } finally {
     await stop(child);
     await prom.close();
@@ -251,6 +271,9 @@ async function drainVmagent(template: string, work: string, remotePort: number):
 export interface ReplayResult {
   edgegate: number;
   vmagent: number;
+  /** Medians of samples/s timed from ready (start-up excluded) instead of from spawn. */
+  edgegateFromReady: number;
+  vmagentFromReady: number;
   edgegateRuns: DrainRun[];
   vmagentRuns: DrainRun[];
   requestBodies: number;
@@ -272,13 +295,15 @@ export async function benchReplay(rounds = Number(process.env.REPLAY_ROUNDS ?? 3
     const vmagentRuns: DrainRun[] = [];
     for (let r = 0; r < rounds; r++) {
       edgegateRuns.push(await drainEdgegate(template, work, shards));
-      process.stderr.write(`replay round ${r + 1}: edgegate ${edgegateRuns[r]!.seconds.toFixed(1)} s\n`);
+      process.stderr.write(`replay round ${r + 1}: edgegate ${edgegateRuns[r]!.seconds.toFixed(1)} s (ready after ${edgegateRuns[r]!.readySeconds.toFixed(2)} s)\n`);
       vmagentRuns.push(await drainVmagent(vmTemplate, work, remotePort));
-      process.stderr.write(`replay round ${r + 1}: vmagent ${vmagentRuns[r]!.seconds.toFixed(1)} s\n`);
+      process.stderr.write(`replay round ${r + 1}: vmagent ${vmagentRuns[r]!.seconds.toFixed(1)} s (ready after ${vmagentRuns[r]!.readySeconds.toFixed(2)} s)\n`);
     }
     return {
       edgegate: median(edgegateRuns.map((x) => x.samplesPerSecond)),
       vmagent: median(vmagentRuns.map((x) => x.samplesPerSecond)),
+      edgegateFromReady: median(edgegateRuns.map((x) => REPLAY_SAMPLES / (x.seconds - x.readySeconds))),
+      vmagentFromReady: median(vmagentRuns.map((x) => REPLAY_SAMPLES / (x.seconds - x.readySeconds))),
       edgegateRuns,
       vmagentRuns,
       requestBodies: bodies.length,

@@ -69,6 +69,15 @@ export const remoteWriteSchema = z
           .nonnegative()
           .default(20)
           .describe("Backlog replay rate limit, as a multiple of real time: batches committed t seconds apart are sent at least t/replay_speed seconds apart (each wait capped at 5 s). 0 = no limit."),
+        replay_concurrency: z
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .default(4)
+          .describe(
+            "Requests in flight at once per shard while a backlog is drained (several outbox rows merged): the merged rows are split by a hash of each series' labels into this many lanes, each lane sent as requests of at most max_samples_per_send one after another, so every series stays in time order. The next rows are sent once every lane is answered 2xx. 1 = one request at a time.",
+          ),
         shards: z
           .number()
           .int()

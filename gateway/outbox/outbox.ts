@@ -84,6 +84,8 @@ export class Outbox {
   /** Per queue, the rows `oldestRun` handed out (sent in one request), leased like `leased`. */
   private readonly leasedRuns = new Map<string, number[]>();
   private readonly runStmt: Database.Statement<[string, number], BatchRow>;
+  private readonly runAfterStmt: Database.Statement<[string, number, number], BatchRow>;
+  private readonly ackAttemptTx: (ack: readonly number[], attempt: readonly number[]) => Removed[];
   private readonly attemptsTx: (ids: readonly number[]) => void;
   private readonly ackTx: (ids: readonly number[]) => Removed[];
   private readonly listeners = new Set<(target: string) => void>();
@@ -108,8 +110,18 @@ export class Outbox {
     this.attemptStmt = db.prepare("UPDATE batches SET attempts = attempts + 1 WHERE id = ?");
     this.deleteStmt = db.prepare("DELETE FROM batches WHERE id = ? RETURNING target, samples, bytes");
     this.runStmt = db.prepare("SELECT id, target, created_ms, samples, bytes, attempts, payload FROM batches WHERE target = ? ORDER BY id LIMIT ?");
+    this.runAfterStmt = db.prepare("SELECT id, target, created_ms, samples, bytes, attempts, payload FROM batches WHERE target = ? AND id > ? ORDER BY id LIMIT ?");
     this.attemptsTx = db.transaction((ids: readonly number[]) => {
       for (const id of ids) this.attemptStmt.run(id);
+    });
+    this.ackAttemptTx = db.transaction((ack: readonly number[], attempt: readonly number[]) => {
+      const out: Removed[] = [];
+      for (const id of ack) {
+        const r = this.deleteStmt.get(id);
+        if (r !== undefined) out.push(r);
+      }
+      for (const id of attempt) this.attemptStmt.run(id);
+      return out;
     });
     this.ackTx = db.transaction((ids: readonly number[]) => {
       const out: Removed[] = [];
@@ -313,6 +325,49 @@ export class Outbox {
       this.leasedRuns.delete(target);
     }
     return out;
+  }
+
+  /**
+   * The run that follows row `afterId` in queue `target` (rows never
+   * attempted, as `oldestRun`, but the first one too must be unattempted), read
+   * while the run before it is in flight. Its rows join that run's lease; empty
+   * when fewer than two rows qualify.
+   */
+  nextRun(target: string, afterId: number, maxSamples: number, maxRows: number): OutboxBatch[] {
+    const out: OutboxBatch[] = [];
+    let samples = 0;
+    for (const r of this.runAfterStmt.iterate(target, afterId, maxRows)) {
+      if (r.attempts > 0 || (out.length > 0 && samples + r.samples > maxSamples)) break;
+      samples += r.samples;
+      out.push({ id: r.id, target: r.target, createdMs: r.created_ms, samples: r.samples, bytes: r.bytes, attempts: r.attempts, payload: r.payload });
+    }
+    if (out.length < 2) return [];
+    this.leasedRuns.set(target, [...(this.leasedRuns.get(target) ?? []), ...out.map((b) => b.id)]);
+    return out;
+  }
+
+  /**
+   * `ackAll(ack)` and `recordAttempts(attempt)` in one transaction (one fsync):
+   * a run was accepted and the next one is about to be sent. The next run
+   * stays leased.
+   */
+  ackAndRecordAttempts(target: string, ack: readonly number[], attempt: readonly number[]): { rows: number; samples: number; bytes: number } {
+    const removed = this.ackAttemptTx(ack, attempt);
+    const sum = { rows: 0, samples: 0, bytes: 0 };
+    for (const r of removed) {
+      this.add(this.pending, r.target, -1, -r.bytes, -r.samples);
+      sum.rows++;
+      sum.samples += r.samples;
+      sum.bytes += r.bytes;
+    }
+    if (attempt.length > 0) {
+      this.leasedRuns.set(target, [...attempt]);
+      this.leased.set(target, attempt[0]!);
+    } else {
+      this.leasedRuns.delete(target);
+      this.leased.delete(target);
+    }
+    return sum;
   }
 
   /** `recordAttempt` for the rows of one request, in one transaction (one fsync). */

@@ -9,10 +9,18 @@ import { buildRequest } from "./headers.js";
 import { refusedAsAlreadyStored, unanswered } from "./resend.js";
 import { ReplayPacer, RetryBudget } from "./retry-budget.js";
 import { Transport } from "./transport.js";
-import { decodeWriteRequest, encodeWriteRequest, snappyCompress, snappyDecompress } from "./codec.js";
+import { decodeWriteRequest, encodeWriteRequest, snappyCompress, snappyDecompress, snappyDecompressFast } from "./codec.js";
 import { isolateRefused, refusalIsPerSample, type PartVerdict } from "./split.js";
+import { splitIntoLanes } from "./lanes.js";
 import { RepeatLimiter } from "../logging/repeat-limiter.js";
 import { validateHeaderName, validateHeaderValue } from "node:http";
+
+/** A merged run of outbox rows, encoded for its lanes (lanes.ts). */
+interface PreparedRun {
+  ids: number[];
+  lastCreatedMs: number;
+  payloads: Uint8Array[][];
+}
 
 export interface SenderStatus {
   name: string;
@@ -50,6 +58,8 @@ export class Sender {
   private readonly pacer: ReplayPacer;
   /** queue_config.max_samples_per_send: the bound of a request merging several backlog rows. */
   private readonly maxSamplesPerSend: number;
+  /** queue_config.replay_concurrency: requests in flight at once for a merged backlog run (lanes.ts). */
+  private readonly lanes: number;
   /** Rows whose every recorded attempt (the count) was a merged request the receiver answered: not possibly stored. */
   private readonly answeredRuns = new Map<number, number>();
   private readonly sleep = new Sleep();
@@ -58,7 +68,8 @@ export class Sender {
   private unsubscribe: (() => void) | undefined;
   private wake: (() => void) | undefined;
   private appended = false;
-  private controller: AbortController | undefined;
+  /** The requests in flight (several while a merged run is sent over lanes). */
+  private readonly controllers = new Set<AbortController>();
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private drainWaiters: (() => void)[] = [];
@@ -101,6 +112,7 @@ export class Sender {
     this.budget = new RetryBudget(minBackoffMs, this.maxBackoffMs, q.max_retry_duration);
     this.pacer = new ReplayPacer(q.replay_speed);
     this.maxSamplesPerSend = q.max_samples_per_send;
+    this.lanes = q.replay_concurrency;
   }
 
   /** Begins the loop; it sleeps until `outbox.onAppend` fires for this queue. Idempotent. */
@@ -143,7 +155,7 @@ export class Sender {
 
   /** Resolves when this sender's queue is empty and nothing is in flight, or when the sender is closed. */
   drained(): Promise<void> {
-    if (this.closing || (this.controller === undefined && queueRows(this.outbox, this.queue) === 0)) return Promise.resolve();
+    if (this.closing || (this.controllers.size === 0 && queueRows(this.outbox, this.queue) === 0)) return Promise.resolve();
     return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -159,7 +171,9 @@ export class Sender {
     this.sleep.cancel();
     this.wakeLoop();
     this.closePromise = (async () => {
-      const deadline = setTimeout(() => this.controller?.abort(new Error("sender closed")), deadlineMs);
+      const deadline = setTimeout(() => {
+        for (const c of this.controllers) c.abort(new Error("sender closed"));
+      }, deadlineMs);
       try {
         await this.loop;
       } finally {
@@ -266,47 +280,91 @@ export class Sender {
    * "single" when fewer than two rows qualify (nothing was sent).
    */
   private async sendRun(): Promise<"sent" | "single" | "aborted"> {
-    const rows = this.outbox.oldestRun(this.queue, this.maxSamplesPerSend, 256);
-    const now = Date.now();
-    let n = 1;
+    const rows = this.outbox.oldestRun(this.queue, this.maxSamplesPerSend * this.lanes, 256 * this.lanes);
     // Pacing: the first row was paced by the caller; a later one joins only if it could be sent now.
-    while (n < rows.length && this.pacer.waitMs(rows[n]!.createdMs, now) === 0) n++;
-    if (n < 2) return "single";
-    const run = rows.slice(0, n);
-    const ids = run.map((r) => r.id);
-    let payload: Uint8Array;
+    let run = this.prepareRun(rows, 1);
+    if (run === undefined) return "single";
     try {
-      const parts = run.map((r) => snappyDecompress(r.payload, 256 * 1024 * 1024));
-      payload = snappyCompress(Buffer.concat(parts));
-    } catch {
-      return "single"; // a row that does not decode goes the single path (dead letter)
-    }
-    this.pacer.sent(run[n - 1]!.createdMs, now);
-    this.pacedId = run[n - 1]!.id;
-    try {
-      this.outbox.recordAttempts(ids);
+      this.outbox.recordAttempts(run.ids);
     } catch (err) {
-      this.log.debug({ err: (err as Error).message, batchIds: ids }, "could not record the attempts; sending anyway");
+      this.log.debug({ err: (err as Error).message, batchIds: run.ids }, "could not record the attempts; sending anyway");
     }
-    const outcome = await this.sendPayload(payload);
-    if (outcome.kind === "aborted") return "aborted";
+    for (;;) {
+      this.pacer.sent(run.lastCreatedMs, Date.now());
+      this.pacedId = run.ids[run.ids.length - 1]!;
+      const inFlight = this.sendLanes(run.payloads);
+      // While this run is in flight, read and encode the next one (sent only after this one's 2xx).
+      let next: PreparedRun | undefined;
+      if (!this.closing) {
+        try {
+          next = this.prepareRun(this.outbox.nextRun(this.queue, run.ids[run.ids.length - 1]!, this.maxSamplesPerSend * this.lanes, 256 * this.lanes), 0);
+        } catch (err) {
+          this.log.debug({ err: (err as Error).message }, "could not read the next run ahead; it is read after this one");
+        }
+      }
+      const { outcome, anyAccepted } = await inFlight;
+      if (outcome.kind === "aborted") return "aborted";
+      if (outcome.kind === "ok" && outcome.status < 300 && next !== undefined && !this.closing) {
+        // This run's acks and the next run's attempt marks: one transaction, then the next request.
+        const removed = this.outbox.ackAndRecordAttempts(this.queue, run.ids, next.ids);
+        this.accepted(run, removed);
+        run = next;
+        continue;
+      }
+      return this.settleRun(run, outcome, anyAccepted);
+    }
+  }
+
+  /** Up to the first row that replay_speed does not let go now (rows before `paced` are paced already); undefined for fewer than two rows. */
+  private prepareRun(rows: OutboxBatch[], paced: number): PreparedRun | undefined {
+    const now = Date.now();
+    let n = paced;
+    while (n < rows.length && this.pacer.waitMs(rows[n]!.createdMs, now) === 0) n++;
+    if (n < 2) return undefined;
+    const run = rows.slice(0, n);
+    let payloads: Uint8Array[][];
+    try {
+      const parts = run.map((r) => snappyDecompressFast(r.payload, 256 * 1024 * 1024));
+      const request = Buffer.concat(parts);
+      const runSamples = run.reduce((k, r) => k + r.samples, 0);
+      // One lane for a run that fits one request: more would only make more, smaller requests.
+      const lanes = runSamples > this.maxSamplesPerSend ? this.lanes : 1;
+      payloads = splitIntoLanes(request, lanes, this.maxSamplesPerSend)
+        .filter((l) => l.length > 0)
+        .map((l) => l.map((x) => snappyCompress(x.body)));
+    } catch {
+      return undefined; // a row that does not decode goes the single path (dead letter)
+    }
+    return { ids: run.map((r) => r.id), lastCreatedMs: run[n - 1]!.createdMs, payloads };
+  }
+
+  /** Metrics and state after a run was accepted and its rows deleted. */
+  private accepted(run: PreparedRun, removed: { samples: number; bytes: number }): void {
+    const m = this.metrics;
+    const target = this.name;
+    m.rwSamplesSent.inc({ target }, removed.samples);
+    m.rwBytesSent.inc({ target }, removed.bytes);
+    const done = Date.now();
+    m.rwLastSuccess.set({ target }, done / 1000);
+    m.rwReplayLag.set({ target }, Math.max(0, (done - run.lastCreatedMs) / 1000));
+    this.lastSuccessMs = done;
+    this.repeats.reset("error");
+    if (this.budget.consecutiveFailures > 0) this.log.info({ failures: this.budget.consecutiveFailures }, "remote-write target is accepting again");
+    this.budget.succeed();
+    this.updateGauges();
+  }
+
+  /** The last run of a sequence: acked on a 2xx; otherwise its rows go the one-by-one path. */
+  private async settleRun(run: PreparedRun, outcome: Exclude<Outcome, { kind: "aborted" }>, anyAccepted: boolean): Promise<"sent"> {
+    const ids = run.ids;
     const m = this.metrics;
     const target = this.name;
     if (outcome.kind === "ok" && outcome.status < 300) {
-      const removed = this.outbox.ackAll(ids);
-      m.rwSamplesSent.inc({ target }, removed.samples);
-      m.rwBytesSent.inc({ target }, removed.bytes);
-      const done = Date.now();
-      m.rwLastSuccess.set({ target }, done / 1000);
-      m.rwReplayLag.set({ target }, Math.max(0, (done - run[n - 1]!.createdMs) / 1000));
-      this.lastSuccessMs = done;
-      this.repeats.reset("error");
-      if (this.budget.consecutiveFailures > 0) this.log.info({ failures: this.budget.consecutiveFailures }, "remote-write target is accepting again");
-      this.budget.succeed();
-      this.updateGauges();
+      this.accepted(run, this.outbox.ackAll(ids));
       return "sent";
     }
-    const answered = outcome.kind === "dead" || (outcome.kind === "retry" && outcome.status !== undefined);
+    // A lane that was accepted stored part of these rows: their resend is then possibly a duplicate.
+    const answered = !anyAccepted && (outcome.kind === "dead" || (outcome.kind === "retry" && outcome.status !== undefined));
     if (this.answeredRuns.size > 100_000) this.answeredRuns.clear(); // rows evicted unseen; forgetting only makes a resend "possibly stored"
     if (answered) for (const id of ids) this.answeredRuns.set(id, 1);
     this.log.debug({ batchIds: ids, outcome }, "merged request not accepted; sending its rows one by one");
@@ -319,6 +377,30 @@ export class Sender {
       if (!this.closing) await this.sleep.wait(delayMs);
     }
     return "sent";
+  }
+
+  /**
+   * Sends the lanes of a merged run at the same time, each lane's requests one
+   * after another (a lane stops at its first request not answered 2xx). The
+   * result is a 2xx only if every request was; otherwise the first failure
+   * (an abort first), and whether any request was accepted.
+   */
+  private async sendLanes(lanes: Uint8Array[][]): Promise<{ outcome: Outcome; anyAccepted: boolean }> {
+    let anyAccepted = false;
+    const results = await Promise.all(
+      lanes.map(async (requests): Promise<Outcome> => {
+        let last: Outcome = { kind: "ok", status: 204 };
+        for (const payload of requests) {
+          if (this.closing) return { kind: "aborted" }; // the rows stay (attempts recorded: a resend counts as possibly stored)
+          last = await this.sendPayload(payload);
+          if (last.kind !== "ok" || last.status >= 300) return last;
+          anyAccepted = true;
+        }
+        return last;
+      }),
+    );
+    const failed = results.find((r) => r.kind === "aborted") ?? results.find((r) => r.kind !== "ok" || r.status >= 300);
+    return { outcome: failed ?? results[0]!, anyAccepted };
   }
 
   /** Applies an outcome to the outbox and the metrics; sleeps the backoff on a retry. */
@@ -438,7 +520,7 @@ export class Sender {
 
   private async sendPayload(payload: Uint8Array): Promise<Outcome> {
     const controller = new AbortController();
-    this.controller = controller;
+    this.controllers.add(controller);
     const stopTimer = this.metrics.rwDuration.startTimer({ target: this.name });
     try {
       const outcome = await postBatch(this.transport, this.authorize, payload, this.timeoutMs, controller);
@@ -449,7 +531,7 @@ export class Sender {
       return outcome;
     } finally {
       stopTimer();
-      this.controller = undefined;
+      this.controllers.delete(controller);
     }
   }
 

@@ -64,6 +64,24 @@ test("the batch a sender holds (leased by oldest()) is never evicted", (t) => {
   assert.deepEqual(drain(ob, "a"), [3]);
 });
 
+test("rows read ahead by nextRun are leased with the run in flight; ackAndRecordAttempts acks one run and marks the next in one go", (t) => {
+  const { ob, evictions } = open(t, { maxBytes: 150 });
+  ob.append("a", [batch(1), batch(2)], 1000);
+  ob.append("a", [batch(3), batch(4)], 1001);
+  const run = ob.oldestRun("a", 2, 10);
+  assert.deepEqual(run.map((b) => b.payload[0]), [1, 2]);
+  const next = ob.nextRun("a", run[1]!.id, 2, 10);
+  assert.deepEqual(next.map((b) => b.payload[0]), [3, 4]);
+  ob.append("a", [batch(5), batch(6)], 1002); // 180 > 150: only an unleased row may go (5)
+  assert.deepEqual(evictions.map((e) => e.rows), [1]);
+  assert.deepEqual(ob.ackAndRecordAttempts("a", run.map((b) => b.id), next.map((b) => b.id)), { rows: 2, samples: 2, bytes: 60 });
+  // The next run now carries its attempt: a new oldestRun returns it alone (attempted rows are not merged further).
+  const again = ob.oldestRun("a", 10, 10);
+  assert.deepEqual(again.map((b) => [b.payload[0], b.attempts]), [[3, 1]]);
+  assert.deepEqual(ob.nextRun("a", again[0]!.id, 10, 10), [], "an attempted row does not start a read-ahead run");
+  assert.deepEqual(drain(ob, "a"), [3, 4, 6]);
+});
+
 test("max_age: maintain() evicts what was committed before now - max_age, oldest first", (t) => {
   const { ob, evictions } = open(t, { maxAgeMs: 10_000 });
   ob.append("a", [batch(1, 30, 7)], 1_000);
