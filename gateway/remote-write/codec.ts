@@ -50,7 +50,7 @@ interface NativeSnappy {
   compressSync(input: Uint8Array): Uint8Array;
   uncompressSync(input: Uint8Array, opts: { asBuffer: true }): Buffer;
 }
-// Loaded with the first batch compressed (~8 MB of resident memory an idle gateway does not need).
+// Loaded with the first batch compressed or backlog row merged (~8 MB of resident memory an idle gateway does not need).
 let nativeSnappy: NativeSnappy | null | undefined;
 function native(): NativeSnappy | null {
   if (nativeSnappy === undefined) {
@@ -322,7 +322,8 @@ export function snappyDecompress(buf: Uint8Array, maxLength: number): Uint8Array
  * checked against `maxLength` first, as the JavaScript one does.
  */
 export function snappyDecompressFast(buf: Uint8Array, maxLength: number): Uint8Array {
-  if (nativeSnappy === undefined) return snappy.uncompress(buf, maxLength);
+  const n = native();
+  if (n === null) return snappy.uncompress(buf, maxLength);
   let length = 0;
   let mul = 1;
   for (let i = 0; ; i++) {
@@ -332,5 +333,5 @@ export function snappyDecompressFast(buf: Uint8Array, maxLength: number): Uint8A
     mul *= 128;
   }
   if (length > maxLength) throw new Error(`snappy: uncompressed length ${length} exceeds the limit of ${maxLength}`);
-  return nativeSnappy.uncompressSync(buf, { asBuffer: true });
+  return n.uncompressSync(buf, { asBuffer: true });
 }
