@@ -418,7 +418,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     if (options.ackBeforeDurable) return;
     const c = (p.committer = new GroupCommitter({
       commit: (entries) => d.commitGroup(entries),
-      commitAsync: (entries, done) => d.commitGroupAsync(entries, done),
+      commitAsync: (entries, done, durable) => d.commitGroupAsync(entries, done, durable),
       waitIdle: () => d.waitIdle(),
       committed: (entries, last) => d.committedGroup(entries, last),
       failed: (err, entries) => d.groupFailed(err, entries),

@@ -168,7 +168,7 @@ export class Durability {
    * The group commit handed to the writer thread (false: not available now, commit with
    * commitGroup). `done` runs on this thread after the commit; the rows are booked first.
    */
-  commitGroupAsync(entries: readonly JournalEntry[], done: (err: Error | null, lastSeq: number) => void): boolean {
+  commitGroupAsync(entries: readonly JournalEntry[], done: (err: Error | null, lastSeq: number) => void, durable = true): boolean {
     if (this.writer === null || !this.writer.available()) return false;
     this.governSoon();
     // max_page_count is per connection: the thread's inserts obey the page limit the outbox's follow.
@@ -179,6 +179,7 @@ export class Durability {
         done(err, lastSeq);
       },
       this.space?.pageLimit() ?? -1,
+      durable,
     );
     return true;
   }

@@ -25,8 +25,10 @@ export interface GroupCommitOptions {
    * Commits entries in one transaction off the event loop, calling `done` on
    * the main thread afterwards; returns false when it cannot now (then
    * `commit` is used). May throw (the group fails) before handing over.
+   * `durable` is false when the group holds QoS 0 messages only: its commit
+   * need not reach the disk before it returns (no acknowledgement waits on it).
    */
-  commitAsync?: (entries: readonly JournalEntry[], done: (err: Error | null, lastSeq: number) => void) => boolean;
+  commitAsync?: (entries: readonly JournalEntry[], done: (err: Error | null, lastSeq: number) => void, durable: boolean) => boolean;
   /** Blocks until no commit handed to `commitAsync` is in flight (their `done` has run). */
   waitIdle?: () => void;
   /** Runs after each successful commit, before any acknowledgement: the entries (seq `lastSeq - n + 1 … lastSeq`) are processed here. */
@@ -68,6 +70,8 @@ export class GroupCommitter {
   private readonly maxGroup: number;
   /** Oldest arrival time among the waiting entries, and among the group in flight (Infinity: none). */
   private pendingOldest = Infinity;
+  /** Whether the waiting group holds a QoS 1/2 message (its commit must fsync before the acknowledgement). */
+  private pendingDurable = false;
   /** Per group handed to `commitAsync` and not yet reported, oldest first. */
   private readonly inFlightOldest: number[] = [];
 
@@ -88,6 +92,7 @@ export class GroupCommitter {
       this.schedule();
       return Promise.resolve();
     }
+    this.pendingDurable = true;
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ resolve, reject });
       this.schedule();
@@ -129,6 +134,7 @@ export class GroupCommitter {
     this.entries = [];
     this.waiters = [];
     this.pendingOldest = Infinity;
+    this.pendingDurable = false;
     let last: number;
     try {
       last = this.opts.commit(entries);
@@ -149,13 +155,19 @@ export class GroupCommitter {
     this.waiters = [];
     const oldest = this.pendingOldest;
     this.pendingOldest = Infinity;
+    const durable = this.pendingDurable;
+    this.pendingDurable = false;
     let last: number;
     try {
       const handed =
-        this.opts.commitAsync?.(entries, (err, lastSeq) => {
-          this.inFlightOldest.shift(); // reported in hand-over order
-          this.done(entries, waiters, err, lastSeq);
-        }) ?? false;
+        this.opts.commitAsync?.(
+          entries,
+          (err, lastSeq) => {
+            this.inFlightOldest.shift(); // reported in hand-over order
+            this.done(entries, waiters, err, lastSeq);
+          },
+          durable,
+        ) ?? false;
       if (handed) {
         this.inFlightOldest.push(oldest);
         return;

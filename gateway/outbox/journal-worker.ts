@@ -23,6 +23,8 @@ function reply(r: WriterReply): void {
 }
 
 let db: Database.Database;
+/** The connection's synchronous setting: FULL unless the last transaction held QoS 0 messages only. */
+let synchronousFull = true;
 type Append = Extract<WriterRequest, { type: "append" }>;
 let append: (reqs: Append[]) => number[];
 try {
@@ -81,11 +83,21 @@ port.on("message", (first: WriterRequest) => {
     reqs.push(req);
   }
   const ids = reqs.map((r) => r.id);
+  let durable = false;
+  for (const r of reqs) if (r.durable) durable = true;
   try {
     let limit: number | undefined;
     for (const r of reqs) if (r.maxPageCount !== undefined) limit = r.maxPageCount;
     if (limit !== undefined) db.pragma(`max_page_count = ${limit}`);
-    reply({ type: "committed", ids, lastSeqs: append(reqs) });
+    // A transaction of QoS 0 messages only commits without fsync: MQTT delivers them at most once
+    // and no PUBACK waits on them. In WAL mode a NORMAL commit survives a crash of the process (the
+    // frames are in the OS's page cache); a power cut can lose the last such commits, never corrupt
+    // the database, and the next FULL commit fsyncs the WAL with every frame before it.
+    if (durable !== synchronousFull) {
+      db.pragma(durable ? "synchronous = FULL" : "synchronous = NORMAL");
+      synchronousFull = durable;
+    }
+    reply({ type: "committed", ids, lastSeqs: append(reqs), synced: durable });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     reply({ type: "error", ids, message: (err as Error).message, code: typeof code === "string" ? code : undefined });

@@ -19,6 +19,8 @@ export type WriterRequest =
       ends: Uint32Array;
       /** A new max_page_count for the thread's connection (the outbox's page limit changed). */
       maxPageCount?: number;
+      /** False: QoS 0 messages only, the commit need not fsync (synchronous = NORMAL). */
+      durable: boolean;
     }
   | { type: "close" };
 
@@ -26,7 +28,7 @@ export type WriterReply =
   | { type: "ready" }
   | { type: "failed"; message: string }
   /** The groups `ids` were committed (one transaction for all of them); `lastSeqs[i]` is the seq of the last row of group `ids[i]`. */
-  | { type: "committed"; ids: number[]; lastSeqs: number[] }
+  | { type: "committed"; ids: number[]; lastSeqs: number[]; synced: boolean }
   | { type: "error"; ids: number[]; message: string; code: string | undefined }
   | { type: "closed" };
 
@@ -60,6 +62,9 @@ export class JournalWriter {
   /** Set when the thread died: why (logged once by the caller through onBroken). */
   onBroken: (err: Error) => void = () => {};
 
+  /** Transactions the thread committed with an fsync (synchronous = FULL) and without (QoS 0 only). */
+  readonly commits = { synced: 0, unsynced: 0 };
+
   /** The last page limit sent to the thread (it sets max_page_count only when this changes). */
   private sentPageLimit = -1;
 
@@ -76,7 +81,7 @@ export class JournalWriter {
   }
 
   /** Commits on the writer thread; `done` runs on the main thread after the commit (or failure). Only when available(). */
-  submit(entries: readonly JournalEntry[], done: WriterDone, pageLimit = -1): void {
+  submit(entries: readonly JournalEntry[], done: WriterDone, pageLimit = -1, durable = true): void {
     const n = entries.length;
     const receivedMs = new Float64Array(n);
     const topicEnds = new Uint32Array(n);
@@ -110,7 +115,7 @@ export class JournalWriter {
     // (max_page_count, recomputed by the outbox's StorageSpace): the thread's inserts obey it too.
     const maxPageCount = pageLimit > 0 && pageLimit !== this.sentPageLimit ? pageLimit : undefined;
     if (maxPageCount !== undefined) this.sentPageLimit = pageLimit;
-    this.port!.postMessage({ type: "append", id, receivedMs, topics, topicEnds, clients, clientEnds, payloads, ends, maxPageCount } satisfies WriterRequest, [
+    this.port!.postMessage({ type: "append", id, receivedMs, topics, topicEnds, clients, clientEnds, payloads, ends, maxPageCount, durable } satisfies WriterRequest, [
       payloads,
       ends.buffer,
       receivedMs.buffer,
@@ -205,6 +210,7 @@ export class JournalWriter {
         return;
       case "committed":
       case "error":
+        if (m.type === "committed") this.commits[m.synced ? "synced" : "unsynced"]++;
         for (let i = 0; i < m.ids.length; i++) {
           const done = this.pending.get(m.ids[i]!);
           if (!done) continue;

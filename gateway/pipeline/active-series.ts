@@ -1,4 +1,5 @@
 import type { Labels } from "../prom/sample.js";
+import { pairHash } from "./series-hash.js";
 
 /**
  * The set of active series of a cardinality limiter, in least-recently-seen
@@ -31,19 +32,6 @@ class Entry {
   ) {}
 }
 
-/** FNV-1a over `name \0 value`, finished with murmur3's fmix32 so that summing pair hashes stays well spread. */
-function pairHash(name: string, value: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  h = Math.imul(h, 0x01000193);
-  for (let i = 0; i < value.length; i++) h = Math.imul(h ^ value.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
-
 /** `b` has the same non-empty labels as `a`, given that both have the same number of them. */
 function sameLabels(a: Labels, b: Labels): boolean {
   for (const n in b) {
@@ -58,8 +46,9 @@ export class ActiveSeries {
   private oldest: Entry | null = null;
   private newest: Entry | null = null;
   private count = 0;
-  private lastHash = 0;
-  private lastSize = 0;
+  /** Hash and count of non-empty labels of the labels `touch` last saw. */
+  lastHash = 0;
+  lastSize = 0;
   /** Length of the longest label value `touch` last saw (the limiter's max_label_value_length needs no second walk). */
   lastLongestValue = 0;
 

@@ -3,6 +3,7 @@ import type { Sample } from "../prom/sample.js";
 import type { Stage } from "./stage.js";
 import type { DropFn } from "../metrics/drop-reasons.js";
 import { ActiveSeries } from "./active-series.js";
+import { seriesHashes } from "./series-hash.js";
 
 export type { DropFn } from "../metrics/drop-reasons.js";
 
@@ -54,6 +55,7 @@ export class LimitsStage implements Stage {
     let out: Sample[] | null = null;
     let tooLong = 0;
     let overLimit = 0;
+    if (this.maxSeries > 0) seriesHashes.begin();
     for (let i = 0; i < batch.length; i++) {
       const s = batch[i]!;
       let drop = false;
@@ -61,6 +63,8 @@ export class LimitsStage implements Stage {
         // A known series passed the value-length check when it was admitted (same labels,
         // same lengths): one walk over the labels (hash + longest value) decides both.
         const verdict = this.admit(s.labels, nowMs);
+        // Aggregation keys its series by the same hash: handed over, not computed again.
+        seriesHashes.record(s.labels, this.active.lastHash, this.active.lastSize);
         if (verdict === TOO_LONG) tooLong++;
         else if (verdict === OVER_LIMIT) overLimit++;
         drop = verdict !== ADMITTED;

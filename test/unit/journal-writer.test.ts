@@ -165,3 +165,51 @@ test("group commit with the writer thread: groups of consecutive turns are proce
     ["t0/0", "t0/1", "t0/2", "t0/3", "t0/4", "t1/0", "t1/1"],
   );
 });
+
+test("a transaction of QoS 0 groups only commits without fsync; one holding a QoS 1 group fsyncs", async (t) => {
+  const { journal, writer } = await setup(t);
+  const submit = (prefix: string, durable: boolean) =>
+    new Promise<number>((resolve, reject) => writer.submit(entries(prefix, 3), (err, last) => (err ? reject(err) : resolve(last)), -1, durable));
+  assert.equal(await submit("q0", false), 3);
+  assert.deepEqual(writer.commits, { synced: 0, unsynced: 1 });
+  assert.equal(await submit("q1", true), 6);
+  assert.deepEqual(writer.commits, { synced: 1, unsynced: 1 });
+  assert.equal(await submit("q0b", false), 9);
+  assert.deepEqual(writer.commits, { synced: 1, unsynced: 2 });
+  // Stored alike, whatever the sync mode: the main connection reads all of them in order.
+  assert.deepEqual(
+    [...journal.after(0)].map((r) => r.topic),
+    ["q0/0", "q0/1", "q0/2", "q1/0", "q1/1", "q1/2", "q0b/0", "q0b/1", "q0b/2"],
+  );
+});
+
+test("group commit: a group of QoS 0 messages only is handed over as not durable, a group with one QoS 1 message as durable", async (t) => {
+  const { journal, writer } = await setup(t);
+  const handed: { first: string; durable: boolean }[] = [];
+  const c = new GroupCommitter({
+    commit: (es) => journal.append(es),
+    commitAsync: (es, done, durable) => {
+      if (!writer.available()) return false;
+      handed.push({ first: es[0]!.topic, durable });
+      writer.submit(es, (err, last) => done(err, last), -1, durable);
+      return true;
+    },
+    waitIdle: () => writer.waitIdle(),
+    committed: () => {},
+    failed: () => null,
+  });
+  for (const e of entries("a", 4)) void c.accept(e, 0);
+  await new Promise((r) => setImmediate(r));
+  const mixed = entries("b", 4).map((e, i) => c.accept(e, i === 2 ? 1 : 0));
+  await new Promise((r) => setImmediate(r));
+  for (const e of entries("c", 2)) void c.accept(e, 0);
+  await new Promise((r) => setImmediate(r)); // handed over at the end of this turn, not by flush()
+  await Promise.all(mixed);
+  c.flush();
+  assert.deepEqual(handed, [
+    { first: "a/0", durable: false },
+    { first: "b/0", durable: true },
+    { first: "c/0", durable: false },
+  ]);
+  assert.equal([...journal.after(0)].length, 10);
+});

@@ -131,7 +131,7 @@ export class AggregateStage implements Stage {
           windowLimit++;
           continue;
         }
-        series ??= this.interner.intern(sample.labels);
+        series ??= this.interner.intern(sample.labels, i);
         let groupKey = series.groupKey(rule.index);
         let group: Group | undefined;
         if (groupKey === undefined) {

@@ -1,4 +1,5 @@
 import type { Labels } from "../../prom/sample.js";
+import { pairHash, seriesHashes } from "../series-hash.js";
 
 /**
  * Interning of input series for the aggregation hot path.
@@ -186,19 +187,6 @@ function hashChars(h: { a: number; b: number }, s: string): void {
   h.b = b;
 }
 
-/** FNV-1a over `name \0 value`, finished with murmur3's fmix32 so that summing pair hashes stays well spread. */
-function pairHash(name: string, value: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  h = Math.imul(h ^ 0, 0x01000193);
-  for (let i = 0; i < value.length; i++) h = Math.imul(h ^ value.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
-
 /** The order-independent hash of the non-empty label pairs: a sum of pair hashes. */
 function labelsHash(labels: Labels): number {
   let hash = 0;
@@ -253,15 +241,21 @@ export class SeriesInterner {
     return this.count;
   }
 
-  /** The interned series of `labels` (created if new; it is released again unless a window retains it). */
-  intern(labels: Labels): SeriesRef {
+  /** The interned series of `labels` (created if new; it is released again unless a window retains it); `index`: its place in the batch (a hint for the limiter's hash). */
+  intern(labels: Labels, index = -1): SeriesRef {
     let hash = 0;
     let size = 0;
-    for (const n in labels) {
-      const v = labels[n]!;
-      if (v === "") continue;
-      hash = (hash + pairHash(n, v)) | 0; // a sum: independent of label order
-      size++;
+    if (seriesHashes.find(labels, index)) {
+      // The limiter hashed this very object (see series-hash.ts).
+      hash = seriesHashes.hash;
+      size = seriesHashes.size;
+    } else {
+      for (const n in labels) {
+        const v = labels[n]!;
+        if (v === "") continue;
+        hash = (hash + pairHash(n, v)) | 0; // a sum: independent of label order
+        size++;
+      }
     }
     const found = this.byHash.get(hash);
     if (found !== undefined) {
