@@ -352,20 +352,25 @@ export class Outbox {
    * stays leased.
    */
   ackAndRecordAttempts(target: string, ack: readonly number[], attempt: readonly number[]): { rows: number; samples: number; bytes: number } {
-    const removed = this.ackAttemptTx(ack, attempt);
-    const sum = { rows: 0, samples: 0, bytes: 0 };
-    for (const r of removed) {
-      this.add(this.pending, r.target, -1, -r.bytes, -r.samples);
-      sum.rows++;
-      sum.samples += r.samples;
-      sum.bytes += r.bytes;
-    }
+    const sum = this.booked(this.ackAttemptTx(ack, attempt));
     if (attempt.length > 0) {
       this.leasedRuns.set(target, [...attempt]);
       this.leased.set(target, attempt[0]!);
     } else {
       this.leasedRuns.delete(target);
       this.leased.delete(target);
+    }
+    return sum;
+  }
+
+  /** Takes deleted rows off the pending figures; returns what they held. */
+  private booked(removed: readonly { target: string; samples: number; bytes: number }[]): { rows: number; samples: number; bytes: number } {
+    const sum = { rows: 0, samples: 0, bytes: 0 };
+    for (const r of removed) {
+      this.add(this.pending, r.target, -1, -r.bytes, -r.samples);
+      sum.rows++;
+      sum.samples += r.samples;
+      sum.bytes += r.bytes;
     }
     return sum;
   }
@@ -378,13 +383,7 @@ export class Outbox {
   /** `ack` for the rows of one request, in one transaction; returns the samples and bytes removed. */
   ackAll(ids: readonly number[]): { rows: number; samples: number; bytes: number } {
     const removed = this.ackTx(ids);
-    const sum = { rows: 0, samples: 0, bytes: 0 };
-    for (const r of removed) {
-      this.add(this.pending, r.target, -1, -r.bytes, -r.samples);
-      sum.rows++;
-      sum.samples += r.samples;
-      sum.bytes += r.bytes;
-    }
+    const sum = this.booked(removed);
     const target = removed[0]?.target;
     if (target !== undefined) {
       this.leasedRuns.delete(target);
