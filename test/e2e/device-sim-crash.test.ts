@@ -8,6 +8,7 @@ import { prometheusAvailable, startPrometheus, type PrometheusHandle } from "../
 import { REPO, startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 import { sleep, waitFor } from "../helpers/wait.js";
+import { createRng } from "../../device-sim/rng.js";
 
 /**
  * Issue #11: `device-sim verify` checks the delivery guarantee after a real
@@ -52,18 +53,6 @@ external_labels: {site: crash-e2e}
 remote_write:
   - url: "${rwUrl}"
 `;
-
-/** mulberry32: the kill instants are reproducible from the seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function runCli(args: string[], timeoutMs: number): { done: Promise<{ code: number | null; stdout: string; stderr: string }>; kill: () => void } {
   const child = spawn(process.execPath, [join(REPO, "dist", "device-sim", "cli.js"), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
@@ -120,7 +109,7 @@ test("device-sim verify passes after a QoS 1 fleet run in which the gateway was 
     const st = (await (await fetch(`${first.httpUrl}/api/v1/status`)).json()) as { mqtt: { connected_clients: number } };
     return st.mqtt.connected_clients >= 6 ? true : undefined;
   }, 20_000, 100);
-  const random = rng(SEED);
+  const random = createRng(SEED).next; // the kill instants are reproducible from the seed
   const killAt = Array.from({ length: KILLS }, () => 1_000 + random() * (DURATION_MS - 6_000)).sort((a, b) => a - b);
   const t0 = Date.now();
   const restartMs: number[] = [];

@@ -3,6 +3,7 @@ import type { PrometheusHandle } from "./prometheus.js";
 import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 import { sleep, waitFor } from "./wait.js";
+import { createRng } from "../../device-sim/rng.js";
 
 /**
  * The crash loop of issue #11: a QoS 1 publisher (MQTT.js, clean: false)
@@ -81,18 +82,6 @@ remote_write:
 `;
 }
 
-/** mulberry32: the kill instants are reproducible from the seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult> {
   const rwProxy = await startTcpProxy(Number(new URL(o.prom.url).port));
   const config = crashLoopConfig(rwProxy.url("/api/v1/write"), o.run);
@@ -100,7 +89,7 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult
   const mqttProxy = await startTcpProxy(gateway.mqttPort);
   const client = new Qos1Publisher(`mqtt://127.0.0.1:${mqttProxy.port}`, `crash-loop-${o.run ?? "publisher"}`);
 
-  const random = rng(o.seed);
+  const random = createRng(o.seed).next; // the kill instants are reproducible from the seed
   const killAt = Array.from({ length: o.kills }, () => 2_000 + random() * (o.durationMs - 4_000)).sort((a, b) => a - b);
   const acked: Message[] = [];
   let sent = 0;
