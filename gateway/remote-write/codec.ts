@@ -42,9 +42,10 @@ const snappy = requireCjs("snappyjs") as SnappyJs;
  * The `snappy` package (Rust's snap crate through N-API, prebuilt per platform)
  * compresses a Remote-Write batch ~4× faster than snappyjs; the block format is
  * the same. Where no prebuilt binary exists for the platform it does not load,
- * and snappyjs compresses instead. Decompression (the receiver, the splitting
- * of a refused batch) stays on snappyjs, which checks the declared length
- * against a bound before allocating.
+ * and snappyjs compresses instead. The sender's merging of backlog rows
+ * decompresses natively too (snappyDecompressFast); the debugging receiver and
+ * the splitting of a refused batch stay on snappyjs (snappyDecompress). Both
+ * check the declared length against a bound before allocating.
  */
 interface NativeSnappy {
   compressSync(input: Uint8Array): Uint8Array;
