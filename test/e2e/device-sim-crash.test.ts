@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { prometheusAvailable, startPrometheus, type PrometheusHandle } from "../helpers/prometheus.js";
-import { REPO, startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.js";
+import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { createRng } from "../../device-sim/rng.js";
+import { startDeviceSim } from "../helpers/device-sim-cli.js";
 
 /**
  * Issue #11: `device-sim verify` checks the delivery guarantee after a real
@@ -54,23 +54,6 @@ remote_write:
   - url: "${rwUrl}"
 `;
 
-function runCli(args: string[], timeoutMs: number): { done: Promise<{ code: number | null; stdout: string; stderr: string }>; kill: () => void } {
-  const child = spawn(process.execPath, [join(REPO, "dist", "device-sim", "cli.js"), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-  return { done, kill: () => child.kill("SIGKILL") };
-}
-
 let prom: PrometheusHandle | undefined;
 let dir: string;
 let gw: GatewayProcess | undefined;
@@ -96,9 +79,10 @@ test("device-sim verify passes after a QoS 1 fleet run in which the gateway was 
   gw = await startGatewayProcess(config, dir, "edgegate.yaml", { dist: true });
   mqttProxy = await startTcpProxy(gw.mqttPort);
   const ledger = join(dir, "run.jsonl");
-  const fleet = runCli(
+  const fleet = startDeviceSim(
     ["--url", `mqtt://127.0.0.1:${mqttProxy.port}`, "--vehicles", "6", "--fleets", "2", "--interval", "100ms", "--duration", `${DURATION_MS}ms`, "--seed", String(SEED), "--qos", "1", "--ledger", ledger, "--quiet"],
     80_000,
+    { dist: true },
   );
   fleetKill = fleet.kill;
 
@@ -133,7 +117,7 @@ test("device-sim verify passes after a QoS 1 fleet run in which the gateway was 
   assert.equal(await gw.stop(), 0, gw.output().split("\n").slice(-10).join("\n"));
 
   const messages = readFileSync(ledger, "utf8").split("\n").filter((l) => l.includes('"type":"message"')).length;
-  const verify = await runCli(["verify", "--ledger", ledger, "--prometheus", prom!.url, "--config", join(dir, "edgegate.yaml"), "--wait", "20s"], 60_000).done;
+  const verify = await startDeviceSim(["verify", "--ledger", ledger, "--prometheus", prom!.url, "--config", join(dir, "edgegate.yaml"), "--wait", "20s"], 60_000, { dist: true }).done;
   const summary = verify.stdout.split("\n").filter((l) => l.startsWith("verify:") || l.startsWith("FAIL")).join("\n");
   console.log(`device-sim crash run: ${messages} acknowledged messages in the ledger, ${KILLS} SIGKILLs, restarts ${restartMs.join(", ")} ms; fleet: ${run.stdout.trim().split("\n").at(-1)}; ${summary}`);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);

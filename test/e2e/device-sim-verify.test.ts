@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +9,7 @@ import { parseConfig } from "../../gateway/config/load.js";
 import { formatReport, verify } from "../../device-sim/verify.js";
 import { prometheusAvailable, startPrometheus, type PrometheusHandle } from "../helpers/prometheus.js";
 import { startTestGateway } from "../helpers/gateway-inproc.js";
-import { REPO } from "../helpers/gateway-process.js";
+import { runDeviceSim } from "../helpers/device-sim-cli.js";
 
 /**
  * The end-to-end proof: a simulated fleet → the real gateway → a real
@@ -43,22 +42,6 @@ aggregation:
 forward_unmatched: true
 external_labels: {site: e2e}
 `;
-
-function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "device-sim/cli.ts", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe("device-sim verify against the real gateway and a real Prometheus", { skip, timeout: 120_000 }, () => {
   let prom: PrometheusHandle;
@@ -119,12 +102,12 @@ describe("device-sim verify against the real gateway and a real Prometheus", { s
     const edited = join(dir, "edited.jsonl");
     writeFileSync(edited, [...lines.slice(0, i + 1), JSON.stringify(forged), ...lines.slice(i + 1)].join("\n"));
     const vin = msg.topic.split("/")[1]!;
-    const r = await runCli(["verify", "--ledger", edited, "--prometheus", prom.url, "--config", configFile, "--wait", "0"]);
+    const r = await runDeviceSim(["verify", "--ledger", edited, "--prometheus", prom.url, "--config", configFile, "--wait", "0"], 60_000);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, new RegExp(`FAIL raw +vehicle_odometer_km\\{[^}]*vin="${vin}"[^}]*\\}  sent \\d+, stored \\d+: 1 missing`));
     assert.match(r.stdout, /verify: FAILED/);
 
-    const ok = await runCli(["verify", "--ledger", ledger, "--prometheus", prom.url, "--config", configFile, "--wait", "0"]);
+    const ok = await runDeviceSim(["verify", "--ledger", ledger, "--prometheus", prom.url, "--config", configFile, "--wait", "0"], 60_000);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, /verify: OK/);
   });

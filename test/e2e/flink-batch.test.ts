@@ -1,11 +1,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { prometheusAvailable, startPrometheus, type PrometheusHandle } from "../helpers/prometheus.js";
-import { REPO, startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.js";
+import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.js";
+import { flinkDemoYaml, runDeviceSim } from "../helpers/device-sim-cli.js";
 
 /**
  * The Flink demo's event stream batched as telematics units send it
@@ -22,34 +22,11 @@ let gw: GatewayProcess;
 let dir: string;
 let configFile: string;
 
-function runCli(args: string[], timeoutMs = 90_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "device-sim/cli.ts", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 before(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), "edgegate-flink-batch-"));
   prom = await startPrometheus();
-  const shipped = readFileSync(join(REPO, "deploy", "examples", "flink-demo.yaml"), "utf8");
-  const yaml = shipped
-    .replace('listen: "0.0.0.0:1883"', 'listen: "127.0.0.1:0"')
-    .replace('listen: "0.0.0.0:9480"', 'listen: "127.0.0.1:0"')
-    .replace('path: "./data/flink-demo.db"', 'path: "./outbox.db"\n  flush_interval: 200ms')
-    .replace("file: vehicles.csv", `file: ${join(REPO, "deploy", "examples", "vehicles.csv")}`)
-    .replace('url: "http://127.0.0.1:9090/api/v1/write"', `url: "${prom.writeUrl}"`);
-  assert.notEqual(yaml, shipped);
+  const yaml = flinkDemoYaml(prom.writeUrl);
   configFile = join(dir, "flink-demo.yaml");
   writeFileSync(configFile, yaml);
   gw = await startGatewayProcess(yaml, dir);
@@ -64,10 +41,10 @@ after(async () => {
 test("flink-batch: arrays of 10 events per message, every window verified against Prometheus", { skip, timeout: 150_000 }, async () => {
   const ledger = join(dir, "run.jsonl");
   // 40 vehicles at 400 events/s: each vehicle fills a batch of 10 about once a second.
-  const run = await runCli([
+  const run = await runDeviceSim([
     "--url", `mqtt://127.0.0.1:${gw.mqttPort}`, "--vehicles", "40", "--mode", "flink-batch", "--batch-size", "10",
     "--rate", "400", "--duration", "6s", "--qos", "1", "--workers", "2", "--seed", "21", "--ledger", ledger, "--quiet",
-  ]);
+  ], 90_000);
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const m = /messages sent (\d+) .* readings (\d+)/.exec(run.stdout);
   assert.ok(m, run.stdout);
@@ -94,7 +71,7 @@ test("flink-batch: arrays of 10 events per message, every window verified agains
   assert.match(metrics, /^edgegate_samples_dropped_total\{reason="too_late"\} 0$/m);
 
   // The last windows close 5 s after they end: verify waits for them.
-  const v = await runCli(["verify", "--ledger", ledger, "--prometheus", prom.url, "--config", configFile, "--wait", "30s"]);
+  const v = await runDeviceSim(["verify", "--ledger", ledger, "--prometheus", prom.url, "--config", configFile, "--wait", "30s"], 90_000);
   assert.equal(v.code, 0, v.stdout + v.stderr);
   assert.match(v.stdout, /verify: OK/);
   const series = /series: (\d+) \((\d+) raw, (\d+) aggregated\)/.exec(v.stdout);

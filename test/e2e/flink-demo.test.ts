@@ -1,13 +1,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { prometheusAvailable, startPrometheus, type PrometheusHandle } from "../helpers/prometheus.js";
-import { REPO, startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.js";
+import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { FLINK_EVENTS, FLINK_REGION } from "../fixtures/flink-script.js";
+import { flinkDemoYaml } from "../helpers/device-sim-cli.js";
 
 /**
  * Acceptance (issue #3): the Flink connected-vehicles demo reproduced with
@@ -47,15 +48,7 @@ before(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), "edgegate-flink-"));
   prom = await startPrometheus();
-  const shipped = readFileSync(join(REPO, "deploy", "examples", "flink-demo.yaml"), "utf8");
-  const yaml = shipped
-    .replace('listen: "0.0.0.0:1883"', 'listen: "127.0.0.1:0"')
-    .replace('listen: "0.0.0.0:9480"', 'listen: "127.0.0.1:0"')
-    .replace('path: "./data/flink-demo.db"', 'path: "./outbox.db"\n  flush_interval: 200ms')
-    .replace("file: vehicles.csv", `file: ${join(REPO, "deploy", "examples", "vehicles.csv")}`)
-    .replace('url: "http://127.0.0.1:9090/api/v1/write"', `url: "${prom.writeUrl}"`);
-  assert.notEqual(yaml, shipped);
-  assert.match(yaml, new RegExp(prom.writeUrl.replace(/[.]/g, "\\.")));
+  const yaml = flinkDemoYaml(prom.writeUrl);
   gw = await startGatewayProcess(yaml, dir);
 });
 
