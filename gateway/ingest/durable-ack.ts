@@ -39,6 +39,13 @@ export interface GroupCommitOptions {
   refused?: () => void;
   /** Max entries in one group; reaching it commits without waiting for the end of the event-loop turn. Default 5000. */
   maxGroup?: number;
+  /**
+   * Max entries handed to `commitAsync` and not yet reported. Past it the next hand-over first
+   * waits (`waitIdle`, blocking the event loop as a commit on this thread would): QoS 0 messages
+   * wait for no commit, so without it a flood onto a slow disk would queue without bound instead
+   * of slowing the sockets down. Default 4 × maxGroup.
+   */
+  maxInFlight?: number;
 }
 
 type Waiter = { resolve: () => void; reject: (err: Error) => void } | null;
@@ -68,6 +75,10 @@ export class GroupCommitter {
   private scheduled = false;
   private refusal: string | null = null;
   private readonly maxGroup: number;
+  private readonly maxInFlight: number;
+  /** Entries per group handed to `commitAsync` and not yet reported, oldest first. */
+  private readonly inFlightSizes: number[] = [];
+  private inFlightEntries = 0;
   /** Oldest arrival time among the waiting entries, and among the group in flight (Infinity: none). */
   private pendingOldest = Infinity;
   /** Whether the waiting group holds a QoS 1/2 message (its commit must fsync before the acknowledgement). */
@@ -77,6 +88,7 @@ export class GroupCommitter {
 
   constructor(private readonly opts: GroupCommitOptions) {
     this.maxGroup = opts.maxGroup ?? 5000;
+    this.maxInFlight = opts.maxInFlight ?? 4 * this.maxGroup;
   }
 
   /** Resolves once the entry is durable and processed (at once for QoS 0). Rejects with NotAcceptingError while refusing. */
@@ -119,6 +131,11 @@ export class GroupCommitter {
     return oldest;
   }
 
+  /** Entries handed to the writer thread and not yet reported (bounded by maxInFlight). */
+  inFlight(): number {
+    return this.inFlightEntries;
+  }
+
   /** Entries waiting for the next commit (a bound is the broker's in-flight window per client). */
   pending(): number {
     return this.entries.length;
@@ -149,6 +166,8 @@ export class GroupCommitter {
   private commitGroup(): void {
     this.scheduled = false;
     if (this.entries.length === 0) return;
+    // Backpressure: the thread is behind by more than the bound; its reports run inside waitIdle.
+    if (this.inFlightEntries + this.entries.length > this.maxInFlight && this.inFlightEntries > 0) this.opts.waitIdle?.();
     const entries = this.entries;
     const waiters = this.waiters;
     this.entries = [];
@@ -164,12 +183,15 @@ export class GroupCommitter {
           entries,
           (err, lastSeq) => {
             this.inFlightOldest.shift(); // reported in hand-over order
+            this.inFlightEntries -= this.inFlightSizes.shift() ?? 0;
             this.done(entries, waiters, err, lastSeq);
           },
           durable,
         ) ?? false;
       if (handed) {
         this.inFlightOldest.push(oldest);
+        this.inFlightSizes.push(entries.length);
+        this.inFlightEntries += entries.length;
         return;
       }
       last = this.opts.commit(entries);

@@ -213,3 +213,40 @@ test("group commit: a group of QoS 0 messages only is handed over as not durable
   ]);
   assert.equal([...journal.after(0)].length, 10);
 });
+
+test("GroupCommitter bounds what waits on the writer thread: past maxInFlight the next hand-over waits for the reports (a QoS 0 flood onto a slow disk)", async () => {
+  // A writer thread that never reports by itself (a disk slower than the flood): only waitIdle runs its reports.
+  const reports: (() => void)[] = [];
+  let seq = 0;
+  let waits = 0;
+  let maxSeen = 0;
+  const processed: string[] = [];
+  const c = new GroupCommitter({
+    commit: () => {
+      throw new Error("the writer thread is available: nothing commits on the main thread");
+    },
+    commitAsync: (es, done) => {
+      const last = (seq += es.length);
+      reports.push(() => done(null, last));
+      return true;
+    },
+    waitIdle: () => {
+      waits++;
+      for (const r of reports.splice(0)) r();
+    },
+    committed: (es) => processed.push(...es.map((e) => e.topic)),
+    failed: () => null,
+    maxGroup: 5,
+    maxInFlight: 10,
+  });
+  for (let turn = 0; turn < 20; turn++) {
+    for (const e of entries(`t${turn}`, 5)) await c.accept(e, 0); // QoS 0: resolves at once
+    await new Promise((r) => setImmediate(r)); // the group of this turn is handed over
+    maxSeen = Math.max(maxSeen, c.inFlight());
+  }
+  assert.ok(maxSeen <= 10, `at most maxInFlight entries wait on the thread (saw ${maxSeen})`);
+  assert.ok(waits >= 5, `the hand-over waited for the thread's reports (${waits} waits)`);
+  c.flush();
+  assert.equal(processed.length, 100, "every message processed, none lost to the bound");
+  assert.deepEqual(processed.slice(0, 6), ["t0/0", "t0/1", "t0/2", "t0/3", "t0/4", "t1/0"], "in hand-over order");
+});
