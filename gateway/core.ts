@@ -15,6 +15,7 @@ import { Pipeline } from "./pipeline/pipeline.js";
 import type { AggregateStage } from "./pipeline/aggregate/aggregate-stage.js";
 import { TopicStages } from "./pipeline/topic-stages.js";
 import type { Sample } from "./prom/sample.js";
+import { decodedHashes } from "./prom/series-hash.js";
 import { SeriesView } from "./remote-write/pending-series.js";
 import type { MessageDropReason } from "./metrics/drop-reasons.js";
 import type { LabelValueReplacedReason } from "./metrics/limit-reasons.js";
@@ -82,6 +83,7 @@ export class Core {
   ingest(topic: string, payload: Uint8Array | string, nowMs: number): boolean {
     const batch = this.batch;
     batch.length = 0;
+    decodedHashes.begin();
     const rule = this.router.decode(topic, payload, nowMs, batch, this.deps.onDrop);
     if (rule < 0) {
       this.deps.onMessageDropped?.("no_topic_rule");

@@ -1,5 +1,5 @@
 import type { Labels } from "../prom/sample.js";
-import { pairHash } from "./series-hash.js";
+import { pairHash } from "../prom/series-hash.js";
 
 /**
  * The set of active series of a cardinality limiter, in least-recently-seen
@@ -73,9 +73,18 @@ export class ActiveSeries {
       hash = (hash + pairHash(n, v)) | 0; // a sum: independent of label order
       size++;
     }
+    this.lastLongestValue = longest;
+    return this.touchHashed(labels, hash, size, nowMs, refreshMs);
+  }
+
+  /**
+   * `touch` for labels whose hash and count of non-empty labels are known
+   * (the decoder's hand-over, prom/series-hash.ts). Leaves lastLongestValue
+   * as it was: a caller that needs it for a new series measures it.
+   */
+  touchHashed(labels: Labels, hash: number, size: number, nowMs: number, refreshMs: number): boolean {
     this.lastHash = hash;
     this.lastSize = size;
-    this.lastLongestValue = longest;
     for (let e = this.byHash.get(hash) ?? null; e !== null; e = e.chain) {
       if (e.size !== size || !sameLabels(e.labels, labels)) continue;
       if (nowMs - e.seen >= refreshMs) {

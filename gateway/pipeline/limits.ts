@@ -3,7 +3,7 @@ import type { Sample } from "../prom/sample.js";
 import type { Stage } from "./stage.js";
 import type { DropFn } from "../metrics/drop-reasons.js";
 import { ActiveSeries } from "./active-series.js";
-import { seriesHashes } from "./series-hash.js";
+import { decodedHashes, seriesHashes } from "../prom/series-hash.js";
 
 export type { DropFn } from "../metrics/drop-reasons.js";
 
@@ -62,7 +62,7 @@ export class LimitsStage implements Stage {
       if (this.maxSeries > 0) {
         // A known series passed the value-length check when it was admitted (same labels,
         // same lengths): one walk over the labels (hash + longest value) decides both.
-        const verdict = this.admit(s.labels, nowMs);
+        const verdict = decodedHashes.find(s.labels, i) ? this.admitHashed(s.labels, decodedHashes.hash, decodedHashes.size, nowMs) : this.admit(s.labels, nowMs);
         // Aggregation keys its series by the same hash: handed over, not computed again.
         seriesHashes.record(s.labels, this.active.lastHash, this.active.lastSize);
         if (verdict === TOO_LONG) tooLong++;
@@ -97,6 +97,18 @@ export class LimitsStage implements Stage {
     // on every sample was most of the limiter's cost; expiry is off by under a second).
     if (this.active.touch(labels, nowMs, 1000)) return ADMITTED;
     if (this.maxValueLength > 0 && this.active.lastLongestValue > this.maxValueLength) return TOO_LONG;
+    if (this.active.size >= this.maxSeries) this.expire(nowMs);
+    if (this.active.size >= this.maxSeries) return OVER_LIMIT;
+    this.active.add(labels, nowMs);
+    return ADMITTED;
+  }
+
+  /** `admit` for labels the decoder hashed: a new series' longest value is measured here (new series are rare). */
+  private admitHashed(labels: Sample["labels"], hash: number, size: number, nowMs: number): Verdict {
+    if (this.active.touchHashed(labels, hash, size, nowMs, 1000)) return ADMITTED;
+    if (this.maxValueLength > 0) {
+      for (const k in labels) if (labels[k]!.length > this.maxValueLength) return TOO_LONG;
+    }
     if (this.active.size >= this.maxSeries) this.expire(nowMs);
     if (this.active.size >= this.maxSeries) return OVER_LIMIT;
     this.active.add(labels, nowMs);

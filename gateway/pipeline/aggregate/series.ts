@@ -1,5 +1,5 @@
 import type { Labels } from "../../prom/sample.js";
-import { pairHash, seriesHashes } from "../series-hash.js";
+import { pairHash, seriesHashes } from "../../prom/series-hash.js";
 
 /**
  * Interning of input series for the aggregation hot path.
