@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Metrics } from "./metrics/catalogue.js";
 import type { Outbox } from "./outbox/outbox.js";
-import { Journal, KIND_RESUME, type JournalEntry } from "./outbox/journal.js";
+import { Journal, KIND_RESUME, type JournalEntry, type Truncation } from "./outbox/journal.js";
 import { sqliteCode } from "./outbox/errors.js";
 import { isFullError, type StorageSpace } from "./outbox/space.js";
 import type { OutboxSink, PendingFlush } from "./remote-write/pending-series.js";
@@ -252,7 +252,7 @@ export class Durability {
     }
     const seq = this.processedSeq;
     const t0 = performance.now();
-    let removed = { rows: 0, bytes: 0 };
+    let removed: Truncation | null = null;
     let bytes = 0;
     let pending: PendingFlush | undefined;
     try {
@@ -280,7 +280,7 @@ export class Durability {
     pending?.committed();
     this.outboxSeq = seq;
     if (wantCheckpoint) {
-      this.journal.truncated(removed);
+      if (removed !== null) this.journal.truncated(removed);
       this.checkpointSeq = seq;
       this.checkpointedAt = now;
       this.checkpointedWindows = aggregate.flushedWindows;
