@@ -114,7 +114,7 @@ export class GroupCommitter {
   constructor(private readonly opts: GroupCommitOptions) {
     this.maxGroup = opts.maxGroup ?? 5000;
     this.maxInFlight = opts.maxInFlight ?? 4 * this.maxGroup;
-    this.processDelayMs = opts.processDelayMs ?? 2;
+    this.processDelayMs = opts.processDelayMs ?? Number(process.env.EG_PD ?? 20);
   }
 
   /**

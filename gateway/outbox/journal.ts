@@ -68,14 +68,22 @@ export class Journal {
   private readonly putStmt: Database.Statement<[string, number, number, string]>;
   private readonly getStmt: Database.Statement<[string], { seq: number; saved_ms: number; data: string }>;
   private readonly appendTx: (entries: readonly JournalEntry[], kind: number) => number;
+  private readonly deleteStmt: Database.Statement<[number]>;
   private rowsCount = 0;
   private bytesCount = 0;
+  /**
+   * Rows and bytes per committed group, in seq order: a truncation books what it removed from
+   * here instead of reading every deleted row back (RETURNING doubled the DELETE's cost on the
+   * event loop, at every checkpoint). `first` is the group's first seq.
+   */
+  private readonly segments: { first: number; last: number; rows: number; bytes: number }[] = [];
   private last = 0;
 
   constructor(db: Database.Database) {
     db.exec(DDL);
     this.insertStmt = db.prepare(JOURNAL_INSERT_SQL);
     this.readStmt = db.prepare("SELECT seq, received_ms, kind, topic, client, payload FROM journal WHERE seq > ? ORDER BY seq LIMIT ?");
+    this.deleteStmt = db.prepare("DELETE FROM journal WHERE seq <= ?");
     this.truncateStmt = db.prepare("DELETE FROM journal WHERE seq <= ? RETURNING 1 AS n, length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB)) AS bytes");
     this.putStmt = db.prepare(
       "INSERT INTO recovery (name, seq, saved_ms, data) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, saved_ms = excluded.saved_ms, data = excluded.data",
@@ -86,13 +94,15 @@ export class Journal {
       for (const e of entries) seq = Number(this.insertStmt.run(e.receivedMs, kind, e.topic, e.clientId, e.payload).lastInsertRowid);
       return seq;
     });
-    const t = db.prepare("SELECT count(*) AS rows, sum(length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB))) AS bytes, max(seq) AS last FROM journal").get() as {
+    const t = db.prepare("SELECT count(*) AS rows, sum(length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB))) AS bytes, min(seq) AS first, max(seq) AS last FROM journal").get() as {
       rows: number;
       bytes: number | null;
+      first: number | null;
       last: number | null;
     };
     this.rowsCount = t.rows;
     this.bytesCount = t.bytes ?? 0;
+    if (t.rows > 0) this.segments.push({ first: t.first!, last: t.last!, rows: t.rows, bytes: t.bytes ?? 0 });
     const seqRow = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").get() as { seq: number } | undefined;
     this.last = Math.max(t.last ?? 0, seqRow?.seq ?? 0, this.load("checkpoint")?.seq ?? 0);
   }
@@ -101,17 +111,33 @@ export class Journal {
   append(entries: readonly JournalEntry[], kind = KIND_MESSAGE): number {
     if (entries.length === 0) return this.last;
     const seq = this.appendTx(entries, kind);
-    this.rowsCount += entries.length;
-    for (const e of entries) this.bytesCount += entrySize(e);
+    this.book(entries, seq);
     this.last = seq;
     return seq;
   }
 
   /** Books entries another connection (the writer thread) committed, `lastSeq` being the last one's. */
   appended(entries: readonly JournalEntry[], lastSeq: number): void {
-    this.rowsCount += entries.length;
-    for (const e of entries) this.bytesCount += entrySize(e);
+    this.book(entries, lastSeq);
     if (lastSeq > this.last) this.last = lastSeq;
+  }
+
+  /** One transaction's rows (AUTOINCREMENT seqs of one connection's transaction are consecutive). */
+  private book(entries: readonly JournalEntry[], lastSeq: number): void {
+    let bytes = 0;
+    for (const e of entries) bytes += entrySize(e);
+    this.rowsCount += entries.length;
+    this.bytesCount += bytes;
+    const prev = this.segments[this.segments.length - 1];
+    if (prev !== undefined && prev.last >= lastSeq - entries.length + 1) {
+      // Not after the last group (not expected): one segment for both, whose truncation reads its rows back.
+      prev.first = Math.min(prev.first, lastSeq - entries.length + 1);
+      prev.last = Math.max(prev.last, lastSeq);
+      prev.rows += entries.length;
+      prev.bytes += bytes;
+      return;
+    }
+    this.segments.push({ first: lastSeq - entries.length + 1, last: lastSeq, rows: entries.length, bytes });
   }
 
   /** The seq of the newest committed entry (0 for an empty journal). */
@@ -146,20 +172,48 @@ export class Journal {
   }
 
   /** Deletes entries with seq ≤ `seq` (they are covered by a checkpoint). Call inside the checkpoint's transaction; then `truncated(...)` after the commit. */
-  truncate(seq: number): { rows: number; bytes: number } {
+  truncate(seq: number): { rows: number; bytes: number; seq?: number } {
     let rows = 0;
     let bytes = 0;
+    let i = 0;
+    for (; i < this.segments.length && this.segments[i]!.last <= seq; i++) {
+      rows += this.segments[i]!.rows;
+      bytes += this.segments[i]!.bytes;
+    }
+    const cut = this.segments[i];
+    if (cut === undefined || cut.first > seq) {
+      // `seq` ends a group (a recovery position always does): whole groups go, booked from memory.
+      this.deleteStmt.run(seq);
+      return { rows, bytes, seq };
+    }
+    // A group cut in two: read the deleted rows' sizes back.
+    rows = 0;
+    bytes = 0;
     for (const r of this.truncateStmt.iterate(seq)) {
       rows += r.n;
       bytes += r.bytes ?? 0;
     }
-    return { rows, bytes };
+    return { rows, bytes, seq };
   }
 
   /** Books a committed truncation into the in-memory gauges. */
-  truncated(removed: { rows: number; bytes: number }): void {
+  truncated(removed: { rows: number; bytes: number; seq?: number }): void {
     this.rowsCount -= removed.rows;
     this.bytesCount -= removed.bytes;
+    if (removed.seq === undefined) return;
+    let rows = removed.rows;
+    let bytes = removed.bytes;
+    while (this.segments.length > 0 && this.segments[0]!.last <= removed.seq) {
+      const s = this.segments.shift()!;
+      rows -= s.rows;
+      bytes -= s.bytes;
+    }
+    const cut = this.segments[0];
+    if (cut !== undefined && cut.first <= removed.seq) {
+      cut.rows -= rows;
+      cut.bytes -= bytes;
+      cut.first = removed.seq + 1;
+    }
   }
 
   /** Rows and bytes (payload + topic + client id) waiting in the journal. */
