@@ -54,7 +54,8 @@ export interface GroupCommitOptions {
   maxInFlight?: number;
   /**
    * A group reported by the writer thread is processed at the next hand-over, or after this many
-   * ms when none comes (default 2). `processCommitted()` processes at once (ticks, pushes, shutdown).
+   * ms when none comes (default 20: longer than a closed-loop device takes to answer its PUBACKs, so
+   * the next group usually comes first). `processCommitted()` processes at once (ticks, pushes, shutdown).
    */
   processDelayMs?: number;
 }
@@ -114,7 +115,7 @@ export class GroupCommitter {
   constructor(private readonly opts: GroupCommitOptions) {
     this.maxGroup = opts.maxGroup ?? 5000;
     this.maxInFlight = opts.maxInFlight ?? 4 * this.maxGroup;
-    this.processDelayMs = opts.processDelayMs ?? Number(process.env.EG_PD ?? 20);
+    this.processDelayMs = opts.processDelayMs ?? 20;
   }
 
   /**
