@@ -358,6 +358,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       if (err instanceof NotAcceptingError) return "storage_full";
       throw err;
     }
+    committer.processCommitted(); // a 204 reports what the message came to
     return outcomes.get(entry) ?? null;
   }
 
@@ -365,6 +366,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     if (!p.accepting || !p.sink || !p.durability) return;
     const aggregate = core.built.aggregate;
     if (final) p.committer?.flush();
+    p.committer?.processCommitted();
     const before = p.sink.pending();
     // Not past a message accepted and still waiting for its journal commit (it is processed at its arrival time).
     core.tick(Math.min(now(), p.committer?.oldestUnprocessedMs() ?? Infinity), final);
@@ -420,11 +422,13 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       commit: (entries) => d.commitGroup(entries),
       commitAsync: (entries, done, durable) => d.commitGroupAsync(entries, done, durable),
       waitIdle: () => d.waitIdle(),
+      reported: () => d.groupReported(),
       committed: (entries, last) => d.committedGroup(entries, last),
       failed: (err, entries) => d.groupFailed(err, entries),
       refused: () => metrics.messagesDropped.inc({ reason: "storage_full" }),
     }));
     d.onRefusalChange = (reason) => c.setRefusal(reason);
+    d.processCommitted = () => c.processCommitted();
     c.setRefusal(d.refusal());
   }
 

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Metrics } from "./metrics/catalogue.js";
 import type { Outbox } from "./outbox/outbox.js";
-import { Journal, KIND_RESUME, type JournalEntry, type Truncation } from "./outbox/journal.js";
+import { Journal, KIND_RESUME, type JournalEntry } from "./outbox/journal.js";
 import { sqliteCode } from "./outbox/errors.js";
 import { isFullError, type StorageSpace } from "./outbox/space.js";
 import type { OutboxSink, PendingFlush } from "./remote-write/pending-series.js";
@@ -137,11 +137,15 @@ export class Durability {
     return { checkpointSeq: this.checkpointSeq, replayed, skippedRaw };
   }
 
+  /** Processes the groups committed and not yet processed (the group committer's; set by the gateway). */
+  processCommitted: () => void = () => {};
+
   /** Journals "accepting from now on" (a restart's allowed lateness counts from here) and applies it. */
   resume(ms: number): void {
-    // Groups in flight on the writer thread get lower seqs than this row: process them first, so
-    // processedSeq never passes an entry that was not processed.
+    // Groups in flight on the writer thread, or reported and not processed yet, have lower seqs
+    // than this row: process them first, so processedSeq never passes an entry that was not processed.
     this.writer?.waitIdle();
+    this.processCommitted();
     this.o.core().built.aggregate.resume(ms);
     this.resumedAtMs = ms;
     try {
@@ -194,9 +198,13 @@ export class Durability {
     this.writer?.close();
   }
 
-  /** After the group commit: process in journal order (then the broker acknowledges). */
-  committedGroup(entries: readonly JournalEntry[], lastSeq: number): void {
+  /** A group commit is durable; nothing of it is processed or acknowledged yet. */
+  groupReported(): void {
     crashPoint("after_journal_commit");
+  }
+
+  /** Processes a committed group, in journal order (groups reported by the writer thread: after their acknowledgement). */
+  committedGroup(entries: readonly JournalEntry[], lastSeq: number): void {
     for (const e of entries) this.o.process(e, false);
     this.processedSeq = lastSeq;
   }
@@ -252,7 +260,7 @@ export class Durability {
     }
     const seq = this.processedSeq;
     const t0 = performance.now();
-    let removed: Truncation | null = null;
+    let removed: { rows: number; bytes: number; seq?: number } = { rows: 0, bytes: 0 };
     let bytes = 0;
     let pending: PendingFlush | undefined;
     try {
@@ -280,7 +288,7 @@ export class Durability {
     pending?.committed();
     this.outboxSeq = seq;
     if (wantCheckpoint) {
-      if (removed !== null) this.journal.truncated(removed);
+      this.journal.truncated(removed);
       this.checkpointSeq = seq;
       this.checkpointedAt = now;
       this.checkpointedWindows = aggregate.flushedWindows;

@@ -31,7 +31,13 @@ export interface GroupCommitOptions {
   commitAsync?: (entries: readonly JournalEntry[], done: (err: Error | null, lastSeq: number) => void, durable: boolean) => boolean;
   /** Blocks until no commit handed to `commitAsync` is in flight (their `done` has run). */
   waitIdle?: () => void;
-  /** Runs after each successful commit, before any acknowledgement: the entries (seq `lastSeq - n + 1 … lastSeq`) are processed here. */
+  /** Runs when a commit is reported, before its acknowledgements: the entries are durable, not processed yet. */
+  reported?: (entries: readonly JournalEntry[], lastSeq: number) => void;
+  /**
+   * Processes committed entries (seq `lastSeq - n + 1 … lastSeq`), group after group in journal
+   * order. A group committed on the calling thread is processed before its acknowledgements; one
+   * reported by the writer thread after them (see `processCommitted`).
+   */
   committed: (entries: readonly JournalEntry[], lastSeq: number) => void;
   /** A commit failed. Return a reason to refuse publishes with (stops acknowledging), or null to just fail this group. */
   failed: (err: unknown, entries: readonly JournalEntry[]) => string | null;
@@ -46,6 +52,12 @@ export interface GroupCommitOptions {
    * of slowing the sockets down. Default 4 × maxGroup.
    */
   maxInFlight?: number;
+  /**
+   * A group reported by the writer thread is processed at the next hand-over, or after this many
+   * ms when none comes (default 20: longer than a closed-loop device takes to answer its PUBACKs, so
+   * the next group usually comes first). `processCommitted()` processes at once (ticks, pushes, shutdown).
+   */
+  processDelayMs?: number;
 }
 
 type Waiter = { resolve: () => void; reject: (err: Error) => void } | null;
@@ -64,7 +76,17 @@ type Waiter = { resolve: () => void; reject: (err: Error) => void } | null;
  * at the end of the turn, and while one transaction's fsync runs the broker
  * keeps reading and handing over; the thread commits what queued up meanwhile
  * in one transaction. Completions come back in hand-over order, so groups are
- * processed and acknowledged in journal order.
+ * acknowledged and processed in journal order.
+ *
+ * A group the writer thread reports is acknowledged at once and processed
+ * afterwards, right after the next group is handed over (or `processDelayMs`
+ * later when none comes): no acknowledgement waits for the pipeline, and the
+ * pipeline's CPU time runs while the writer thread's fsync of the next group
+ * does, instead of the event loop idling through that fsync. Durability does
+ * not depend on it (the rows are committed; a crash replays what was not
+ * processed, from the last position processed); what observes processing —
+ * the tick, an HTTP push's outcome, shutdown — calls `processCommitted()`
+ * first, and `oldestUnprocessedMs()` counts the waiting groups.
  *
  * QoS 0 messages are journaled in the same groups but not waited for: MQTT
  * gives them no acknowledgement to hold back ([MQTT-4.3.1], at most once).
@@ -85,13 +107,21 @@ export class GroupCommitter {
   private pendingDurable = false;
   /** Per group handed to `commitAsync` and not yet reported, oldest first. */
   private readonly inFlightOldest: number[] = [];
+  /** Groups committed and acknowledged, waiting to be processed (journal order), with their oldest arrival time. */
+  private readonly unprocessed: { entries: JournalEntry[]; lastSeq: number; oldest: number }[] = [];
+  private processTimer: NodeJS.Timeout | null = null;
+  private readonly processDelayMs: number;
 
   constructor(private readonly opts: GroupCommitOptions) {
     this.maxGroup = opts.maxGroup ?? 5000;
     this.maxInFlight = opts.maxInFlight ?? 4 * this.maxGroup;
+    this.processDelayMs = opts.processDelayMs ?? 20;
   }
 
-  /** Resolves once the entry is durable and processed (at once for QoS 0). Rejects with NotAcceptingError while refusing. */
+  /**
+   * Resolves once the entry is durable (at once for QoS 0); processed by then when committed on
+   * this thread, else see `processCommitted`. Rejects with NotAcceptingError while refusing.
+   */
   accept(entry: JournalEntry, qos: number): Promise<void> {
     if (this.refusal !== null) {
       this.opts.refused?.();
@@ -128,7 +158,20 @@ export class GroupCommitter {
   oldestUnprocessedMs(): number {
     let oldest = this.pendingOldest;
     for (const t of this.inFlightOldest) if (t < oldest) oldest = t;
+    for (const g of this.unprocessed) if (g.oldest < oldest) oldest = g.oldest;
     return oldest;
+  }
+
+  /** Processes every committed group still waiting (journal order); their rows were committed and acknowledged. */
+  processCommitted(): void {
+    if (this.processTimer !== null) {
+      clearTimeout(this.processTimer);
+      this.processTimer = null;
+    }
+    while (this.unprocessed.length > 0) {
+      const g = this.unprocessed.shift()!;
+      this.opts.committed(g.entries, g.lastSeq);
+    }
   }
 
   /** Entries handed to the writer thread and not yet reported (bounded by maxInFlight). */
@@ -144,6 +187,7 @@ export class GroupCommitter {
   /** Waits for the groups in flight, then commits what is waiting now on the calling thread (shutdown, tests). */
   flush(): void {
     this.opts.waitIdle?.();
+    this.processCommitted();
     this.scheduled = false;
     const entries = this.entries;
     const waiters = this.waiters;
@@ -182,9 +226,9 @@ export class GroupCommitter {
         this.opts.commitAsync?.(
           entries,
           (err, lastSeq) => {
-            this.inFlightOldest.shift(); // reported in hand-over order
+            const groupOldest = this.inFlightOldest.shift()!; // reported in hand-over order
             this.inFlightEntries -= this.inFlightSizes.shift() ?? 0;
-            this.done(entries, waiters, err, lastSeq);
+            this.done(entries, waiters, err, lastSeq, groupOldest);
           },
           durable,
         ) ?? false;
@@ -192,6 +236,8 @@ export class GroupCommitter {
         this.inFlightOldest.push(oldest);
         this.inFlightSizes.push(entries.length);
         this.inFlightEntries += entries.length;
+        // The event loop would now wait for the thread: the groups it reported are processed meanwhile.
+        this.processCommitted();
         return;
       }
       last = this.opts.commit(entries);
@@ -202,8 +248,11 @@ export class GroupCommitter {
     this.done(entries, waiters, null, last);
   }
 
-  /** After a commit: process and acknowledge, or refuse the group. */
-  private done(entries: JournalEntry[], waiters: Waiter[], err: unknown, last: number): void {
+  /**
+   * After a commit: acknowledge and process, or refuse the group. `reportedOldest` is set for a
+   * group the writer thread reported: it is acknowledged now and processed later (in order).
+   */
+  private done(entries: JournalEntry[], waiters: Waiter[], err: unknown, last: number, reportedOldest?: number): void {
     if (err !== null && err !== undefined) {
       const reason = this.opts.failed(err, entries);
       if (reason !== null) this.refusal = reason;
@@ -211,8 +260,23 @@ export class GroupCommitter {
       for (const w of waiters) w?.reject(e);
       return;
     }
-    this.opts.committed(entries, last);
+    this.opts.reported?.(entries, last);
+    if (reportedOldest === undefined) {
+      // Committed on this thread: whatever the thread reported before comes first.
+      this.processCommitted();
+      this.opts.committed(entries, last);
+      for (const w of waiters) w?.resolve();
+      return;
+    }
+    this.unprocessed.push({ entries, lastSeq: last, oldest: reportedOldest });
     for (const w of waiters) w?.resolve();
+    if (this.processTimer === null) {
+      this.processTimer = setTimeout(() => {
+        this.processTimer = null;
+        this.processCommitted();
+      }, this.processDelayMs);
+      this.processTimer.unref();
+    }
   }
 
   private schedule(): void {

@@ -68,24 +68,22 @@ export class Journal {
   private readonly putStmt: Database.Statement<[string, number, number, string]>;
   private readonly getStmt: Database.Statement<[string], { seq: number; saved_ms: number; data: string }>;
   private readonly appendTx: (entries: readonly JournalEntry[], kind: number) => number;
-  private readonly truncateExactStmt: Database.Statement<[number]>;
+  private readonly deleteStmt: Database.Statement<[number]>;
   private rowsCount = 0;
   private bytesCount = 0;
-  private last = 0;
   /**
-   * The committed groups not yet truncated, oldest first (a group's rows have consecutive seqs:
-   * one transaction of one writer), so a truncation books rows and bytes without reading the
-   * rows back: `DELETE … RETURNING` with a row object per deleted entry was 7 % of the gateway's
-   * CPU at QoS 0 (bench ingest profile). The rows found at open form the first group.
+   * Rows and bytes per committed group, in seq order: a truncation books what it removed from
+   * here instead of reading every deleted row back (RETURNING doubled the DELETE's cost on the
+   * event loop, at every checkpoint). `first` is the group's first seq.
    */
-  private readonly groups: Group[] = [];
-  private groupsHead = 0;
+  private readonly segments: { first: number; last: number; rows: number; bytes: number }[] = [];
+  private last = 0;
 
   constructor(db: Database.Database) {
     db.exec(DDL);
     this.insertStmt = db.prepare(JOURNAL_INSERT_SQL);
     this.readStmt = db.prepare("SELECT seq, received_ms, kind, topic, client, payload FROM journal WHERE seq > ? ORDER BY seq LIMIT ?");
-    this.truncateExactStmt = db.prepare("DELETE FROM journal WHERE seq <= ?");
+    this.deleteStmt = db.prepare("DELETE FROM journal WHERE seq <= ?");
     this.truncateStmt = db.prepare("DELETE FROM journal WHERE seq <= ? RETURNING 1 AS n, length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB)) AS bytes");
     this.putStmt = db.prepare(
       "INSERT INTO recovery (name, seq, saved_ms, data) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, saved_ms = excluded.saved_ms, data = excluded.data",
@@ -96,17 +94,17 @@ export class Journal {
       for (const e of entries) seq = Number(this.insertStmt.run(e.receivedMs, kind, e.topic, e.clientId, e.payload).lastInsertRowid);
       return seq;
     });
-    const t = db.prepare("SELECT count(*) AS rows, sum(length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB))) AS bytes, max(seq) AS last FROM journal").get() as {
+    const t = db.prepare("SELECT count(*) AS rows, sum(length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB))) AS bytes, min(seq) AS first, max(seq) AS last FROM journal").get() as {
       rows: number;
       bytes: number | null;
+      first: number | null;
       last: number | null;
     };
     this.rowsCount = t.rows;
     this.bytesCount = t.bytes ?? 0;
+    if (t.rows > 0) this.segments.push({ first: t.first!, last: t.last!, rows: t.rows, bytes: t.bytes ?? 0 });
     const seqRow = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").get() as { seq: number } | undefined;
     this.last = Math.max(t.last ?? 0, seqRow?.seq ?? 0, this.load("checkpoint")?.seq ?? 0);
-    // Not consecutive in general (truncated behind checkpoints): a truncation inside it reads the rows.
-    if (t.rows > 0) this.groups.push({ last: t.last ?? 0, rows: t.rows, bytes: t.bytes ?? 0, gaps: true });
   }
 
   /** Appends entries in one transaction (the group commit); returns the seq of the last. Throws (nothing stored) on failure. */
@@ -114,21 +112,32 @@ export class Journal {
     if (entries.length === 0) return this.last;
     const seq = this.appendTx(entries, kind);
     this.book(entries, seq);
+    this.last = seq;
     return seq;
   }
 
   /** Books entries another connection (the writer thread) committed, `lastSeq` being the last one's. */
   appended(entries: readonly JournalEntry[], lastSeq: number): void {
     this.book(entries, lastSeq);
+    if (lastSeq > this.last) this.last = lastSeq;
   }
 
+  /** One transaction's rows (AUTOINCREMENT seqs of one connection's transaction are consecutive). */
   private book(entries: readonly JournalEntry[], lastSeq: number): void {
     let bytes = 0;
     for (const e of entries) bytes += entrySize(e);
     this.rowsCount += entries.length;
     this.bytesCount += bytes;
-    if (lastSeq > this.last) this.last = lastSeq;
-    if (entries.length > 0) this.groups.push({ last: lastSeq, rows: entries.length, bytes, gaps: false });
+    const prev = this.segments[this.segments.length - 1];
+    if (prev !== undefined && prev.last >= lastSeq - entries.length + 1) {
+      // Not after the last group (not expected): one segment for both, whose truncation reads its rows back.
+      prev.first = Math.min(prev.first, lastSeq - entries.length + 1);
+      prev.last = Math.max(prev.last, lastSeq);
+      prev.rows += entries.length;
+      prev.bytes += bytes;
+      return;
+    }
+    this.segments.push({ first: lastSeq - entries.length + 1, last: lastSeq, rows: entries.length, bytes });
   }
 
   /** The seq of the newest committed entry (0 for an empty journal). */
@@ -163,47 +172,47 @@ export class Journal {
   }
 
   /** Deletes entries with seq ≤ `seq` (they are covered by a checkpoint). Call inside the checkpoint's transaction; then `truncated(...)` after the commit. */
-  truncate(seq: number): Truncation {
+  truncate(seq: number): { rows: number; bytes: number; seq?: number } {
     let rows = 0;
     let bytes = 0;
-    let i = this.groupsHead;
-    for (; i < this.groups.length; i++) {
-      const g = this.groups[i]!;
-      if (g.last > seq) break;
-      rows += g.rows;
-      bytes += g.bytes;
+    let i = 0;
+    for (; i < this.segments.length && this.segments[i]!.last <= seq; i++) {
+      rows += this.segments[i]!.rows;
+      bytes += this.segments[i]!.bytes;
     }
-    const next = this.groups[i];
-    if (next === undefined || (!next.gaps && next.last - next.rows >= seq)) {
-      // Whole groups only (the usual case: positions are group ends): what they hold is known.
-      if (rows > 0) this.truncateExactStmt.run(seq);
-      return { rows, bytes, groups: i - this.groupsHead, partial: null };
+    const cut = this.segments[i];
+    if (cut === undefined || cut.first > seq) {
+      // `seq` ends a group (a recovery position always does): whole groups go, booked from memory.
+      this.deleteStmt.run(seq);
+      return { rows, bytes, seq };
     }
-    // The position falls inside a group (replay, or the rows found at open): read what goes.
-    let allRows = 0;
-    let allBytes = 0;
+    // A group cut in two: read the deleted rows' sizes back.
+    rows = 0;
+    bytes = 0;
     for (const r of this.truncateStmt.iterate(seq)) {
-      allRows += r.n;
-      allBytes += r.bytes ?? 0;
+      rows += r.n;
+      bytes += r.bytes ?? 0;
     }
-    return { rows: allRows, bytes: allBytes, groups: i - this.groupsHead, partial: { rows: allRows - rows, bytes: allBytes - bytes } };
+    return { rows, bytes, seq };
   }
 
   /** Books a committed truncation into the in-memory gauges. */
-  truncated(removed: Truncation): void {
+  truncated(removed: { rows: number; bytes: number; seq?: number }): void {
     this.rowsCount -= removed.rows;
     this.bytesCount -= removed.bytes;
-    this.groupsHead += removed.groups;
-    if (removed.partial !== null) {
-      const g = this.groups[this.groupsHead];
-      if (g !== undefined) {
-        g.rows -= removed.partial.rows;
-        g.bytes -= removed.partial.bytes;
-      }
+    if (removed.seq === undefined) return;
+    let rows = removed.rows;
+    let bytes = removed.bytes;
+    while (this.segments.length > 0 && this.segments[0]!.last <= removed.seq) {
+      const s = this.segments.shift()!;
+      rows -= s.rows;
+      bytes -= s.bytes;
     }
-    if (this.groupsHead > 1024 && this.groupsHead * 2 > this.groups.length) {
-      this.groups.splice(0, this.groupsHead);
-      this.groupsHead = 0;
+    const cut = this.segments[0];
+    if (cut !== undefined && cut.first <= removed.seq) {
+      cut.rows -= rows;
+      cut.bytes -= bytes;
+      cut.first = removed.seq + 1;
     }
   }
 
@@ -211,24 +220,6 @@ export class Journal {
   stats(): { rows: number; bytes: number } {
     return { rows: this.rowsCount, bytes: this.bytesCount };
   }
-}
-
-/** A committed group of journal rows; `gaps`: its seqs may not be consecutive (the rows found at open). */
-interface Group {
-  last: number;
-  rows: number;
-  bytes: number;
-  gaps: boolean;
-}
-
-/** What `truncate` deleted, for `truncated` to book once the transaction committed. */
-export interface Truncation {
-  rows: number;
-  bytes: number;
-  /** Whole groups deleted. */
-  groups: number;
-  /** What was deleted of the group after them (the position fell inside it), or null. */
-  partial: { rows: number; bytes: number } | null;
 }
 
 function entrySize(e: JournalEntry): number {

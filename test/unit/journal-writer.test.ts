@@ -107,7 +107,9 @@ test("group commit with the writer thread: a group is handed over at the end of 
     failed: () => null,
   });
   const resolvedAfterCommit: boolean[] = [];
-  const accept = (e: JournalEntry) => c.accept(e, 1).then(() => resolvedAfterCommit.push(committed.some((g) => g.topics.includes(e.topic))));
+  // Acknowledged only once its row is committed: the main connection reads it.
+  const isCommitted = (topic: string) => [...journal.after(0)].some((r) => r.topic === topic);
+  const accept = (e: JournalEntry) => c.accept(e, 1).then(() => resolvedAfterCommit.push(isCommitted(e.topic)));
   const first = entries("first", 10).map(accept);
   await new Promise((r) => setImmediate(r)); // end of the turn: the first group is handed to the thread
   assert.equal(writer.inFlight(), 1, "the first group is on the writer thread");
@@ -127,11 +129,11 @@ test("group commit with the writer thread: a group is handed over at the end of 
   );
   await Promise.all([...first, ...second]);
   assert.equal(resolvedAfterCommit.length, 17);
-  assert.ok(resolvedAfterCommit.every(Boolean), "no acknowledgement before the commit holding the message was processed");
+  assert.ok(resolvedAfterCommit.every(Boolean), "no acknowledgement before the commit holding the message");
   assert.deepEqual(journal.stats().rows, 17);
 });
 
-test("group commit with the writer thread: groups of consecutive turns are processed in journal order, each acknowledged only after its commit was processed", async (t) => {
+test("group commit with the writer thread: groups of consecutive turns are processed in journal order, each acknowledged only after its commit", async (t) => {
   const { journal, writer } = await setup(t);
   const committed: { first: string; n: number; last: number }[] = [];
   const c = new GroupCommitter({
@@ -150,10 +152,11 @@ test("group commit with the writer thread: groups of consecutive turns are proce
   });
   const acks: Promise<void>[] = [];
   for (let turn = 0; turn < 20; turn++) {
-    for (const e of entries(`t${turn}`, 5, 1000 * turn)) acks.push(c.accept(e, 1).then(() => assert.ok(committed.some((g) => g.first === `t${turn}/0`))));
+    for (const e of entries(`t${turn}`, 5, 1000 * turn)) acks.push(c.accept(e, 1).then(() => assert.ok(journal.lastSeq() >= 5 * (turn + 1), "acknowledged after its group's commit")));
     await new Promise((r) => setImmediate(r)); // each turn's group is handed over, whatever is still in flight
   }
   await Promise.all(acks);
+  c.processCommitted();
   assert.equal(committed.length, 20, "one group per turn");
   committed.forEach((g, i) => {
     assert.equal(g.first, `t${i}/0`, "processed in hand-over order");
@@ -164,6 +167,60 @@ test("group commit with the writer thread: groups of consecutive turns are proce
     [...journal.after(0)].map((r) => r.topic).slice(0, 7),
     ["t0/0", "t0/1", "t0/2", "t0/3", "t0/4", "t1/0", "t1/1"],
   );
+});
+
+test("a group the writer thread reports is acknowledged first and processed after the next hand-over (or processDelayMs); the clock bound and processCommitted cover it", async (t) => {
+  const { journal, writer } = await setup(t);
+  const events: string[] = [];
+  const c = new GroupCommitter({
+    commit: (es) => journal.append(es),
+    commitAsync: (es, done) => {
+      if (!writer.available()) return false;
+      writer.submit(es, (err, last) => {
+        if (err === null) journal.appended(es, last);
+        done(err, last);
+      });
+      return true;
+    },
+    waitIdle: () => writer.waitIdle(),
+    reported: (es, last) => events.push(`reported ${es[0]!.topic} ${last}`),
+    committed: (es, last) => events.push(`processed ${es[0]!.topic} ${last}`),
+    failed: () => null,
+    processDelayMs: 60_000, // this test hands the next group over itself
+  });
+  const a = entries("a", 3, 1000).map((e) => c.accept(e, 1).then(() => events.push(`ack ${e.topic}`)));
+  await Promise.all(a);
+  assert.deepEqual(events, ["reported a/0 3", "ack a/0", "ack a/1", "ack a/2"], "acknowledged once durable, not processed yet");
+  assert.equal(c.oldestUnprocessedMs(), 1000, "a group acknowledged and not processed still bounds the pipeline clock");
+  // The next group is handed over: the waiting group is processed while the thread commits it.
+  const b = entries("b", 2, 2000).map((e) => c.accept(e, 1));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(writer.inFlight(), 1);
+  assert.deepEqual(events.slice(4), ["processed a/0 3"], "processed right after the next hand-over");
+  assert.equal(c.oldestUnprocessedMs(), 2000);
+  await Promise.all(b);
+  assert.equal(c.oldestUnprocessedMs(), 2000);
+  c.processCommitted();
+  assert.deepEqual(events.slice(5), ["reported b/0 5", "processed b/0 5"]);
+  assert.equal(c.oldestUnprocessedMs(), Infinity);
+
+  // With no next group, processDelayMs later.
+  const events2: string[] = [];
+  const d = new GroupCommitter({
+    commit: (es) => journal.append(es),
+    commitAsync: (es, done) => {
+      writer.submit(es, (err, last) => done(err, last));
+      return true;
+    },
+    waitIdle: () => writer.waitIdle(),
+    committed: (es) => events2.push(`processed ${es[0]!.topic}`),
+    failed: () => null,
+    processDelayMs: 20,
+  });
+  await Promise.all(entries("z", 2).map((e) => d.accept(e, 1)));
+  assert.deepEqual(events2, []);
+  for (let i = 0; i < 100 && events2.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(events2, ["processed z/0"], "processed after processDelayMs without another group");
 });
 
 test("a transaction of QoS 0 groups only commits without fsync; one holding a QoS 1 group fsyncs", async (t) => {

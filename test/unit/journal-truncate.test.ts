@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import Database from "better-sqlite3";
+import { Journal, type JournalEntry } from "../../gateway/outbox/journal.js";
+
+function entries(prefix: string, n: number): JournalEntry[] {
+  return Array.from({ length: n }, (_, i) => ({ receivedMs: 1000 + i, topic: `${prefix}/${i}`, clientId: `dev-${prefix}`, payload: Buffer.from("x".repeat(10 + ((i * 7) % 40))) }));
+}
+
+/** What the table holds, counted by SQLite: the truth the in-memory gauges must match. */
+function truth(db: Database.Database): { rows: number; bytes: number } {
+  const r = db.prepare("SELECT count(*) AS rows, coalesce(sum(length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB))), 0) AS bytes FROM journal").get() as { rows: number; bytes: number };
+  return { rows: r.rows, bytes: r.bytes };
+}
+
+test("journal truncation books rows and bytes exactly: whole groups from memory, a group cut in two and the rows found at open read back", () => {
+  const dir = mkdtempSync(join(tmpdir(), "edgegate-jtrunc-"));
+  const path = join(dir, "outbox.db");
+  try {
+    const db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    let journal = new Journal(db);
+    const ends: number[] = [];
+    for (let g = 0; g < 6; g++) ends.push(journal.append(entries(`g${g}`, 3 + g)));
+    assert.deepEqual(journal.stats(), truth(db));
+    const cutAt = (seq: number) => {
+      const removed = db.transaction(() => journal.truncate(seq))();
+      journal.truncated(removed);
+      assert.deepEqual(journal.stats(), truth(db), `after truncating at ${seq}`);
+    };
+    cutAt(ends[1]!); // group boundary
+    cutAt(ends[1]!); // nothing more to remove
+    cutAt(ends[2]! + 2); // inside group 3
+    cutAt(ends[3]!); // the rest of group 3
+    // Rows another connection committed (the writer thread), booked with appended().
+    const other = new Database(path);
+    const otherJournal = new Journal(other);
+    const more = entries("w", 5);
+    const last = otherJournal.append(more);
+    journal.appended(more, last);
+    assert.deepEqual(journal.stats(), truth(db));
+    cutAt(ends[4]!);
+    other.close();
+    // At open the journal's rows are one segment: a truncation inside it reads them back.
+    journal = new Journal(db);
+    assert.deepEqual(journal.stats(), truth(db));
+    cutAt(ends[5]! + 1);
+    cutAt(last);
+    assert.deepEqual(journal.stats(), { rows: 0, bytes: 0 });
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
