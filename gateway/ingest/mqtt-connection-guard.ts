@@ -180,6 +180,19 @@ export class GuardedConnection extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.forward(chunk, cb);
+  }
+
+  /**
+   * Everything aedes wrote while the stream was corked (mqtt-packet corks per packet until the next
+   * tick): one transport write, one syscall, instead of one per fragment (a PUBACK is two). A group
+   * commit acknowledges a device's whole window at once, so this matters most for durable acks.
+   */
+  override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
+    this.forward(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), cb);
+  }
+
+  private forward(chunk: Buffer, cb: (err?: Error | null) => void): void {
     if (this.transport.destroyed) return cb();
     this.transport.write(chunk);
     const max = this.limits.maxQueuedBytes;
