@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_CONFIG_YAML } from "../gateway/config/defaults.js";
+import { median } from "./stats.js";
 
 /**
  * Footprint of the production process (`node dist/gateway/main.js` with the
@@ -10,6 +11,11 @@ import { DEFAULT_CONFIG_YAML } from "../gateway/config/defaults.js";
  * and resident memory (VmRSS) after `idleMs` with no traffic. The baseline is
  * a bare `node` process idling in the same run. Targets (issue #13): ready
  * ≤ 1 s, idle RSS ≤ 70 MB.
+ *
+ * `FOOTPRINT_RUNS` rounds (default 3), figures are medians. With
+ * `FOOTPRINT_BASELINE=<dir>` (a checkout of another commit with its dist/
+ * built, e.g. `git worktree add`), each round also measures that build, right
+ * after this one: a before/after in one run on a shared, noisy machine.
  */
 export interface Footprint {
   readyMs: number;
@@ -18,6 +24,7 @@ export interface Footprint {
 
 const REPO = join(import.meta.dirname, "..");
 const MAIN = join(REPO, "dist", "gateway", "main.js");
+const mainOf = (root: string) => join(root, "dist", "gateway", "main.js");
 
 function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -73,8 +80,21 @@ export function shippedEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 
-export async function benchFootprint(idleMs = 5000): Promise<{ bare: Footprint; gateway: Footprint; shipped: Footprint; shippedEnv: NodeJS.ProcessEnv }> {
+export interface FootprintResult {
+  bare: Footprint;
+  gateway: Footprint;
+  shipped: Footprint;
+  shippedEnv: NodeJS.ProcessEnv;
+  runs: number;
+  /** The FOOTPRINT_BASELINE build, measured in the same rounds. */
+  baseline?: { dir: string; gateway: Footprint; shipped: Footprint };
+}
+
+const medianFootprint = (xs: Footprint[]): Footprint => ({ readyMs: median(xs.map((x) => x.readyMs)), rssMb: median(xs.map((x) => x.rssMb)) });
+
+export async function benchFootprint(idleMs = 5000, runs = Number(process.env.FOOTPRINT_RUNS ?? 3), baselineDir = process.env.FOOTPRINT_BASELINE): Promise<FootprintResult> {
   if (!existsSync(MAIN)) throw new Error("dist/gateway/main.js missing: run `npm run build` first");
+  if (baselineDir !== undefined && !existsSync(mainOf(baselineDir))) throw new Error(`FOOTPRINT_BASELINE: ${mainOf(baselineDir)} missing`);
   const dir = mkdtempSync(join(tmpdir(), "edgegate-footprint-"));
   try {
     const cfg = join(dir, "edgegate.yaml");
@@ -88,12 +108,28 @@ export async function benchFootprint(idleMs = 5000): Promise<{ bare: Footprint; 
       const addr = m?.[1] ?? m?.[2];
       return addr ? `http://${addr}/-/ready` : null;
     };
-    const bare = await measure(["-e", "console.log('up'); setInterval(() => {}, 1000)"], {}, (o) => (o.includes("up") ? "" : null), idleMs);
-    const gateway = await measure([MAIN, "--config", cfg, "--log.format=json"], {}, httpReady, idleMs);
-    rmSync(join(dir, "edgegate.db"), { force: true });
     const shippedEnv = shippedEnvironment();
-    const shipped = await measure([MAIN, "--config", cfg, "--log.format=json"], shippedEnv, httpReady, idleMs);
-    return { bare, gateway, shipped, shippedEnv };
+    // Every gateway run starts from an empty state directory, as the first start of an install does.
+    const gatewayRun = (main: string, env: NodeJS.ProcessEnv) => {
+      for (const f of ["edgegate.db", "edgegate.db-wal", "edgegate.db-shm", "edgegate.db-reserve"]) rmSync(join(dir, f), { force: true });
+      return measure([main, "--config", cfg, "--log.format=json"], env, httpReady, idleMs);
+    };
+    const all: Record<"bare" | "gateway" | "shipped" | "baseGateway" | "baseShipped", Footprint[]> = { bare: [], gateway: [], shipped: [], baseGateway: [], baseShipped: [] };
+    for (let i = 0; i < Math.max(1, runs); i++) {
+      all.bare.push(await measure(["-e", "console.log('up'); setInterval(() => {}, 1000)"], {}, (o) => (o.includes("up") ? "" : null), idleMs));
+      all.gateway.push(await gatewayRun(MAIN, {}));
+      if (baselineDir !== undefined) all.baseGateway.push(await gatewayRun(mainOf(baselineDir), {}));
+      all.shipped.push(await gatewayRun(MAIN, shippedEnv));
+      if (baselineDir !== undefined) all.baseShipped.push(await gatewayRun(mainOf(baselineDir), shippedEnv));
+    }
+    return {
+      bare: medianFootprint(all.bare),
+      gateway: medianFootprint(all.gateway),
+      shipped: medianFootprint(all.shipped),
+      shippedEnv,
+      runs: all.bare.length,
+      ...(baselineDir !== undefined ? { baseline: { dir: baselineDir, gateway: medianFootprint(all.baseGateway), shipped: medianFootprint(all.baseShipped) } } : {}),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

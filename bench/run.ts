@@ -256,6 +256,12 @@ const SECTIONS: Section[] = [
           { bench: "ready (target ≤ 1 s)", figure: `${fmt(fp.gateway.readyMs)} ms`, baseline: `bare node ${fmt(fp.bare.readyMs)} ms`, ratio: `${fmt(fp.gateway.readyMs / fp.bare.readyMs, 1)}×` },
           { bench: "idle RSS (target ≤ 70 MB)", figure: `${fmt(fp.gateway.rssMb, 1)} MB`, baseline: `bare node ${fmt(fp.bare.rssMb, 1)} MB`, ratio: `${fmt(fp.gateway.rssMb / fp.bare.rssMb, 2)}×` },
           { bench: "idle RSS, systemd unit's settings", figure: `${fmt(fp.shipped.rssMb, 1)} MB (ready ${fmt(fp.shipped.readyMs)} ms)`, baseline: opts, ratio: `${fmt(fp.shipped.rssMb / fp.bare.rssMb, 2)}×` },
+          ...(fp.baseline === undefined
+            ? []
+            : [
+                { bench: "idle RSS vs FOOTPRINT_BASELINE", figure: `${fmt(fp.gateway.rssMb, 1)} MB`, baseline: `${fmt(fp.baseline.gateway.rssMb, 1)} MB (ready ${fmt(fp.baseline.gateway.readyMs)} ms)`, ratio: `${fmt(fp.gateway.rssMb / fp.baseline.gateway.rssMb, 2)}×` },
+                { bench: "  unit's settings vs FOOTPRINT_BASELINE", figure: `${fmt(fp.shipped.rssMb, 1)} MB`, baseline: `${fmt(fp.baseline.shipped.rssMb, 1)} MB (ready ${fmt(fp.baseline.shipped.readyMs)} ms)`, ratio: `${fmt(fp.shipped.rssMb / fp.baseline.shipped.rssMb, 2)}×` },
+              ]),
         ],
         figures: {
           ready_ms: fp.gateway.readyMs,
@@ -264,6 +270,10 @@ const SECTIONS: Section[] = [
           shipped_idle_rss_mb: fp.shipped.rssMb,
           bare_node_ready_ms: fp.bare.readyMs,
           bare_node_rss_mb: fp.bare.rssMb,
+          runs: fp.runs,
+          ...(fp.baseline === undefined
+            ? {}
+            : { baseline_ready_ms: fp.baseline.gateway.readyMs, baseline_idle_rss_mb: fp.baseline.gateway.rssMb, baseline_shipped_ready_ms: fp.baseline.shipped.readyMs, baseline_shipped_idle_rss_mb: fp.baseline.shipped.rssMb }),
         },
       };
     },
