@@ -16,11 +16,21 @@ import { median } from "./stats.js";
  * `FOOTPRINT_BASELINE=<dir>` (a checkout of another commit with its dist/
  * built, e.g. `git worktree add`), each round also measures that build, right
  * after this one: a before/after in one run on a shared, noisy machine.
+ *
+ * RSS is read twice from each process: after `idleMs` (5 s, the target's
+ * figure) and after `FOOTPRINT_SETTLE_MS` (default 15 s; 0 = not read): V8's
+ * memory reducer gives back start-up garbage about 8 s after the last full
+ * GC of the start (a few MB of heap pages), so the second figure is what a
+ * gateway left idle settles at.
  */
 export interface Footprint {
   readyMs: number;
   rssMb: number;
+  /** VmRSS after the settle time (NaN when not read). */
+  settledRssMb: number;
 }
+
+const SETTLE_MS = Number(process.env.FOOTPRINT_SETTLE_MS ?? 15_000);
 
 const REPO = join(import.meta.dirname, "..");
 const MAIN = join(REPO, "dist", "gateway", "main.js");
@@ -58,7 +68,10 @@ async function measure(args: string[], env: NodeJS.ProcessEnv, readyUrl: (out: s
       throw new Error(`not ready in 30 s:\n${out}`);
     });
     await new Promise((r) => setTimeout(r, idleMs));
-    return { readyMs, rssMb: rssMb(child.pid!) };
+    const atIdle = rssMb(child.pid!);
+    if (!(SETTLE_MS > idleMs)) return { readyMs, rssMb: atIdle, settledRssMb: NaN };
+    await new Promise((r) => setTimeout(r, SETTLE_MS - idleMs));
+    return { readyMs, rssMb: atIdle, settledRssMb: rssMb(child.pid!) };
   } finally {
     const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGTERM");
@@ -90,7 +103,11 @@ export interface FootprintResult {
   baseline?: { dir: string; gateway: Footprint; shipped: Footprint };
 }
 
-const medianFootprint = (xs: Footprint[]): Footprint => ({ readyMs: median(xs.map((x) => x.readyMs)), rssMb: median(xs.map((x) => x.rssMb)) });
+const medianFootprint = (xs: Footprint[]): Footprint => ({
+  readyMs: median(xs.map((x) => x.readyMs)),
+  rssMb: median(xs.map((x) => x.rssMb)),
+  settledRssMb: median(xs.map((x) => x.settledRssMb)),
+});
 
 export async function benchFootprint(idleMs = 5000, runs = Number(process.env.FOOTPRINT_RUNS ?? 3), baselineDir = process.env.FOOTPRINT_BASELINE): Promise<FootprintResult> {
   if (!existsSync(MAIN)) throw new Error("dist/gateway/main.js missing: run `npm run build` first");

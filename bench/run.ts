@@ -262,6 +262,16 @@ const SECTIONS: Section[] = [
                 { bench: "idle RSS vs FOOTPRINT_BASELINE", figure: `${fmt(fp.gateway.rssMb, 1)} MB`, baseline: `${fmt(fp.baseline.gateway.rssMb, 1)} MB (ready ${fmt(fp.baseline.gateway.readyMs)} ms)`, ratio: `${fmt(fp.gateway.rssMb / fp.baseline.gateway.rssMb, 2)}×` },
                 { bench: "  unit's settings vs FOOTPRINT_BASELINE", figure: `${fmt(fp.shipped.rssMb, 1)} MB`, baseline: `${fmt(fp.baseline.shipped.rssMb, 1)} MB (ready ${fmt(fp.baseline.shipped.readyMs)} ms)`, ratio: `${fmt(fp.shipped.rssMb / fp.baseline.shipped.rssMb, 2)}×` },
               ]),
+          ...(Number.isNaN(fp.gateway.settledRssMb)
+            ? []
+            : [
+                {
+                  bench: "idle RSS settled (after V8's memory reducer)",
+                  figure: `${fmt(fp.gateway.settledRssMb, 1)} MB; unit's settings ${fmt(fp.shipped.settledRssMb, 1)} MB`,
+                  baseline: fp.baseline === undefined ? `bare node ${fmt(fp.bare.settledRssMb, 1)} MB` : `baseline ${fmt(fp.baseline.gateway.settledRssMb, 1)} MB; unit's ${fmt(fp.baseline.shipped.settledRssMb, 1)} MB`,
+                  ratio: `${fmt(fp.gateway.settledRssMb / (fp.baseline?.gateway.settledRssMb ?? fp.bare.settledRssMb), 2)}×`,
+                },
+              ]),
         ],
         figures: {
           ready_ms: fp.gateway.readyMs,
@@ -271,9 +281,19 @@ const SECTIONS: Section[] = [
           bare_node_ready_ms: fp.bare.readyMs,
           bare_node_rss_mb: fp.bare.rssMb,
           runs: fp.runs,
+          settled_idle_rss_mb: fp.gateway.settledRssMb,
+          shipped_settled_idle_rss_mb: fp.shipped.settledRssMb,
+          bare_node_settled_rss_mb: fp.bare.settledRssMb,
           ...(fp.baseline === undefined
             ? {}
-            : { baseline_ready_ms: fp.baseline.gateway.readyMs, baseline_idle_rss_mb: fp.baseline.gateway.rssMb, baseline_shipped_ready_ms: fp.baseline.shipped.readyMs, baseline_shipped_idle_rss_mb: fp.baseline.shipped.rssMb }),
+            : {
+                baseline_ready_ms: fp.baseline.gateway.readyMs,
+                baseline_idle_rss_mb: fp.baseline.gateway.rssMb,
+                baseline_shipped_ready_ms: fp.baseline.shipped.readyMs,
+                baseline_shipped_idle_rss_mb: fp.baseline.shipped.rssMb,
+                baseline_settled_idle_rss_mb: fp.baseline.gateway.settledRssMb,
+                baseline_shipped_settled_idle_rss_mb: fp.baseline.shipped.settledRssMb,
+              }),
         },
       };
     },
