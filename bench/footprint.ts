@@ -28,6 +28,12 @@ export interface Footprint {
   rssMb: number;
   /** VmRSS after the settle time (NaN when not read). */
   settledRssMb: number;
+  /**
+   * V8 heap in use at the end (the gateway's own nodejs_heap_size_used_bytes, read from /metrics
+   * after the RSS figures; NaN for bare node): the part of RSS lazy loading changes, without the
+   * ±3 MB of run-to-run noise of glibc's per-thread arenas.
+   */
+  heapUsedMb: number;
 }
 
 const SETTLE_MS = Number(process.env.FOOTPRINT_SETTLE_MS ?? 15_000);
@@ -69,9 +75,17 @@ async function measure(args: string[], env: NodeJS.ProcessEnv, readyUrl: (out: s
     });
     await new Promise((r) => setTimeout(r, idleMs));
     const atIdle = rssMb(child.pid!);
-    if (!(SETTLE_MS > idleMs)) return { readyMs, rssMb: atIdle, settledRssMb: NaN };
-    await new Promise((r) => setTimeout(r, SETTLE_MS - idleMs));
-    return { readyMs, rssMb: atIdle, settledRssMb: rssMb(child.pid!) };
+    let settled = NaN;
+    if (SETTLE_MS > idleMs) {
+      await new Promise((r) => setTimeout(r, SETTLE_MS - idleMs));
+      settled = rssMb(child.pid!);
+    }
+    const url = readyUrl(out);
+    const metrics = url ? await fetch(url.replace("/-/ready", "/metrics")).then((r) => r.text(), () => "") : "";
+    const heap = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics);
+    const result = { readyMs, rssMb: atIdle, settledRssMb: settled, heapUsedMb: heap ? Number(heap[1]) / 1048576 : NaN };
+    process.stderr.write(`footprint ${args[0] === "-e" ? "bare node" : args[0]} ${env.MALLOC_ARENA_MAX ? "(unit's settings)" : ""}: ${JSON.stringify(result)}\n`);
+    return result;
   } finally {
     const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGTERM");
@@ -107,6 +121,7 @@ const medianFootprint = (xs: Footprint[]): Footprint => ({
   readyMs: median(xs.map((x) => x.readyMs)),
   rssMb: median(xs.map((x) => x.rssMb)),
   settledRssMb: median(xs.map((x) => x.settledRssMb)),
+  heapUsedMb: median(xs.map((x) => x.heapUsedMb)),
 });
 
 export async function benchFootprint(idleMs = 5000, runs = Number(process.env.FOOTPRINT_RUNS ?? 3), baselineDir = process.env.FOOTPRINT_BASELINE): Promise<FootprintResult> {

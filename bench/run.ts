@@ -272,6 +272,12 @@ const SECTIONS: Section[] = [
                   ratio: `${fmt(fp.gateway.settledRssMb / (fp.baseline?.gateway.settledRssMb ?? fp.bare.settledRssMb), 2)}×`,
                 },
               ]),
+          {
+            bench: "V8 heap used at the end (from /metrics)",
+            figure: `${fmt(fp.gateway.heapUsedMb, 2)} MB; unit's settings ${fmt(fp.shipped.heapUsedMb, 2)} MB`,
+            baseline: fp.baseline === undefined ? "" : `baseline ${fmt(fp.baseline.gateway.heapUsedMb, 2)} MB; unit's ${fmt(fp.baseline.shipped.heapUsedMb, 2)} MB`,
+            ratio: fp.baseline === undefined ? "" : `${fmt(fp.gateway.heapUsedMb / fp.baseline.gateway.heapUsedMb, 2)}×`,
+          },
         ],
         figures: {
           ready_ms: fp.gateway.readyMs,
@@ -284,6 +290,8 @@ const SECTIONS: Section[] = [
           settled_idle_rss_mb: fp.gateway.settledRssMb,
           shipped_settled_idle_rss_mb: fp.shipped.settledRssMb,
           bare_node_settled_rss_mb: fp.bare.settledRssMb,
+          heap_used_mb: fp.gateway.heapUsedMb,
+          shipped_heap_used_mb: fp.shipped.heapUsedMb,
           ...(fp.baseline === undefined
             ? {}
             : {
@@ -293,6 +301,8 @@ const SECTIONS: Section[] = [
                 baseline_shipped_idle_rss_mb: fp.baseline.shipped.rssMb,
                 baseline_settled_idle_rss_mb: fp.baseline.gateway.settledRssMb,
                 baseline_shipped_settled_idle_rss_mb: fp.baseline.shipped.settledRssMb,
+                baseline_heap_used_mb: fp.baseline.gateway.heapUsedMb,
+                baseline_shipped_heap_used_mb: fp.baseline.shipped.heapUsedMb,
               }),
         },
       };
