@@ -266,6 +266,28 @@ const SECTIONS: Section[] = [
           { bench: "ready (target ≤ 1 s)", figure: `${fmt(fp.gateway.readyMs)} ms`, baseline: `bare node ${fmt(fp.bare.readyMs)} ms`, ratio: `${fmt(fp.gateway.readyMs / fp.bare.readyMs, 1)}×` },
           { bench: "idle RSS (target ≤ 70 MB)", figure: `${fmt(fp.gateway.rssMb, 1)} MB`, baseline: `bare node ${fmt(fp.bare.rssMb, 1)} MB`, ratio: `${fmt(fp.gateway.rssMb / fp.bare.rssMb, 2)}×` },
           { bench: "idle RSS, systemd unit's settings", figure: `${fmt(fp.shipped.rssMb, 1)} MB (ready ${fmt(fp.shipped.readyMs)} ms)`, baseline: opts, ratio: `${fmt(fp.shipped.rssMb / fp.bare.rssMb, 2)}×` },
+          ...(fp.baseline === undefined
+            ? []
+            : [
+                { bench: "idle RSS vs FOOTPRINT_BASELINE", figure: `${fmt(fp.gateway.rssMb, 1)} MB`, baseline: `${fmt(fp.baseline.gateway.rssMb, 1)} MB (ready ${fmt(fp.baseline.gateway.readyMs)} ms)`, ratio: `${fmt(fp.gateway.rssMb / fp.baseline.gateway.rssMb, 2)}×` },
+                { bench: "  unit's settings vs FOOTPRINT_BASELINE", figure: `${fmt(fp.shipped.rssMb, 1)} MB`, baseline: `${fmt(fp.baseline.shipped.rssMb, 1)} MB (ready ${fmt(fp.baseline.shipped.readyMs)} ms)`, ratio: `${fmt(fp.shipped.rssMb / fp.baseline.shipped.rssMb, 2)}×` },
+              ]),
+          ...(Number.isNaN(fp.gateway.settledRssMb)
+            ? []
+            : [
+                {
+                  bench: "idle RSS settled (after V8's memory reducer)",
+                  figure: `${fmt(fp.gateway.settledRssMb, 1)} MB; unit's settings ${fmt(fp.shipped.settledRssMb, 1)} MB`,
+                  baseline: fp.baseline === undefined ? `bare node ${fmt(fp.bare.settledRssMb, 1)} MB` : `baseline ${fmt(fp.baseline.gateway.settledRssMb, 1)} MB; unit's ${fmt(fp.baseline.shipped.settledRssMb, 1)} MB`,
+                  ratio: `${fmt(fp.gateway.settledRssMb / (fp.baseline?.gateway.settledRssMb ?? fp.bare.settledRssMb), 2)}×`,
+                },
+              ]),
+          {
+            bench: "V8 heap used at the end (from /metrics)",
+            figure: `${fmt(fp.gateway.heapUsedMb, 2)} MB; unit's settings ${fmt(fp.shipped.heapUsedMb, 2)} MB`,
+            baseline: fp.baseline === undefined ? "" : `baseline ${fmt(fp.baseline.gateway.heapUsedMb, 2)} MB; unit's ${fmt(fp.baseline.shipped.heapUsedMb, 2)} MB`,
+            ratio: fp.baseline === undefined ? "" : `${fmt(fp.gateway.heapUsedMb / fp.baseline.gateway.heapUsedMb, 2)}×`,
+          },
         ],
         figures: {
           ready_ms: fp.gateway.readyMs,
@@ -274,6 +296,24 @@ const SECTIONS: Section[] = [
           shipped_idle_rss_mb: fp.shipped.rssMb,
           bare_node_ready_ms: fp.bare.readyMs,
           bare_node_rss_mb: fp.bare.rssMb,
+          runs: fp.runs,
+          settled_idle_rss_mb: fp.gateway.settledRssMb,
+          shipped_settled_idle_rss_mb: fp.shipped.settledRssMb,
+          bare_node_settled_rss_mb: fp.bare.settledRssMb,
+          heap_used_mb: fp.gateway.heapUsedMb,
+          shipped_heap_used_mb: fp.shipped.heapUsedMb,
+          ...(fp.baseline === undefined
+            ? {}
+            : {
+                baseline_ready_ms: fp.baseline.gateway.readyMs,
+                baseline_idle_rss_mb: fp.baseline.gateway.rssMb,
+                baseline_shipped_ready_ms: fp.baseline.shipped.readyMs,
+                baseline_shipped_idle_rss_mb: fp.baseline.shipped.rssMb,
+                baseline_settled_idle_rss_mb: fp.baseline.gateway.settledRssMb,
+                baseline_shipped_settled_idle_rss_mb: fp.baseline.shipped.settledRssMb,
+                baseline_heap_used_mb: fp.baseline.gateway.heapUsedMb,
+                baseline_shipped_heap_used_mb: fp.baseline.shipped.heapUsedMb,
+              }),
         },
       };
     },

@@ -3,6 +3,7 @@ import type { Config } from "./schema.js";
 import { ConfigError } from "./config-error.js";
 import type { LoadReply } from "./load-worker.js";
 import { keepYoungGenerationSmall } from "../startup-memory.js";
+import { adoptParsedSelectors } from "../prom/selector.js";
 
 /**
  * Loads and validates the config in a short-lived worker thread, so the
@@ -12,6 +13,9 @@ import { keepYoungGenerationSmall } from "../startup-memory.js";
  * booleans, arrays, objects: durations and sizes are already numbers), so it
  * crosses the thread boundary unchanged. The worker starts with this
  * process's environment, so `${ENV_VAR}` expansion sees the same variables.
+ *
+ * The worker also parses the config's series selectors (adoptParsedSelectors),
+ * so compiling them here needs no PromQL parser.
  *
  * `path` undefined = the built-in defaults. Rejects with the same ConfigError
  * (source and problems naming each key) that loadConfigFile throws.
@@ -27,7 +31,10 @@ export function loadConfigIsolated(path?: string): Promise<Config> {
     worker.once("exit", (code) => {
       keepYoungGenerationSmall();
       if (reply === undefined) reject(new Error(`config loader exited with code ${code} without an answer`));
-      else if (reply.ok) resolve(reply.config as Config);
+      else if (reply.ok) {
+        adoptParsedSelectors(reply.selectors);
+        resolve(reply.config as Config);
+      }
       else if (reply.problems !== undefined) reject(new ConfigError(reply.source ?? path ?? "built-in defaults", reply.problems));
       else reject(new Error(reply.message));
     });

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import protobuf from "protobufjs";
+import { createRequire } from "node:module";
+import type * as protobuf from "protobufjs";
 import type { Labels, Sample } from "../prom/sample.js";
 import { protoFile } from "../proto-path.js";
 import { JsonDecoder, type DropFn, type JsonDecoderOptions } from "./json-decoder.js";
@@ -18,11 +19,12 @@ import { JsonDecoder, type DropFn, type JsonDecoderOptions } from "./json-decode
  * cannot carry, is counted as reason="invalid_value".
  */
 
-// Parsed on first use, not at import: a gateway with no `format: protobuf` topic never pays for the schema.
+// Parsed on first use, not at import: a gateway with no `format: protobuf` topic never pays for the
+// schema, nor for protobufjs itself (required synchronously with it).
 // keepCase: field names stay snake_case as in the .proto (protobufjs camelCases them by default).
 let telemetryBatch: protobuf.Type | undefined;
 function TelemetryBatchType(): protobuf.Type {
-  telemetryBatch ??= protobuf.parse(readFileSync(protoFile("telemetry.proto"), "utf8"), { keepCase: true }).root.lookupType("edgegate.telemetry.v1.TelemetryBatch");
+  telemetryBatch ??= (createRequire(import.meta.url)("protobufjs") as typeof protobuf).parse(readFileSync(protoFile("telemetry.proto"), "utf8"), { keepCase: true }).root.lookupType("edgegate.telemetry.v1.TelemetryBatch");
   return telemetryBatch;
 }
 

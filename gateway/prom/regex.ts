@@ -1,4 +1,5 @@
-import { RE2JS } from "re2js";
+import { createRequire } from "node:module";
+import type { RE2JS } from "re2js";
 
 /**
  * The one regular-expression implementation of edgegate: RE2 syntax with
@@ -10,7 +11,8 @@ import { RE2JS } from "re2js";
  * How a pattern is run, decided once per config:
  * 1. RE2 (re2js, the JavaScript port of RE2) parses `re` alone and then
  *    `^(?s:re)$`: what RE2 refuses is refused, with RE2's message; `a)|(b`
- *    cannot escape the anchors.
+ *    cannot escape the anchors. (The shapes of step 2 have no syntax RE2
+ *    could refuse: they need not load re2js at all.)
  * 2. Patterns Prometheus's FastRegexMatcher also special-cases need no engine
  *    for a yes/no test: `.*`, `.+`, a literal, `literal.*`, `a|b|c`.
  * 3. Otherwise the pattern is translated to a V8 RegExp (`u` + `s` flags) when
@@ -63,31 +65,31 @@ export class PromRegex {
 
   constructor(pattern: string) {
     this.source = pattern;
-    let re2: RE2JS;
-    try {
-      RE2JS.compile(pattern);
-      re2 = RE2JS.compile(`^(?s:${pattern})$`);
-    } catch (err) {
-      throw new Re2Error(pattern, re2Message(err));
+    this.set = null;
+    this.literal = "";
+    let kind: Kind | null = null;
+    if (pattern === ".*") kind = Kind.Any;
+    else if (pattern === ".+") kind = Kind.NonEmpty;
+    else if (PLAIN.test(pattern)) {
+      kind = Kind.Literal;
+      this.literal = pattern;
+    } else if (pattern.endsWith(".*") && PLAIN.test(pattern.slice(0, -2))) {
+      kind = Kind.Prefix;
+      this.literal = pattern.slice(0, -2);
+    } else if (pattern.split("|").every((alt) => PLAIN.test(alt))) {
+      kind = Kind.Set;
+      this.set = new Set(pattern.split("|"));
     }
+    // These shapes (`.*`, `.+`, a literal, `literal.*`, `a|b|c`) hold no syntax RE2 could refuse, in
+    // `re` or in `^(?s:re)$`, so RE2 (re2js) need not be loaded to accept them. Anything else RE2 checks.
+    let re2 = kind === null ? compileRe2(pattern) : null;
     const v8 = translate(pattern);
+    // exec() runs the translation; were one of the simple shapes ever not translated, RE2 runs it.
+    if (v8 === null) re2 ??= compileRe2(pattern);
     this.engine = v8 === null ? "re2" : "v8";
     this.v8 = v8;
     this.re2 = v8 === null ? re2 : null;
-    this.set = null;
-    this.literal = "";
-    if (pattern === ".*") this.kind = Kind.Any;
-    else if (pattern === ".+") this.kind = Kind.NonEmpty;
-    else if (PLAIN.test(pattern)) {
-      this.kind = Kind.Literal;
-      this.literal = pattern;
-    } else if (pattern.endsWith(".*") && PLAIN.test(pattern.slice(0, -2))) {
-      this.kind = Kind.Prefix;
-      this.literal = pattern.slice(0, -2);
-    } else if (pattern.split("|").every((alt) => PLAIN.test(alt))) {
-      this.kind = Kind.Set;
-      this.set = new Set(pattern.split("|"));
-    } else this.kind = v8 === null ? Kind.Re2 : Kind.V8;
+    this.kind = kind ?? (v8 === null ? Kind.Re2 : Kind.V8);
   }
 
   /** Does the whole of `s` match? */
@@ -122,6 +124,25 @@ export class PromRegex {
 /** Compiles `pattern` as Prometheus does (`^(?s:pattern)$`, RE2 syntax); throws Re2Error. */
 export function compileRegex(pattern: string): PromRegex {
   return new PromRegex(pattern);
+}
+
+// re2js (~0.26 MB of source) loads with the first pattern that has regex syntax beyond the simple
+// shapes above, synchronously through its CommonJS build: a config whose selectors and relabel
+// rules use only those shapes never loads it.
+let re2Class: typeof RE2JS | undefined;
+function re2js(): typeof RE2JS {
+  return (re2Class ??= (createRequire(import.meta.url)("re2js") as typeof import("re2js")).RE2JS);
+}
+
+/** RE2's verdict on `pattern` and `^(?s:pattern)$`: the anchored program, or Re2Error with RE2's message. */
+function compileRe2(pattern: string): RE2JS {
+  const RE2 = re2js();
+  try {
+    RE2.compile(pattern);
+    return RE2.compile(`^(?s:${pattern})$`);
+  } catch (err) {
+    throw new Re2Error(pattern, re2Message(err));
+  }
 }
 
 /** No regex syntax at all: the pattern is its own literal. */

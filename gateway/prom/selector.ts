@@ -1,9 +1,19 @@
-import { parser } from "@prometheus-io/lezer-promql";
+import { createRequire } from "node:module";
+import type { parser as PromqlParser } from "@prometheus-io/lezer-promql";
 import { compileRegex, type PromRegex } from "./regex.js";
 import type { Labels } from "./sample.js";
 
 /** A node of the lezer syntax tree (typed through the parser, so @lezer/common need not be a direct dependency). */
-type SyntaxNode = ReturnType<typeof parser.parse>["topNode"];
+type SyntaxNode = ReturnType<typeof PromqlParser.parse>["topNode"];
+
+// The PromQL grammar and lezer (~0.4 MB of source plus parse tables) load with the first selector
+// this thread parses, synchronously through the packages' CommonJS builds. The gateway's own
+// thread usually parses none: the config loader's thread hands its selectors over already parsed
+// (preparseSelectors / adoptParsedSelectors).
+let promql: typeof PromqlParser | undefined;
+function promqlParser(): typeof PromqlParser {
+  return (promql ??= (createRequire(import.meta.url)("@prometheus-io/lezer-promql") as typeof import("@prometheus-io/lezer-promql")).parser);
+}
 
 /**
  * Prometheus series selectors (`metric{label op "value", ...}`), parsed with
@@ -59,12 +69,71 @@ function matchesAll(matchers: LabelMatcher[], labels: Labels): boolean {
   return true;
 }
 
+/**
+ * One label matcher as the parser found it (plain data: it crosses a thread
+ * boundary unchanged); `at` is the offset of its value in the selector text.
+ */
+export interface ParsedMatcher {
+  name: string;
+  op: "=" | "!=" | "=~" | "!~";
+  value: string;
+  at: number;
+}
+
+/** Selectors the config loader's thread parsed (and whose regexes RE2 accepted there), by text. */
+let parsedElsewhere = new Map<string, readonly ParsedMatcher[]>();
+
+/**
+ * Parses each selector and checks its regexes, for the config loader's
+ * thread to hand over: the texts that compile, with their matchers. One that
+ * does not is left out, so compiling it where it is used reports the error
+ * as it always does.
+ */
+export function preparseSelectors(texts: Iterable<string>): Record<string, ParsedMatcher[]> {
+  const out: Record<string, ParsedMatcher[]> = {};
+  for (const text of texts) {
+    try {
+      out[text] = parseSelector(text).map(({ name, op, value, at }) => ({ name, op, value, at }));
+    } catch {
+      // Reported by compileSelector where the selector is used.
+    }
+  }
+  return out;
+}
+
+/**
+ * Takes the config loader's preparseSelectors result: compileSelector then
+ * needs no parser for these texts. Replaces what an earlier load handed over
+ * (a reload compiles the new config's selectors right after its load).
+ */
+export function adoptParsedSelectors(parsed: Record<string, ParsedMatcher[]>): void {
+  parsedElsewhere = new Map(Object.entries(parsed));
+}
+
 /** Compiles one selector, e.g. `{__name__=~"vehicle_.*", fleet!="x"}` or `vehicle_speed_kmh{fleet="a"}`. */
 export function compileSelector(text: string): Matcher {
-  const matchers = parseSelector(text);
+  const matchers = (parsedElsewhere.get(text) ?? parseSelector(text)).map((m) => toLabelMatcher(text, m));
   // Cheap equality tests first: they reject most series before any regex runs.
   matchers.sort((a, b) => a.op - b.op);
   return (labels) => matchesAll(matchers, labels);
+}
+
+const OPS: Record<ParsedMatcher["op"], Op> = { "=": Op.Eq, "!=": Op.Neq, "=~": Op.Re, "!~": Op.Nre };
+
+/** A parsed matcher with its regex compiled (by the parser, so a bad regex is reported in text order among the other errors). */
+type ParsedWithRegex = ParsedMatcher & { re?: PromRegex };
+
+function toLabelMatcher(text: string, m: ParsedWithRegex): LabelMatcher {
+  const op = OPS[m.op];
+  return { name: m.name, op, value: m.value, re: op === Op.Eq || op === Op.Neq ? null : (m.re ?? regexAt(text, m.value, m.at)) };
+}
+
+function regexAt(text: string, pattern: string, at: number): PromRegex {
+  try {
+    return compileRegex(pattern);
+  } catch (err) {
+    throw new SelectorError(text, at + 1, (err as Error).message);
+  }
 }
 
 /** Compiles one or several selectors; the result matches a series if any of them does. */
@@ -96,11 +165,11 @@ const EXPR_DESCRIPTIONS: Record<string, string> = {
   StepInvariantExpr: "an @ modifier",
 };
 
-function parseSelector(text: string): LabelMatcher[] {
+function parseSelector(text: string): ParsedWithRegex[] {
   const fail = (offset: number, detail: string): never => {
     throw new SelectorError(text, offset + 1, detail);
   };
-  const tree = parser.parse(text);
+  const tree = promqlParser().parse(text);
 
   // Syntax errors and unterminated strings (the grammar's StringLiteral token
   // accepts a missing closing quote), whichever comes first in the text.
@@ -125,12 +194,12 @@ function parseSelector(text: string): LabelMatcher[] {
     return fail(offset, `only a series selector is allowed, found ${what}`);
   }
 
-  const matchers: LabelMatcher[] = [];
+  const matchers: ParsedWithRegex[] = [];
   let nameSetAt = -1;
   const setName = (offset: number, value: string): void => {
     if (nameSetAt >= 0) fail(offset, "metric name set twice");
     nameSetAt = offset;
-    matchers.push(equality("__name__", value));
+    matchers.push({ name: "__name__", op: "=", value, at: offset });
   };
   for (const part of significantChildren(expr)) {
     if (part.name === "Identifier") {
@@ -154,7 +223,9 @@ function parseSelector(text: string): LabelMatcher[] {
         setName(nameNode.from, value);
         continue;
       }
-      matchers.push(labelMatcher(name, opText, value, valueNode.from, fail));
+      if (opText !== "=" && opText !== "!=" && opText !== "=~" && opText !== "!~") return fail(valueNode.from, `unknown match operator ${JSON.stringify(opText)}`);
+      const at = valueNode.from;
+      matchers.push(opText === "=~" || opText === "!~" ? { name, op: opText, value, at, re: regexAt(text, value, at) } : { name, op: opText, value, at });
     }
   }
   return matchers;
@@ -184,25 +255,6 @@ function firstDeviation(text: string, expr: SyntaxNode): [SyntaxNode, number] {
     }
     if (EXPR_DESCRIPTIONS[first.name] === undefined) return [node, node.from];
     node = first;
-  }
-}
-
-function equality(name: string, value: string, op = Op.Eq): LabelMatcher {
-  return { name, op, value, re: null };
-}
-
-function labelMatcher(name: string, opText: string, value: string, at: number, fail: (o: number, d: string) => never): LabelMatcher {
-  if (opText === "=") return equality(name, value);
-  if (opText === "!=") return equality(name, value, Op.Neq);
-  if (opText === "=~" || opText === "!~") return regexMatcher(name, opText === "=~" ? Op.Re : Op.Nre, value, at, fail);
-  return fail(at, `unknown match operator ${JSON.stringify(opText)}`);
-}
-
-function regexMatcher(name: string, op: Op, pattern: string, at: number, fail: (o: number, d: string) => never): LabelMatcher {
-  try {
-    return { name, op, value: pattern, re: compileRegex(pattern) };
-  } catch (err) {
-    return fail(at, (err as Error).message);
   }
 }
 

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import protobuf from "protobufjs";
+import type * as protobuf from "protobufjs";
 import type { Labels, Sample } from "../prom/sample.js";
 import { protoFile } from "../proto-path.js";
 import { writeWriteRequest } from "./write-request.js";
@@ -24,10 +24,11 @@ export interface TimeSeries {
 }
 
 // Loaded on first use, for decoding only (the receiver, splitting a refused batch); encoding is
-// write-request.ts. A gateway that never splits a batch keeps the schema out of its idle memory.
+// write-request.ts. A gateway that never splits a batch keeps protobufjs (~0.4 MB of source with
+// `long`, required synchronously here) and the schema out of its idle memory.
 let writeRequestType: protobuf.Type | undefined;
 function writeRequestSchema(): protobuf.Type {
-  return (writeRequestType ??= protobuf.loadSync(protoFile("remote.proto")).lookupType("prometheus.WriteRequest"));
+  return (writeRequestType ??= (requireCjs("protobufjs") as typeof protobuf).loadSync(protoFile("remote.proto")).lookupType("prometheus.WriteRequest"));
 }
 
 // snappyjs ships no type declarations; createRequire keeps this file typed without a .d.ts.

@@ -55,7 +55,7 @@ const local = (yaml: string, dir: string) =>
 
 const loaded = (t: Trace, fragment: string) => [...t.esm, ...t.cjs].some((m) => m.includes(fragment));
 
-test("the built-in defaults load neither the config validator nor what they do not configure (AWS SDK, protobuf telemetry schema, debugging receiver, basic-auth hashing, WebSocket, JSON-schema compilers)", async (t) => {
+test("the built-in defaults load neither the config validator nor what they do not configure (AWS SDK, protobufjs, PromQL parser, RE2, debugging receiver, basic-auth hashing, WebSocket, JSON-schema compilers)", async (t) => {
   assert.ok(existsSync(MAIN), `${MAIN} is missing: run npm run build`);
   const dir = mkdtempSync(join(tmpdir(), "edgegate-footprint-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,6 +79,11 @@ test("the built-in defaults load neither the config validator nor what they do n
     ["/node_modules/ws/", "WebSocket (mqtt.websocket only)"],
     ["/node_modules/ajv/", "fastify's JSON-schema validator (no route has a schema)"],
     ["/node_modules/fast-json-stringify/index.js", "fastify's schema serializer compiler (no route has a schema)"],
+    ["/node_modules/@prometheus-io/lezer-promql/", "the PromQL parser (the config's selectors are parsed in the config thread)"],
+    ["/node_modules/@lezer/", "lezer (the PromQL parser's runtime)"],
+    ["/node_modules/re2js/", "re2js (`vehicle_.*` is a prefix: no RE2 check or engine needed)"],
+    ["/node_modules/protobufjs/", "protobufjs (encoding is hand-written; decoding a refused batch or protobuf telemetry only)"],
+    ["/node_modules/long/", "long (protobufjs's int64)"],
   ];
   const wrong = absent.filter(([m]) => loaded(trace, m)).map(([, why]) => why);
   assert.deepEqual(wrong, [], `loaded although the default config does not use them: ${wrong.join("; ")}`);
@@ -92,4 +97,16 @@ test("a config that uses the protobuf telemetry format does parse its schema (th
   assert.notEqual(yaml, local(DEFAULT_CONFIG_YAML, dir), "the defaults have a `format: json` topic to switch");
   const trace = await traceGateway(dir, yaml);
   assert.ok(trace.read.some((f) => f.endsWith("telemetry.proto")), "telemetry.proto read");
+  assert.ok(loaded(trace, "/node_modules/protobufjs/"), "protobufjs loaded with the schema");
+});
+
+test("a selector regex beyond the simple shapes loads RE2 to check and run it, still without the PromQL parser on the gateway's thread", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "edgegate-footprint-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // `(?i)` is translated to a V8 RegExp, but only RE2 may say whether the pattern is valid.
+  const yaml = local(DEFAULT_CONFIG_YAML, dir).replace(`'{__name__=~"vehicle_.*"}'`, `'{__name__=~"(?i)vehicle_.*"}'`);
+  assert.notEqual(yaml, local(DEFAULT_CONFIG_YAML, dir), "the defaults have the `vehicle_.*` selector to change");
+  const trace = await traceGateway(dir, yaml);
+  assert.ok(loaded(trace, "/node_modules/re2js/"), "re2js loaded for a pattern with regex syntax");
+  assert.ok(!loaded(trace, "/node_modules/@prometheus-io/lezer-promql/"), "the selector was parsed in the config thread");
 });
