@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { makePki } from "../helpers/certs.js";
@@ -108,9 +108,13 @@ test("MQTT over WebSocket (ws, password) and secure WebSocket (wss, client certi
     (err: { code?: number }) => err.code === 4,
   );
 
+  // Its own storage: on ws1's outbox.db it would also deliver (or replay from the journal) ws1's vehicle B.
+  const wssDir = join(dir, "wss");
+  mkdirSync(wssDir);
+  writeText(join(wssDir, "acl"), "pattern readwrite vehicles/%u/#\n");
   const wss = await startTrustGateway(
     t,
-    dir,
+    wssDir,
     `  listen: ""\n${tlsYaml(pki, "    listen: \"\"\n    use_identity_as_username: true").replace('    listen: "127.0.0.1:0"\n', "")}\n  websocket:\n    listen: "127.0.0.1:0"\n    tls: true\n  auth:\n    acl_file: acl`,
   );
   const wssPort = wss.port("wss");
