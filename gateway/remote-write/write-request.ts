@@ -16,18 +16,18 @@ import type { TimeSeries } from "./codec.js";
 
 const TWO_32 = 4294967296;
 
-function varintSize(n: number): number {
+export function varintSize(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
 
 /** Bytes of an int64 varint for an integer number (negative ones take 10: two's complement). */
-function int64Size(t: number): number {
+export function int64Size(t: number): number {
   if (t < 0) return 10;
   if (t < 0x10000000) return varintSize(t);
   return t < 34359738368 ? 5 : t < 4398046511104 ? 6 : t < 562949953421312 ? 7 : t < 72057594037927936 ? 8 : t < 9223372036854775808 ? 9 : 10;
 }
 
-function writeVarint32(out: Uint8Array, pos: number, n: number): number {
+export function writeVarint32(out: Uint8Array, pos: number, n: number): number {
   while (n >= 0x80) {
     out[pos++] = (n & 0x7f) | 0x80;
     n >>>= 7;
@@ -36,7 +36,7 @@ function writeVarint32(out: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
-function writeInt64(out: Uint8Array, pos: number, t: number): number {
+export function writeInt64(out: Uint8Array, pos: number, t: number): number {
   if (t >= 0 && t < 0x80000000) return writeVarint32(out, pos, t);
   if (t < 0) {
     // Rare (timestamps before 1970): two's complement over 64 bits, as protobuf's int64.
@@ -60,7 +60,7 @@ function writeInt64(out: Uint8Array, pos: number, t: number): number {
 }
 
 /** UTF-8 length of `s`; a lone surrogate counts 3 bytes (it is written as U+FFFD). */
-function utf8Length(s: string): number {
+export function utf8Length(s: string): number {
   const n = s.length;
   let bytes = n;
   for (let i = 0; i < n; i++) {
@@ -76,7 +76,7 @@ function utf8Length(s: string): number {
 }
 
 /** Writes `s` as UTF-8 (`bytes` long, from utf8Length), a lone surrogate as U+FFFD, as TextEncoder does. */
-function writeUtf8(out: Uint8Array, pos: number, s: string, bytes: number): number {
+export function writeUtf8(out: Uint8Array, pos: number, s: string, bytes: number): number {
   const n = s.length;
   if (bytes === n) {
     for (let i = 0; i < n; i++) out[pos + i] = s.charCodeAt(i);
@@ -112,7 +112,7 @@ function writeUtf8(out: Uint8Array, pos: number, s: string, bytes: number): numb
 }
 
 /** Size of one encoded Label message (without its tag and length). */
-function labelBodySize(nameBytes: number, valueBytes: number): number {
+export function labelBodySize(nameBytes: number, valueBytes: number): number {
   return 1 + varintSize(nameBytes) + nameBytes + 1 + varintSize(valueBytes) + valueBytes;
 }
 
