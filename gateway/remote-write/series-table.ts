@@ -16,11 +16,11 @@ import { int64Size, labelBodySize, utf8Length, varintSize, writeInt64, writeUtf8
  * A sample finds its series first by a guess (the series that followed the
  * previous sample's series last time: flushes mostly repeat their order),
  * else by the order-independent sum of its label pairs' hashes in an
- * open-addressed index; either way it is verified against the first label
- * object met of that series (label objects are immutable in the pipeline), so
- * a hash collision never merges two series and any key order of one label set
- * finds the same series. Per series the table holds that label object, its
- * label bytes and ~50 bytes of typed arrays.
+ * open-addressed index; either way it is verified against the labels of
+ * that series, so a hash collision never merges two series and any key order
+ * of one label set finds the same series. Per series the table holds a copy of that label
+ * object (its values shared with other series where they repeat), its label
+ * bytes and ~60 bytes of typed arrays and index.
  *
  * Bounded: past `maxSeries` the least recently flushed series are evicted at
  * the start of the next flush (down to three quarters of the bound), so a
@@ -30,7 +30,7 @@ import { int64Size, labelBodySize, utf8Length, varintSize, writeInt64, writeUtf8
 const NONE = Number.NaN;
 
 /** Grows a typed array to at least `n` elements (doubling), keeping its contents. */
-function grown<T extends Int32Array | Float64Array | Uint8Array>(a: T, n: number): T {
+function grown<T extends Int32Array | Uint32Array | Float64Array | Uint8Array>(a: T, n: number): T {
   if (a.length >= n) return a;
   const b = new (a.constructor as new (n: number) => T)(Math.max(n, a.length * 2));
   b.set(a);
@@ -99,7 +99,7 @@ export class SeriesTable {
   private sizes = new Int32Array(1024);
   private recOff = new Int32Array(1024);
   private recLen = new Int32Array(1024);
-  private shard = new Float64Array(1024);
+  private shard = new Uint32Array(1024);
   private lastTs = new Float64Array(1024).fill(NONE);
   /** Flush number that last sent the series (eviction keeps the most recent). */
   private seen = new Int32Array(1024);
@@ -115,24 +115,24 @@ export class SeriesTable {
 
   /** Order-guard entries of a checkpoint whose series has not been met since (canonical key → timestamp). */
   private restored = new Map<string, number>();
+  /** Label values recently met by `add` (see `shared`). */
+  private values = new Map<string, string>();
 
   // The current flush (valid until the next `group`): per series id, then per sample.
   private flushNo = 0;
   /** 1 + the id of the first series of the last flush (0 = none). */
   private head = 0;
-  private mark = new Int32Array(1024);
+  /** Per series id: its samples in the flush while counting, then its write cursor; 0 between flushes. */
   private cnt = new Int32Array(1024);
-  private cur = new Int32Array(1024);
-  private prevTs = new Float64Array(1024);
-  private unsorted = new Uint8Array(1024);
-  private firstIdx = new Int32Array(1024);
   private sid = new Int32Array(1024);
   private inTs = new Float64Array(1024);
   private inVal = new Float64Array(1024);
   /** Samples of the flush grouped by series (each series' run sorted by timestamp). */
   private ts = new Float64Array(1024);
   private val = new Float64Array(1024);
+  /** The flush's series in first-seen order, and where each one's run starts. */
   private touched = new Int32Array(1024);
+  private runStart = new Int32Array(1024);
   /** The flush's series after the guard: id and run [start, end) in `ts`/`val`. */
   private outId = new Int32Array(1024);
   private outStart = new Int32Array(1024);
@@ -140,7 +140,6 @@ export class SeriesTable {
   /** Series and samples the last `group` let through. */
   outSeries = 0;
   outSamples = 0;
-  private lastSamples: readonly Sample[] = [];
 
   constructor(readonly maxSeries = 1_000_000) {}
 
@@ -175,15 +174,22 @@ export class SeriesTable {
     if (id >= this.hashes.length) this.growIds(id + 1);
     const names = Object.keys(labels).sort();
     const pl: PromLabel[] = [];
+    // What lookups compare with: a copy in name order, its values shared with other series where they repeat.
+    const canon: Labels = {};
     let len = 0;
     for (const n of names) {
       const v = labels[n];
       if (v === undefined || v === "") continue;
+      canon[n] = this.shared(v);
       pl.push({ name: n, value: v });
       const lb = labelBodySize(utf8Length(n), utf8Length(v));
       len += 1 + varintSize(lb) + lb;
     }
-    this.arena = grown(this.arena, this.arenaUsed + len);
+    if (this.arena.length < this.arenaUsed + len) {
+      const bigger = new Uint8Array(Math.max(this.arenaUsed + len, Math.ceil(this.arena.length * 1.5)));
+      bigger.set(this.arena.subarray(0, this.arenaUsed));
+      this.arena = bigger;
+    }
     const a = this.arena;
     let p = this.arenaUsed;
     for (const l of pl) {
@@ -200,7 +206,7 @@ export class SeriesTable {
     }
     this.recOff[id] = this.arenaUsed;
     this.recLen[id] = len;
-    this.labelsOf[id] = labels;
+    this.labelsOf[id] = canon;
     this.next[id] = 0;
     this.arenaUsed = p;
     this.hashes[id] = hash;
@@ -222,6 +228,18 @@ export class SeriesTable {
     return id;
   }
 
+  /**
+   * `v`, or an equal string met before: label values repeat across series (metric
+   * names, fleets, models) and a decoder makes a fresh copy for every sample.
+   */
+  private shared(v: string): string {
+    const known = this.values.get(v);
+    if (known !== undefined) return known;
+    if (this.values.size >= 65_536) this.values.clear(); // bounded; the frequent values come back at once
+    this.values.set(v, v);
+    return v;
+  }
+
   private growIds(n: number): void {
     this.hashes = grown(this.hashes, n);
     this.sizes = grown(this.sizes, n);
@@ -233,12 +251,7 @@ export class SeriesTable {
     this.lastTs.fill(NONE, had);
     this.seen = grown(this.seen, n);
     this.next = grown(this.next, n);
-    this.mark = grown(this.mark, n);
     this.cnt = grown(this.cnt, n);
-    this.cur = grown(this.cur, n);
-    this.prevTs = grown(this.prevTs, n);
-    this.unsorted = grown(this.unsorted, n);
-    this.firstIdx = grown(this.firstIdx, n);
   }
 
   private reindex(capacity: number): void {
@@ -286,6 +299,7 @@ export class SeriesTable {
     }
     this.labelsOf.length = w;
     this.next.fill(0);
+    this.cnt.fill(0);
     this.head = 0;
     this.lastTs.fill(NONE, w, n);
     this.arena = arena;
@@ -309,7 +323,6 @@ export class SeriesTable {
   group(samples: readonly Sample[], moves?: OrderMoves): GroupResult {
     if (this.count > this.maxSeries) this.evict(Math.floor(this.maxSeries * 0.75));
     const n = samples.length;
-    this.lastSamples = samples;
     if (this.sid.length < n) {
       this.sid = new Int32Array(Math.max(n, this.sid.length * 2));
       this.inTs = new Float64Array(this.sid.length);
@@ -319,6 +332,7 @@ export class SeriesTable {
     }
     const flushNo = ++this.flushNo;
     const { sid, inTs, inVal } = this;
+    let cnt = this.cnt;
     let invalid = 0;
     let touchedN = 0;
     let lastLabels: Labels | undefined;
@@ -350,35 +364,32 @@ export class SeriesTable {
         sid[i] = -1;
         continue;
       }
-      if (this.mark[id] !== flushNo) {
-        this.mark[id] = flushNo;
-        this.cnt[id] = 1;
-        this.unsorted[id] = 0;
-        this.firstIdx[id] = i;
+      cnt = this.cnt; // interning may have grown it
+      if (cnt[id] === 0) {
         this.seen[id] = flushNo;
         if (touchedN >= this.touched.length) this.touched = grown(this.touched, touchedN + 1);
         this.touched[touchedN++] = id;
-      } else {
-        this.cnt[id] = this.cnt[id]! + 1;
-        if (ts < this.prevTs[id]!) this.unsorted[id] = 1;
       }
-      this.prevTs[id] = ts;
+      cnt[id]!++;
       sid[i] = id;
       inTs[i] = ts;
       inVal[i] = s.value;
     }
-    // Runs per series, in first-seen order.
+    // Runs per series, in first-seen order; cnt becomes each run's write cursor.
+    if (this.runStart.length < touchedN) this.runStart = new Int32Array(this.touched.length);
+    const { touched, runStart } = this;
     let pos = 0;
     for (let k = 0; k < touchedN; k++) {
-      const id = this.touched[k]!;
-      this.cur[id] = pos;
-      pos += this.cnt[id]!;
+      const id = touched[k]!;
+      runStart[k] = pos;
+      pos += cnt[id]!;
+      cnt[id] = runStart[k]!;
     }
     const { ts, val } = this;
     for (let i = 0; i < n; i++) {
       const id = sid[i]!;
       if (id < 0) continue;
-      const p = this.cur[id]!++;
+      const p = cnt[id]!++;
       ts[p] = inTs[i]!;
       val[p] = inVal[i]!;
     }
@@ -393,10 +404,16 @@ export class SeriesTable {
     let outN = 0;
     let outSamples = 0;
     for (let k = 0; k < touchedN; k++) {
-      const id = this.touched[k]!;
-      const end0 = this.cur[id]!;
-      const start = end0 - this.cnt[id]!;
-      if (this.unsorted[id] === 1) this.sortRun(start, end0);
+      const id = touched[k]!;
+      const start = runStart[k]!;
+      const end0 = cnt[id]!;
+      cnt[id] = 0;
+      for (let r = start + 1; r < end0; r++) {
+        if (ts[r]! < ts[r - 1]!) {
+          this.sortRun(start, end0);
+          break;
+        }
+      }
       // Collapse runs of one timestamp to their last sample.
       let w = start;
       for (let r = start; r < end0; r++) {
@@ -478,12 +495,12 @@ export class SeriesTable {
     this.outSamples = 0;
   }
 
-  /** The last `group`'s series as TimeSeries (labels sorted by name; the strings of each series' first sample). */
+  /** The last `group`'s series as TimeSeries (labels sorted by name; the strings of the series' first label object). */
   timeSeries(): TimeSeries[] {
     const out: TimeSeries[] = [];
     for (let k = 0; k < this.outSeries; k++) {
       const id = this.outId[k]!;
-      const labels = this.lastSamples[this.firstIdx[id]!]!.labels;
+      const labels = this.labelsOf[id]!;
       const pl: PromLabel[] = [];
       for (const n of Object.keys(labels).sort()) {
         const v = labels[n];
