@@ -1,7 +1,7 @@
 import type { Labels, Sample } from "../prom/sample.js";
 import type { PromLabel, PromSample, TimeSeries } from "./codec.js";
 import { shardHash } from "./shard.js";
-import { int64Size, labelBodySize, utf8Length, varintSize, writeInt64, writeUtf8, writeVarint32 } from "./write-request.js";
+import { labelBodySize, utf8Length, varintSize, writeSeriesRuns, writeUtf8, writeVarint32 } from "./write-request.js";
 
 /**
  * The series a Remote-Write view has sent, kept across flushes: each label
@@ -115,6 +115,8 @@ export class SeriesTable {
 
   /** Order-guard entries of a checkpoint whose series has not been met since (canonical key → timestamp). */
   private restored = new Map<string, number>();
+  /** Scratch of `add`: UTF-8 lengths of the names and values of one label set. */
+  private readonly byteLengths: number[] = [];
   /** Label values recently met by `add` (see `shared`). */
   private values = new Map<string, string>();
 
@@ -176,13 +178,17 @@ export class SeriesTable {
     const pl: PromLabel[] = [];
     // What lookups compare with: a copy in name order, its values shared with other series where they repeat.
     const canon: Labels = {};
+    const bytes = this.byteLengths;
     let len = 0;
     for (const n of names) {
       const v = labels[n];
       if (v === undefined || v === "") continue;
       canon[n] = this.shared(v);
+      const nb = utf8Length(n);
+      const vb = utf8Length(v);
+      bytes.push(nb, vb);
       pl.push({ name: n, value: v });
-      const lb = labelBodySize(utf8Length(n), utf8Length(v));
+      const lb = labelBodySize(nb, vb);
       len += 1 + varintSize(lb) + lb;
     }
     if (this.arena.length < this.arenaUsed + len) {
@@ -192,9 +198,10 @@ export class SeriesTable {
     }
     const a = this.arena;
     let p = this.arenaUsed;
-    for (const l of pl) {
-      const nb = utf8Length(l.name);
-      const vb = utf8Length(l.value);
+    for (let k = 0; k < pl.length; k++) {
+      const l = pl[k]!;
+      const nb = bytes[2 * k]!;
+      const vb = bytes[2 * k + 1]!;
       a[p++] = 0x0a; // TimeSeries.labels = 1
       p = writeVarint32(a, p, labelBodySize(nb, vb));
       a[p++] = 0x0a; // Label.name = 1
@@ -204,6 +211,7 @@ export class SeriesTable {
       p = writeVarint32(a, p, vb);
       p = writeUtf8(a, p, l.value, vb);
     }
+    bytes.length = 0;
     this.recOff[id] = this.arenaUsed;
     this.recLen[id] = len;
     this.labelsOf[id] = canon;
@@ -555,47 +563,9 @@ export class SeriesTable {
     return out;
   }
 
-  /** One WriteRequest of `np` pieces (out index, sample run): sizes first, then the bytes into one exact buffer. */
+  /** One WriteRequest of `np` pieces (out index, sample run). */
   private write(pieces: Int32Array, np: number): Uint8Array {
-    const { ts, val, arena } = this;
-    let total = 0;
-    for (let j = 0; j < np; j++) {
-      const id = this.outId[pieces[3 * j]!]!;
-      let body = this.recLen[id]!;
-      for (let p = pieces[3 * j + 1]!, e = pieces[3 * j + 2]!; p < e; p++) body += 12 + int64Size(ts[p]!);
-      total += 1 + varintSize(body) + body;
-    }
-    const out = new Uint8Array(total);
-    // DataView.setFloat64 writes the number's bits as they are: a NaN keeps its payload (the stale marker).
-    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    let q = 0;
-    for (let j = 0; j < np; j++) {
-      const id = this.outId[pieces[3 * j]!]!;
-      const from = pieces[3 * j + 1]!;
-      const e = pieces[3 * j + 2]!;
-      const len = this.recLen[id]!;
-      let body = len;
-      for (let p = from; p < e; p++) body += 12 + int64Size(ts[p]!);
-      out[q++] = 0x0a; // WriteRequest.timeseries = 1
-      q = writeVarint32(out, q, body);
-      const off = this.recOff[id]!;
-      if (len > 64) {
-        out.set(arena.subarray(off, off + len), q);
-        q += len;
-      } else for (let b = 0; b < len; b++) out[q++] = arena[off + b]!;
-      for (let p = from; p < e; p++) {
-        const t = ts[p]!;
-        out[q++] = 0x12; // TimeSeries.samples = 2
-        out[q++] = 10 + int64Size(t);
-        out[q++] = 0x09; // Sample.value = 1, 64-bit
-        view.setFloat64(q, val[p]!, true);
-        q += 8;
-        out[q++] = 0x10; // Sample.timestamp = 2, varint
-        q = writeInt64(out, q, t);
-      }
-    }
-    if (q !== total) throw new Error(`WriteRequest writer: wrote ${q} bytes, sized ${total}`);
-    return out;
+    return writeSeriesRuns(this.outId, this.recOff, this.recLen, this.arena, this.ts, this.val, pieces, np);
   }
 
   /** The order guard as checkpoint entries: canonical key (`name \0 value \0 …`, sorted) → last committed timestamp. */

@@ -192,3 +192,58 @@ export function writeWriteRequest(series: readonly TimeSeries[]): Uint8Array {
   if (p !== total) throw new Error(`WriteRequest writer: wrote ${p} bytes, sized ${total}`);
   return out;
 }
+
+/**
+ * A WriteRequest of series kept in typed arrays (series-table.ts): piece j is
+ * (index into `outId`, first sample, end) = pieces[3j], pieces[3j+1], pieces[3j+2];
+ * a series' labels are copied as they are from `arena` (its `TimeSeries.labels`
+ * fields, encoded once), its samples are `ts`/`val` in that run. Sizes first,
+ * then the bytes into one buffer of the exact size, as writeWriteRequest.
+ */
+export function writeSeriesRuns(
+  outId: Int32Array,
+  recOff: Int32Array,
+  recLen: Int32Array,
+  arena: Uint8Array,
+  ts: Float64Array,
+  val: Float64Array,
+  pieces: Int32Array,
+  np: number,
+): Uint8Array {
+  if (bodySizes.length < np) bodySizes = new Int32Array(Math.max(np, bodySizes.length * 2));
+  let total = 0;
+  for (let j = 0; j < np; j++) {
+    let body = recLen[outId[pieces[3 * j]!]!]!;
+    for (let p = pieces[3 * j + 1]!, e = pieces[3 * j + 2]!; p < e; p++) body += 12 + int64Size(ts[p]!);
+    bodySizes[j] = body;
+    total += 1 + varintSize(body) + body;
+  }
+  const out = new Uint8Array(total);
+  // DataView.setFloat64 writes the number's bits as they are: a NaN keeps its payload (the stale marker).
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  let q = 0;
+  for (let j = 0; j < np; j++) {
+    const id = outId[pieces[3 * j]!]!;
+    const e = pieces[3 * j + 2]!;
+    out[q++] = 0x0a; // WriteRequest.timeseries = 1
+    q = writeVarint32(out, q, bodySizes[j]!);
+    const off = recOff[id]!;
+    const len = recLen[id]!;
+    if (len > 64) {
+      out.set(arena.subarray(off, off + len), q);
+      q += len;
+    } else for (let b = 0; b < len; b++) out[q++] = arena[off + b]!;
+    for (let p = pieces[3 * j + 1]!; p < e; p++) {
+      const t = ts[p]!;
+      out[q++] = 0x12; // TimeSeries.samples = 2
+      out[q++] = 10 + int64Size(t);
+      out[q++] = 0x09; // Sample.value = 1, 64-bit
+      view.setFloat64(q, val[p]!, true);
+      q += 8;
+      out[q++] = 0x10; // Sample.timestamp = 2, varint
+      q = writeInt64(out, q, t);
+    }
+  }
+  if (q !== total) throw new Error(`WriteRequest writer: wrote ${q} bytes, sized ${total}`);
+  return out;
+}
