@@ -106,32 +106,32 @@ const SECTIONS: Section[] = [
     run: async () => {
       const rows: Row[] = [];
       const figures: Record<string, number> = {};
-      SHAPES.forEach((shape, i) => {
-        const e = benchEncode(shape, now);
+      for (const [i, shape] of SHAPES.entries()) {
+        const e = await benchEncode(shape, now);
         const p = `shape${i + 1}_`;
-        const pb = `protobufjs+snappy ${fmt(e.protobufjs)} samples/s`;
+        const pb = `protobufjs+snappy ${fmt(e.protobufjs)}`;
         rows.push(
-          { bench: `encode steady flush (${e.shape})`, figure: `${fmt(e.steady)} samples/s`, baseline: pb, ratio: `${fmt(e.steady / e.protobufjs, 2)}×` },
-          { bench: `  first flush (series new)`, figure: `${fmt(e.firstFlush)} samples/s`, baseline: pb, ratio: `${fmt(e.firstFlush / e.protobufjs, 2)}×` },
-          { bench: `  steady vs protobufjs with grouping`, figure: `${fmt(e.steady)} samples/s`, baseline: `grouping+protobufjs+snappy ${fmt(e.protobufjsGrouping)} samples/s`, ratio: `${fmt(e.steady / e.protobufjsGrouping, 2)}×` },
-          { bench: `  no snappy: steady vs protobufjs`, figure: `${fmt(e.steadyNoSnappy)} samples/s`, baseline: `protobufjs ${fmt(e.protobufjsNoSnappy)} samples/s`, ratio: `${fmt(e.steadyNoSnappy / e.protobufjsNoSnappy, 2)}×` },
+          { bench: `encode steady flush (${e.shape})`, figure: `${fmt(e.steady)} samples/CPU-s`, baseline: pb, ratio: `${fmt(e.steady / e.protobufjs, 2)}×` },
+          { bench: `  first flush (series new)`, figure: `${fmt(e.firstFlush)}`, baseline: pb, ratio: `${fmt(e.firstFlush / e.protobufjs, 2)}×` },
+          { bench: `  steady vs protobufjs with grouping`, figure: `${fmt(e.steady)}`, baseline: `grouping+protobufjs+snappy ${fmt(e.protobufjsGrouping)}`, ratio: `${fmt(e.steady / e.protobufjsGrouping, 2)}×` },
+          { bench: `  no snappy: steady vs protobufjs`, figure: `${fmt(e.steadyNoSnappy)}`, baseline: `protobufjs ${fmt(e.protobufjsNoSnappy)}`, ratio: `${fmt(e.steadyNoSnappy / e.protobufjsNoSnappy, 2)}×` },
         );
         Object.assign(figures, {
           [`${p}samples`]: e.samples,
-          [`${p}steady_samples_per_s`]: e.steady,
-          [`${p}first_flush_samples_per_s`]: e.firstFlush,
-          [`${p}protobufjs_snappy_samples_per_s`]: e.protobufjs,
-          [`${p}grouping_protobufjs_snappy_samples_per_s`]: e.protobufjsGrouping,
-          [`${p}steady_no_snappy_samples_per_s`]: e.steadyNoSnappy,
-          [`${p}protobufjs_no_snappy_samples_per_s`]: e.protobufjsNoSnappy,
-          [`${p}steady_group_ms`]: e.steadyGroupMs,
-          [`${p}steady_write_snappy_ms`]: e.steadyWriteMs,
+          [`${p}steady_samples_per_cpu_s`]: e.steady,
+          [`${p}first_flush_samples_per_cpu_s`]: e.firstFlush,
+          [`${p}protobufjs_snappy_samples_per_cpu_s`]: e.protobufjs,
+          [`${p}grouping_protobufjs_snappy_samples_per_cpu_s`]: e.protobufjsGrouping,
+          [`${p}steady_no_snappy_samples_per_cpu_s`]: e.steadyNoSnappy,
+          [`${p}protobufjs_no_snappy_samples_per_cpu_s`]: e.protobufjsNoSnappy,
+          [`${p}steady_group_cpu_ms`]: e.steadyGroupMs,
+          [`${p}steady_write_snappy_cpu_ms`]: e.steadyWriteMs,
           [`${p}ratio`]: e.steady / e.protobufjs,
           [`${p}first_flush_ratio`]: e.firstFlush / e.protobufjs,
           [`${p}grouping_ratio`]: e.steady / e.protobufjsGrouping,
           [`${p}no_snappy_ratio`]: e.steadyNoSnappy / e.protobufjsNoSnappy,
         });
-      });
+      }
       return { rows, figures };
     },
   },

@@ -142,6 +142,8 @@ export class SeriesTable {
   /** Series and samples the last `group` let through. */
   outSeries = 0;
   outSamples = 0;
+  /** Invalid samples of the last `assign`. */
+  private invalid = 0;
 
   constructor(readonly maxSeries = 1_000_000) {}
 
@@ -338,6 +340,13 @@ export class SeriesTable {
       this.ts = new Float64Array(this.sid.length);
       this.val = new Float64Array(this.sid.length);
     }
+    const touchedN = this.assign(samples);
+    return this.runs(n, touchedN, moves);
+  }
+
+  /** `group`'s first pass: each sample's series id (-1: invalid, counted in `invalid`), and the flush's series in first-seen order. */
+  private assign(samples: readonly Sample[]): number {
+    const n = samples.length;
     const flushNo = ++this.flushNo;
     const { sid, inTs, inVal } = this;
     let cnt = this.cnt;
@@ -352,16 +361,19 @@ export class SeriesTable {
       let id: number;
       if (labels === lastLabels) id = lastId;
       else {
-        const name = labels.__name__;
-        if (name === undefined || name === "") {
-          invalid++;
-          sid[i] = -1;
-          continue;
-        }
         // Flushes mostly repeat the order of the one before (a window's groups, a fleet's devices): try the
-        // series that followed the previous one last time before hashing.
+        // series that followed the previous one last time before hashing. (A series in the table has a name.)
         const guess = (lastId >= 0 ? this.next[lastId]! : this.head) - 1;
-        id = guess >= 0 && sameLabels(this.labelsOf[guess]!, labels, this.sizes[guess]!) ? guess : this.intern(labels);
+        if (guess >= 0 && sameLabels(this.labelsOf[guess]!, labels, this.sizes[guess]!)) id = guess;
+        else {
+          const name = labels.__name__;
+          if (name === undefined || name === "") {
+            invalid++;
+            sid[i] = -1;
+            continue;
+          }
+          id = this.intern(labels);
+        }
         if (lastId >= 0) this.next[lastId] = id + 1;
         else this.head = id + 1;
         lastLabels = labels;
@@ -383,6 +395,14 @@ export class SeriesTable {
       inTs[i] = ts;
       inVal[i] = s.value;
     }
+    this.invalid = invalid;
+    return touchedN;
+  }
+
+  /** `group`'s second pass: samples scattered into per-series runs, each sorted and collapsed, then the guard. */
+  private runs(n: number, touchedN: number, moves: OrderMoves | undefined): GroupResult {
+    const { sid, inTs, inVal } = this;
+    const cnt = this.cnt;
     // Runs per series, in first-seen order; cnt becomes each run's write cursor.
     if (this.runStart.length < touchedN) this.runStart = new Int32Array(this.touched.length);
     const { touched, runStart } = this;
@@ -459,7 +479,7 @@ export class SeriesTable {
     }
     this.outSeries = outN;
     this.outSamples = outSamples;
-    return { invalid, duplicates, guardDuplicates, outOfOrder };
+    return { invalid: this.invalid, duplicates, guardDuplicates, outOfOrder };
   }
 
   /**
