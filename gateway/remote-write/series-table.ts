@@ -18,9 +18,11 @@ import { labelBodySize, utf8Length, varintSize, writeSeriesRuns, writeUtf8, writ
  * else by the order-independent sum of its label pairs' hashes in an
  * open-addressed index; either way it is verified against the labels of
  * that series, so a hash collision never merges two series and any key order
- * of one label set finds the same series. Per series the table holds a copy of that label
- * object (its values shared with other series where they repeat), its label
- * bytes and ~60 bytes of typed arrays and index.
+ * of one label set finds the same series. Per series the table holds its
+ * label values (shared with other series where they repeat; compared by
+ * position when a label object has the key order of the series' first one,
+ * which needs no keyed property lookup), its label bytes and ~70 bytes of
+ * typed arrays and index.
  *
  * Bounded: past `maxSeries` the least recently flushed series are evicted at
  * the start of the next flush (down to three quarters of the bound), so a
@@ -35,18 +37,6 @@ function grown<T extends Int32Array | Uint32Array | Float64Array | Uint8Array>(a
   const b = new (a.constructor as new (n: number) => T)(Math.max(n, a.length * 2));
   b.set(a);
   return b;
-}
-
-/** `b` has the non-empty labels of `a` (which has `size` of them), and no others. */
-function sameLabels(a: Labels, b: Labels, size: number): boolean {
-  let n = 0;
-  for (const k in b) {
-    const v = b[k];
-    if (v === undefined || v === "") continue;
-    if (a[k] !== v) return false;
-    n++;
-  }
-  return n === size;
 }
 
 /**
@@ -104,8 +94,17 @@ export class SeriesTable {
   /** Flush number that last sent the series (eviction keeps the most recent). */
   private seen = new Int32Array(1024);
 
-  /** The first label object met of each series (label objects are immutable in the pipeline): what a lookup compares with. */
-  private labelsOf: Labels[] = [];
+  /**
+   * What a lookup compares with: each series' label values (shared with other series where
+   * they repeat), in the key order of the first label object met of it, one series after the
+   * other in `values` from `valOff[id]`; `orders` holds the distinct key orders, `orderOf[id]` its own.
+   */
+  private values: string[] = [];
+  private valOff = new Int32Array(1024);
+  private orderOf = new Int32Array(1024);
+  private orders: string[][] = [];
+  private orderIndex = new Map<string, number>();
+  private lastOrder = 0;
   /** Per series, 1 + the id of the series that followed it in the input last time (0 = none): tried before the index. */
   private next = new Int32Array(1024);
   private arena = new Uint8Array(1 << 16);
@@ -118,7 +117,7 @@ export class SeriesTable {
   /** Scratch of `add`: UTF-8 lengths of the names and values of one label set. */
   private readonly byteLengths: number[] = [];
   /** Label values recently met by `add` (see `shared`). */
-  private values = new Map<string, string>();
+  private recent = new Map<string, string>();
 
   // The current flush (valid until the next `group`): per series id, then per sample.
   private flushNo = 0;
@@ -167,25 +166,90 @@ export class SeriesTable {
     let i = hash & mask;
     for (let s = slots[i]!; s !== 0; s = slots[i]!) {
       const id = s - 1;
-      if (this.hashes[id] === hash && this.sizes[id] === size && sameLabels(this.labelsOf[id]!, labels, size)) return id;
+      if (this.hashes[id] === hash && this.sizes[id] === size && this.sameAnyOrder(id, labels)) return id;
       i = (i + 1) & mask;
     }
     return this.add(labels, hash, size, i);
   }
 
+  /**
+   * `labels` holds the non-empty labels of series `id`, in the same key order, and no others:
+   * key names compare by identity (property keys are internalised) and values by position.
+   */
+  private sameInOrder(id: number, labels: Labels): boolean {
+    const names = this.orders[this.orderOf[id]!]!;
+    const values = this.values;
+    const off = this.valOff[id]!;
+    const m = names.length;
+    let j = 0;
+    for (const k in labels) {
+      const v = labels[k];
+      if (v === undefined || v === "") continue;
+      if (j === m || names[j] !== k || values[off + j] !== v) return false;
+      j++;
+    }
+    return j === m;
+  }
+
+  /** `labels` holds the non-empty labels of series `id` in any order (the caller checked that their counts are equal). */
+  private sameAnyOrder(id: number, labels: Labels): boolean {
+    const names = this.orders[this.orderOf[id]!]!;
+    const off = this.valOff[id]!;
+    for (const k in labels) {
+      const v = labels[k];
+      if (v === undefined || v === "") continue;
+      const j = names.indexOf(k);
+      if (j < 0 || this.values[off + j] !== v) return false;
+    }
+    return true;
+  }
+
+  /** The labels of series `id` as an object (names in its key order). */
+  labelsOf(id: number): Labels {
+    const names = this.orders[this.orderOf[id]!]!;
+    const off = this.valOff[id]!;
+    const out: Labels = {};
+    for (let j = 0; j < names.length; j++) out[names[j]!] = this.values[off + j]!;
+    return out;
+  }
+
+  private orderId(names: string[]): number {
+    // Most series of a table share one key order: try the last one used first.
+    const last = this.orders[this.lastOrder];
+    if (last !== undefined && last.length === names.length) {
+      let j = 0;
+      while (j < names.length && last[j] === names[j]) j++;
+      if (j === names.length) return this.lastOrder;
+    }
+    const key = JSON.stringify(names);
+    let oi = this.orderIndex.get(key);
+    if (oi === undefined) {
+      oi = this.orders.length;
+      this.orders.push(names);
+      this.orderIndex.set(key, oi);
+    }
+    this.lastOrder = oi;
+    return oi;
+  }
+
   private add(labels: Labels, hash: number, size: number, slot: number): number {
     const id = this.count++;
     if (id >= this.hashes.length) this.growIds(id + 1);
-    const names = Object.keys(labels).sort();
+    const inOrder: string[] = [];
+    this.valOff[id] = this.values.length;
+    for (const n in labels) {
+      const v = labels[n];
+      if (v === undefined || v === "") continue;
+      inOrder.push(n);
+      this.values.push(this.shared(v));
+    }
+    this.orderOf[id] = this.orderId(inOrder);
+    const names = inOrder.slice().sort();
     const pl: PromLabel[] = [];
-    // What lookups compare with: a copy in name order, its values shared with other series where they repeat.
-    const canon: Labels = {};
     const bytes = this.byteLengths;
     let len = 0;
     for (const n of names) {
-      const v = labels[n];
-      if (v === undefined || v === "") continue;
-      canon[n] = this.shared(v);
+      const v = labels[n]!;
       const nb = utf8Length(n);
       const vb = utf8Length(v);
       bytes.push(nb, vb);
@@ -216,7 +280,6 @@ export class SeriesTable {
     bytes.length = 0;
     this.recOff[id] = this.arenaUsed;
     this.recLen[id] = len;
-    this.labelsOf[id] = canon;
     this.next[id] = 0;
     this.arenaUsed = p;
     this.hashes[id] = hash;
@@ -243,10 +306,10 @@ export class SeriesTable {
    * names, fleets, models) and a decoder makes a fresh copy for every sample.
    */
   private shared(v: string): string {
-    const known = this.values.get(v);
+    const known = this.recent.get(v);
     if (known !== undefined) return known;
-    if (this.values.size >= 65_536) this.values.clear(); // bounded; the frequent values come back at once
-    this.values.set(v, v);
+    if (this.recent.size >= 65_536) this.recent.clear(); // bounded; the frequent values come back at once
+    this.recent.set(v, v);
     return v;
   }
 
@@ -261,6 +324,8 @@ export class SeriesTable {
     this.lastTs.fill(NONE, had);
     this.seen = grown(this.seen, n);
     this.next = grown(this.next, n);
+    this.valOff = grown(this.valOff, n);
+    this.orderOf = grown(this.orderOf, n);
     this.cnt = grown(this.cnt, n);
   }
 
@@ -289,6 +354,11 @@ export class SeriesTable {
       cutoff = seen[n - keep]!;
     } else cutoff = Infinity;
     const arena = new Uint8Array(Math.max(1 << 16, this.arenaUsed));
+    const values: string[] = [];
+    const orders = this.orders;
+    this.orders = [];
+    this.orderIndex.clear();
+    this.lastOrder = 0;
     let used = 0;
     let w = 0;
     for (let id = 0; id < n; id++) {
@@ -304,10 +374,14 @@ export class SeriesTable {
       this.shard[w] = this.shard[id]!;
       this.lastTs[w] = this.lastTs[id]!;
       this.seen[w] = this.seen[id]!;
-      this.labelsOf[w] = this.labelsOf[id]!;
+      const names = orders[this.orderOf[id]!]!;
+      const from = this.valOff[id]!;
+      this.valOff[w] = values.length;
+      for (let j = 0; j < names.length; j++) values.push(this.values[from + j]!);
+      this.orderOf[w] = this.orderId(names);
       w++;
     }
-    this.labelsOf.length = w;
+    this.values = values;
     this.next.fill(0);
     this.cnt.fill(0);
     this.head = 0;
@@ -364,7 +438,7 @@ export class SeriesTable {
         // Flushes mostly repeat the order of the one before (a window's groups, a fleet's devices): try the
         // series that followed the previous one last time before hashing. (A series in the table has a name.)
         const guess = (lastId >= 0 ? this.next[lastId]! : this.head) - 1;
-        if (guess >= 0 && sameLabels(this.labelsOf[guess]!, labels, this.sizes[guess]!)) id = guess;
+        if (guess >= 0 && this.sameInOrder(guess, labels)) id = guess;
         else {
           const name = labels.__name__;
           if (name === undefined || name === "") {
@@ -523,12 +597,12 @@ export class SeriesTable {
     this.outSamples = 0;
   }
 
-  /** The last `group`'s series as TimeSeries (labels sorted by name; the strings of the series' first label object). */
+  /** The last `group`'s series as TimeSeries (labels sorted by name). */
   timeSeries(): TimeSeries[] {
     const out: TimeSeries[] = [];
     for (let k = 0; k < this.outSeries; k++) {
       const id = this.outId[k]!;
-      const labels = this.labelsOf[id]!;
+      const labels = this.labelsOf(id);
       const pl: PromLabel[] = [];
       for (const n of Object.keys(labels).sort()) {
         const v = labels[n];
@@ -593,7 +667,7 @@ export class SeriesTable {
     const last = this.lastTs.slice(0, this.count);
     if (moves !== undefined && moves.generation === this.generation) for (let k = 0; k < moves.ids.length; k++) last[moves.ids[k]!] = moves.ts[k]!;
     const out: [string, number][] = [];
-    for (let id = 0; id < this.count; id++) if (last[id] === last[id]) out.push([canonicalKey(this.labelsOf[id]!), last[id]!]);
+    for (let id = 0; id < this.count; id++) if (last[id] === last[id]) out.push([canonicalKey(this.labelsOf(id)), last[id]!]);
     for (const e of this.restored) out.push(e);
     return out;
   }
@@ -604,7 +678,7 @@ export class SeriesTable {
     this.restored = new Map(state);
     // Series already in the table take their entry now.
     for (let id = 0; id < this.count; id++) {
-      const key = canonicalKey(this.labelsOf[id]!);
+      const key = canonicalKey(this.labelsOf(id));
       const t = this.restored.get(key);
       if (t === undefined) continue;
       this.lastTs[id] = t;
