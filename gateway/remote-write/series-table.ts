@@ -510,22 +510,31 @@ export class SeriesTable {
       const start = runStart[k]!;
       const end0 = cnt[id]!;
       cnt[id] = 0;
+      // Mostly in order and without repeats: then the run stays as it is.
+      let unsorted = false;
+      let repeats = false;
       for (let r = start + 1; r < end0; r++) {
-        if (ts[r]! < ts[r - 1]!) {
-          this.sortRun(start, end0);
-          break;
-        }
+        const d = ts[r]! - ts[r - 1]!;
+        if (d < 0) unsorted = true;
+        else if (d === 0) repeats = true;
       }
-      // Collapse runs of one timestamp to their last sample.
-      let w = start;
-      for (let r = start; r < end0; r++) {
-        if (w > start && ts[w - 1] === ts[r]) {
-          val[w - 1] = val[r]!;
-          duplicates++;
-        } else {
-          ts[w] = ts[r]!;
-          val[w] = val[r]!;
-          w++;
+      if (unsorted) {
+        this.sortRun(start, end0);
+        repeats = true; // unknown after sorting
+      }
+      let w = end0;
+      if (repeats) {
+        // Collapse runs of one timestamp to their last sample.
+        w = start;
+        for (let r = start; r < end0; r++) {
+          if (w > start && ts[w - 1] === ts[r]) {
+            val[w - 1] = val[r]!;
+            duplicates++;
+          } else {
+            ts[w] = ts[r]!;
+            val[w] = val[r]!;
+            w++;
+          }
         }
       }
       const end = w;

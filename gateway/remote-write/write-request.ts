@@ -51,6 +51,16 @@ export function writeInt64(out: Uint8Array, pos: number, t: number): number {
   // ToUint32 is t mod 2^32; what remains divides exactly (t < 2^53).
   let lo = t >>> 0;
   let hi = ((t - lo) / TWO_32) >>> 0;
+  if (hi >= 8 && hi < 1024) {
+    // 2^35 ≤ t < 2^42, six bytes: every millisecond timestamp from 1971 to 2109.
+    out[pos] = (lo & 0x7f) | 0x80;
+    out[pos + 1] = ((lo >>> 7) & 0x7f) | 0x80;
+    out[pos + 2] = ((lo >>> 14) & 0x7f) | 0x80;
+    out[pos + 3] = ((lo >>> 21) & 0x7f) | 0x80;
+    out[pos + 4] = ((lo >>> 28) | (hi << 4)) & 0x7f | 0x80;
+    out[pos + 5] = hi >>> 3;
+    return pos + 6;
+  }
   while (hi > 0) {
     out[pos++] = (lo & 0x7f) | 0x80;
     lo = ((lo >>> 7) | (hi << 25)) >>> 0;
