@@ -405,7 +405,10 @@ export class SeriesTable {
    * `encode`/`timeSeries` until the next call.
    */
   group(samples: readonly Sample[], moves?: OrderMoves): GroupResult {
-    if (this.count > this.maxSeries) this.evict(Math.floor(this.maxSeries * 0.75));
+    if (this.count + this.restored.size > this.maxSeries) {
+      this.restored.clear(); // checkpoint entries not met since the restart go first
+      if (this.count > this.maxSeries) this.evict(Math.floor(this.maxSeries * 0.75));
+    }
     const n = samples.length;
     if (this.sid.length < n) {
       this.sid = new Int32Array(Math.max(n, this.sid.length * 2));

@@ -227,3 +227,14 @@ test("remember teaches the guard without sending; adoptOrder carries the table o
   assert.equal(drops.get("duplicate"), 1);
   assert.equal(next.take([{ labels: { d: "1", __name__: "m" }, value: 1, timestamp: 6000 }]).length, 1);
 });
+
+test("checkpoint entries not met since the restart count against the bound and are forgotten first", () => {
+  const view = new SeriesView([], () => undefined, 4);
+  view.restoreOrderState([["__name__\u0000m\u0000d\u0000r1\u0000", 5], ["__name__\u0000m\u0000d\u0000r2\u0000", 5], ["__name__\u0000m\u0000d\u0000r3\u0000", 5]]);
+  view.take([0, 1].map((k) => ({ labels: { __name__: "m", d: `n${k}` }, value: k, timestamp: 10 })));
+  assert.equal(view.tracked, 5);
+  // Over the bound at the next flush: the restored entries go, the series sent since stay.
+  const out = view.take([{ labels: { __name__: "m", d: "r1" }, value: 1, timestamp: 4 }, { labels: { __name__: "m", d: "n0" }, value: 1, timestamp: 9 }]);
+  assert.deepEqual(out.map((s) => s.labels[1]!.value), ["r1"]);
+  assert.equal(view.tracked, 3);
+});
