@@ -2,8 +2,8 @@ import type { Logger } from "pino";
 import type { Metrics } from "../metrics/catalogue.js";
 import type { Outbox, QueueBatches } from "../outbox/outbox.js";
 import { queueName } from "./queue-names.js";
-import { encodeWriteRequest, snappyCompress, splitBatches, toTimeSeries, type TimeSeries } from "./codec.js";
-import { splitByShard } from "./shard.js";
+import { snappyCompress, type TimeSeries } from "./codec.js";
+import { OrderMoves, SeriesTable } from "./series-table.js";
 import { compileRelabelConfigs, relabelLabels, type CompiledRelabel, type RelabelRule } from "../prom/relabel.js";
 import type { Sample } from "../prom/sample.js";
 import type { DropFn } from "../metrics/drop-reasons.js";
@@ -27,27 +27,38 @@ export interface SinkTarget {
  * everything the view has let through (Remote-Write 1.0: samples of a series
  * MUST be sent in order), dropping the rest as reason="out_of_order".
  * `device-sim verify` runs the same view to recompute what a target received.
+ *
+ * The series live in a table kept across flushes (series-table.ts): each
+ * label set is encoded once, the guard's timestamp is kept with it, and a
+ * flush only groups its samples by series id. At most `maxTracked` series
+ * are kept (the least recently sent are forgotten first).
  */
 export class SeriesView {
   private readonly rules: CompiledRelabel[];
-  private lastTs = new Map<string, number>();
+  private table: SeriesTable;
 
   constructor(
     writeRelabelConfigs: readonly RelabelRule[],
     private readonly onDrop: DropFn,
-    private readonly maxTracked = 1_000_000,
+    maxTracked = 1_000_000,
   ) {
     this.rules = compileRelabelConfigs(writeRelabelConfigs);
+    this.table = new SeriesTable(maxTracked);
   }
 
-  /** Config reload: continue the order guard of the view this one replaces. */
+  /** Config reload: continue the order guard (and the series table) of the view this one replaces. */
   adoptOrder(previous: SeriesView): void {
-    this.lastTs = previous.lastTs;
+    this.table = previous.table;
   }
 
   /** Distinct series the order guard remembers (≈ series sent recently). */
   get tracked(): number {
-    return this.lastTs.size;
+    return this.table.tracked;
+  }
+
+  /** Fresh moves for `take`/`group` (see there). */
+  newMoves(): OrderMoves {
+    return new OrderMoves(this.table.generation);
   }
 
   /**
@@ -55,17 +66,34 @@ export class SeriesView {
    * With `moves`, the guard does not move yet: each series' new last timestamp is put there, for
    * `commit()` once the caller's transaction has committed the rows.
    */
-  take(samples: readonly Sample[], moves?: Map<string, number>): TimeSeries[] {
-    const { series, invalid, duplicates } = toTimeSeries(this.relabel(samples));
-    if (invalid > 0) this.onDrop("missing_metric_name", invalid);
+  take(samples: readonly Sample[], moves?: OrderMoves): TimeSeries[] {
+    this.group(samples, moves);
+    return this.table.timeSeries();
+  }
+
+  /**
+   * `take` without building TimeSeries: the flush stays in the table, for `encode`
+   * (until the next take/group/remember). Returns the samples let through.
+   */
+  group(samples: readonly Sample[], moves?: OrderMoves): number {
+    const r = this.table.group(this.relabel(samples), moves);
+    if (r.invalid > 0) this.onDrop("missing_metric_name", r.invalid);
     // Two samples of one series at one timestamp in a flush: the same event as a re-sent duplicate.
-    if (duplicates > 0) this.onDrop("duplicate", duplicates);
-    return this.enforceOrder(series, moves);
+    if (r.duplicates > 0) this.onDrop("duplicate", r.duplicates);
+    // Same series and timestamp as the last one committed: a duplicate (a device's re-send), as Prometheus treats it.
+    if (r.guardDuplicates > 0) this.onDrop("duplicate", r.guardDuplicates);
+    if (r.outOfOrder > 0) this.onDrop("out_of_order", r.outOfOrder);
+    return this.table.outSamples;
+  }
+
+  /** The last `group`'s series as WriteRequest bodies, per shard, batches of at most `maxSamples` (see SeriesTable.encode). */
+  encode<T>(maxSamples: number, shards: number, finish: (body: Uint8Array, samples: number) => T): T[][] {
+    return this.table.encode(maxSamples, shards, finish);
   }
 
   /** Applies the moves of a `take(…, moves)` whose rows were committed. */
-  commit(moves: ReadonlyMap<string, number>): void {
-    for (const [key, ts] of moves) this.lastTs.set(key, ts);
+  commit(moves: OrderMoves): void {
+    this.table.commit(moves);
   }
 
   /**
@@ -74,24 +102,16 @@ export class SeriesView {
    * still recognised.
    */
   remember(samples: readonly Sample[]): void {
-    for (const s of toTimeSeries(this.relabel(samples)).series) {
-      const last = s.samples[s.samples.length - 1];
-      if (last === undefined) continue;
-      const key = seriesKey(s);
-      const prev = this.lastTs.get(key);
-      if (prev === undefined || last.timestamp > prev) this.lastTs.set(key, last.timestamp);
-    }
+    this.table.remember(this.relabel(samples));
   }
 
   /** The order guard (last committed timestamp per series), for checkpoints, with pending moves applied. */
-  orderState(moves?: ReadonlyMap<string, number>): [string, number][] {
-    const m = new Map(this.lastTs);
-    for (const [k, ts] of moves ?? []) m.set(k, ts);
-    return [...m];
+  orderState(moves?: OrderMoves): [string, number][] {
+    return this.table.orderState(moves);
   }
 
   restoreOrderState(state: readonly [string, number][]): void {
-    this.lastTs = new Map(state);
+    this.table.restoreOrderState(state);
   }
 
   private relabel(samples: readonly Sample[]): Sample[] {
@@ -109,46 +129,14 @@ export class SeriesView {
     if (invalid > 0) this.onDrop("relabel_invalid_metric_name", invalid);
     return out;
   }
-
-  private enforceOrder(series: TimeSeries[], moves?: Map<string, number>): TimeSeries[] {
-    const lastTs = this.lastTs;
-    const out: TimeSeries[] = [];
-    let dropped = 0;
-    let duplicates = 0;
-    if (lastTs.size > this.maxTracked) lastTs.clear(); // bounded; the receiver is the last line of defence
-    for (const s of series) {
-      const key = seriesKey(s);
-      const last = lastTs.get(key);
-      let samples = s.samples;
-      if (last !== undefined && samples.length > 0 && samples[0]!.timestamp <= last) {
-        samples = samples.filter((p) => p.timestamp > last);
-        // Same series and timestamp as the last one committed: a duplicate (a device's re-send), as Prometheus treats it.
-        for (const p of s.samples) if (p.timestamp === last) duplicates++;
-        dropped += s.samples.length - samples.length;
-      }
-      if (samples.length === 0) continue;
-      if (moves) moves.set(key, samples[samples.length - 1]!.timestamp);
-      else lastTs.set(key, samples[samples.length - 1]!.timestamp);
-      out.push(samples === s.samples ? s : { labels: s.labels, samples });
-    }
-    if (duplicates > 0) this.onDrop("duplicate", duplicates);
-    if (dropped > duplicates) this.onDrop("out_of_order", dropped - duplicates);
-    return out;
-  }
 }
 
 /** What `flushAtomic` wrote, waiting for the caller's transaction. */
 export interface PendingFlush {
   /** Per view: the order guard's moves. */
-  readonly moves: readonly Map<string, number>[];
+  readonly moves: readonly OrderMoves[];
   committed(): void;
   rolledBack(): void;
-}
-
-function seriesKey(s: TimeSeries): string {
-  let key = "";
-  for (const l of s.labels) key += l.name + "\u0000" + l.value + "\u0000";
-  return key;
 }
 
 interface View {
@@ -239,7 +227,7 @@ export class OutboxSink {
    */
   flushAtomic(): PendingFlush {
     const samples = this.buffer;
-    const moves = this.views.map(() => new Map<string, number>());
+    const moves = this.views.map((v) => v.series.newMoves());
     this.buffer = [];
     const rolledBack = () => {
       this.buffer = samples.concat(this.buffer);
@@ -272,11 +260,9 @@ export class OutboxSink {
     this.views.forEach((v, i) => v.series.restoreOrderState(state[i] ?? []));
   }
 
-  private flushView(view: View, samples: Sample[], moves: Map<string, number> | undefined): void {
-    const ordered = view.series.take(samples, moves);
-    if (ordered.length === 0) return;
-    let total = 0;
-    for (const s of ordered) total += s.samples.length;
+  private flushView(view: View, samples: Sample[], moves: OrderMoves | undefined): void {
+    const total = view.series.group(samples, moves);
+    if (total === 0) return;
 
     // Encoded once per (max_samples_per_send, shards): per shard, its batches.
     const encoded = new Map<string, QueueBatches["batches"][]>();
@@ -285,12 +271,7 @@ export class OutboxSink {
       const key = `${target.maxSamplesPerSend}/${shards}`;
       let perShard = encoded.get(key);
       if (!perShard) {
-        perShard = (shards > 1 ? splitByShard(ordered, shards) : [ordered]).map((part) =>
-          splitBatches(part, target.maxSamplesPerSend).map((b) => ({
-            payload: snappyCompress(encodeWriteRequest(b)),
-            samples: b.reduce((n, s) => n + s.samples.length, 0),
-          })),
-        );
+        perShard = view.series.encode(target.maxSamplesPerSend, shards, (body, n) => ({ payload: snappyCompress(body), samples: n }));
         encoded.set(key, perShard);
       }
       try {

@@ -10,12 +10,17 @@ import type { PromLabel, TimeSeries } from "./codec.js";
  */
 export function shardOf(labels: readonly PromLabel[], shards: number): number {
   if (shards <= 1) return 0;
+  return shardHash(labels) % shards;
+}
+
+/** The hash shardOf takes mod `shards` (unsigned 32 bit), for a caller that keeps it per series. */
+export function shardHash(labels: readonly PromLabel[]): number {
   let h = 0x811c9dc5;
   for (const l of labels) {
     h = fnv(h, l.name);
     h = fnv(h, l.value);
   }
-  return (h >>> 0) % shards;
+  return h >>> 0;
 }
 
 function fnv(h: number, s: string): number {

@@ -16,18 +16,18 @@ import type { TimeSeries } from "./codec.js";
 
 const TWO_32 = 4294967296;
 
-function varintSize(n: number): number {
+export function varintSize(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
 
 /** Bytes of an int64 varint for an integer number (negative ones take 10: two's complement). */
-function int64Size(t: number): number {
+export function int64Size(t: number): number {
   if (t < 0) return 10;
   if (t < 0x10000000) return varintSize(t);
   return t < 34359738368 ? 5 : t < 4398046511104 ? 6 : t < 562949953421312 ? 7 : t < 72057594037927936 ? 8 : t < 9223372036854775808 ? 9 : 10;
 }
 
-function writeVarint32(out: Uint8Array, pos: number, n: number): number {
+export function writeVarint32(out: Uint8Array, pos: number, n: number): number {
   while (n >= 0x80) {
     out[pos++] = (n & 0x7f) | 0x80;
     n >>>= 7;
@@ -36,7 +36,7 @@ function writeVarint32(out: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
-function writeInt64(out: Uint8Array, pos: number, t: number): number {
+export function writeInt64(out: Uint8Array, pos: number, t: number): number {
   if (t >= 0 && t < 0x80000000) return writeVarint32(out, pos, t);
   if (t < 0) {
     // Rare (timestamps before 1970): two's complement over 64 bits, as protobuf's int64.
@@ -51,6 +51,16 @@ function writeInt64(out: Uint8Array, pos: number, t: number): number {
   // ToUint32 is t mod 2^32; what remains divides exactly (t < 2^53).
   let lo = t >>> 0;
   let hi = ((t - lo) / TWO_32) >>> 0;
+  if (hi >= 8 && hi < 1024) {
+    // 2^35 ≤ t < 2^42, six bytes: every millisecond timestamp from 1971 to 2109.
+    out[pos] = (lo & 0x7f) | 0x80;
+    out[pos + 1] = ((lo >>> 7) & 0x7f) | 0x80;
+    out[pos + 2] = ((lo >>> 14) & 0x7f) | 0x80;
+    out[pos + 3] = ((lo >>> 21) & 0x7f) | 0x80;
+    out[pos + 4] = ((lo >>> 28) | (hi << 4)) & 0x7f | 0x80;
+    out[pos + 5] = hi >>> 3;
+    return pos + 6;
+  }
   while (hi > 0) {
     out[pos++] = (lo & 0x7f) | 0x80;
     lo = ((lo >>> 7) | (hi << 25)) >>> 0;
@@ -60,7 +70,7 @@ function writeInt64(out: Uint8Array, pos: number, t: number): number {
 }
 
 /** UTF-8 length of `s`; a lone surrogate counts 3 bytes (it is written as U+FFFD). */
-function utf8Length(s: string): number {
+export function utf8Length(s: string): number {
   const n = s.length;
   let bytes = n;
   for (let i = 0; i < n; i++) {
@@ -76,7 +86,7 @@ function utf8Length(s: string): number {
 }
 
 /** Writes `s` as UTF-8 (`bytes` long, from utf8Length), a lone surrogate as U+FFFD, as TextEncoder does. */
-function writeUtf8(out: Uint8Array, pos: number, s: string, bytes: number): number {
+export function writeUtf8(out: Uint8Array, pos: number, s: string, bytes: number): number {
   const n = s.length;
   if (bytes === n) {
     for (let i = 0; i < n; i++) out[pos + i] = s.charCodeAt(i);
@@ -112,7 +122,7 @@ function writeUtf8(out: Uint8Array, pos: number, s: string, bytes: number): numb
 }
 
 /** Size of one encoded Label message (without its tag and length). */
-function labelBodySize(nameBytes: number, valueBytes: number): number {
+export function labelBodySize(nameBytes: number, valueBytes: number): number {
   return 1 + varintSize(nameBytes) + nameBytes + 1 + varintSize(valueBytes) + valueBytes;
 }
 
@@ -190,5 +200,60 @@ export function writeWriteRequest(series: readonly TimeSeries[]): Uint8Array {
     }
   }
   if (p !== total) throw new Error(`WriteRequest writer: wrote ${p} bytes, sized ${total}`);
+  return out;
+}
+
+/**
+ * A WriteRequest of series kept in typed arrays (series-table.ts): piece j is
+ * (index into `outId`, first sample, end) = pieces[3j], pieces[3j+1], pieces[3j+2];
+ * a series' labels are copied as they are from `arena` (its `TimeSeries.labels`
+ * fields, encoded once), its samples are `ts`/`val` in that run. Sizes first,
+ * then the bytes into one buffer of the exact size, as writeWriteRequest.
+ */
+export function writeSeriesRuns(
+  outId: Int32Array,
+  recOff: Int32Array,
+  recLen: Int32Array,
+  arena: Uint8Array,
+  ts: Float64Array,
+  val: Float64Array,
+  pieces: Int32Array,
+  np: number,
+): Uint8Array {
+  if (bodySizes.length < np) bodySizes = new Int32Array(Math.max(np, bodySizes.length * 2));
+  let total = 0;
+  for (let j = 0; j < np; j++) {
+    let body = recLen[outId[pieces[3 * j]!]!]!;
+    for (let p = pieces[3 * j + 1]!, e = pieces[3 * j + 2]!; p < e; p++) body += 12 + int64Size(ts[p]!);
+    bodySizes[j] = body;
+    total += 1 + varintSize(body) + body;
+  }
+  const out = new Uint8Array(total);
+  // DataView.setFloat64 writes the number's bits as they are: a NaN keeps its payload (the stale marker).
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  let q = 0;
+  for (let j = 0; j < np; j++) {
+    const id = outId[pieces[3 * j]!]!;
+    const e = pieces[3 * j + 2]!;
+    out[q++] = 0x0a; // WriteRequest.timeseries = 1
+    q = writeVarint32(out, q, bodySizes[j]!);
+    const off = recOff[id]!;
+    const len = recLen[id]!;
+    if (len > 64) {
+      out.set(arena.subarray(off, off + len), q);
+      q += len;
+    } else for (let b = 0; b < len; b++) out[q++] = arena[off + b]!;
+    for (let p = pieces[3 * j + 1]!; p < e; p++) {
+      const t = ts[p]!;
+      out[q++] = 0x12; // TimeSeries.samples = 2
+      out[q++] = 10 + int64Size(t);
+      out[q++] = 0x09; // Sample.value = 1, 64-bit
+      view.setFloat64(q, val[p]!, true);
+      q += 8;
+      out[q++] = 0x10; // Sample.timestamp = 2, varint
+      q = writeInt64(out, q, t);
+    }
+  }
+  if (q !== total) throw new Error(`WriteRequest writer: wrote ${q} bytes, sized ${total}`);
   return out;
 }
