@@ -1,7 +1,7 @@
 import type { Labels, Sample } from "../prom/sample.js";
 import type { PromLabel, PromSample, TimeSeries } from "./codec.js";
 import { shardHash } from "./shard.js";
-import { labelBodySize, utf8Length, varintSize, writeSeriesRuns, writeUtf8, writeVarint32 } from "./write-request.js";
+import { labelBodySize, utf8Length, varintSize, writeLabel, writeSeriesRuns } from "./write-request.js";
 
 /**
  * The series a Remote-Write view has sent, kept across flushes: each label
@@ -266,16 +266,7 @@ export class SeriesTable {
     let p = this.arenaUsed;
     for (let k = 0; k < pl.length; k++) {
       const l = pl[k]!;
-      const nb = bytes[2 * k]!;
-      const vb = bytes[2 * k + 1]!;
-      a[p++] = 0x0a; // TimeSeries.labels = 1
-      p = writeVarint32(a, p, labelBodySize(nb, vb));
-      a[p++] = 0x0a; // Label.name = 1
-      p = writeVarint32(a, p, nb);
-      p = writeUtf8(a, p, l.name, nb);
-      a[p++] = 0x12; // Label.value = 2
-      p = writeVarint32(a, p, vb);
-      p = writeUtf8(a, p, l.value, vb);
+      p = writeLabel(a, p, l.name, l.value, bytes[2 * k]!, bytes[2 * k + 1]!);
     }
     bytes.length = 0;
     this.recOff[id] = this.arenaUsed;

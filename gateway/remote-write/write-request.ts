@@ -131,6 +131,23 @@ export function labelBodySize(nameBytes: number, valueBytes: number): number {
 let bodySizes = new Int32Array(1024);
 let strBytes = new Int32Array(4096);
 
+/**
+ * Writes one TimeSeries.labels field (a Label: name, value) at `pos`; `nameBytes` and
+ * `valueBytes` are the strings' UTF-8 lengths, already measured for the request's size.
+ * Returns the position after it.
+ */
+export function writeLabel(out: Uint8Array, pos: number, name: string, value: string, nameBytes: number, valueBytes: number): number {
+  let p = pos;
+  out[p++] = 0x0a; // TimeSeries.labels = 1
+  p = writeVarint32(out, p, labelBodySize(nameBytes, valueBytes));
+  out[p++] = 0x0a; // Label.name = 1
+  p = writeVarint32(out, p, nameBytes);
+  p = writeUtf8(out, p, name, nameBytes);
+  out[p++] = 0x12; // Label.value = 2
+  p = writeVarint32(out, p, valueBytes);
+  return writeUtf8(out, p, value, valueBytes);
+}
+
 /** Protobuf bytes of a `prometheus.WriteRequest` holding `series`, not compressed. */
 export function writeWriteRequest(series: readonly TimeSeries[]): Uint8Array {
   const count = series.length;
@@ -177,14 +194,7 @@ export function writeWriteRequest(series: readonly TimeSeries[]): Uint8Array {
       const l = labels[k]!;
       const nb = strBytes[str++]!;
       const vb = strBytes[str++]!;
-      out[p++] = 0x0a; // TimeSeries.labels = 1
-      p = writeVarint32(out, p, labelBodySize(nb, vb));
-      out[p++] = 0x0a; // Label.name = 1
-      p = writeVarint32(out, p, nb);
-      p = writeUtf8(out, p, l.name, nb);
-      out[p++] = 0x12; // Label.value = 2
-      p = writeVarint32(out, p, vb);
-      p = writeUtf8(out, p, l.value, vb);
+      p = writeLabel(out, p, l.name, l.value, nb, vb);
     }
     const samples = ts.samples;
     for (let k = 0; k < samples.length; k++) {

@@ -29,6 +29,25 @@ async function setup(t: TestContext): Promise<{ db: Database.Database; journal: 
   return { db, journal, writer };
 }
 
+type CommitterRest = Omit<ConstructorParameters<typeof GroupCommitter>[0], "commit" | "commitAsync" | "waitIdle">;
+
+/** A group committer as the gateway wires it: groups to the writer thread (booked in the journal when reported), the main connection when the thread is not available. */
+function threadCommitter(journal: Journal, writer: JournalWriter, rest: CommitterRest): GroupCommitter {
+  return new GroupCommitter({
+    commit: (es) => journal.append(es),
+    commitAsync: (es, done) => {
+      if (!writer.available()) return false;
+      writer.submit(es, (err, last) => {
+        if (err === null) journal.appended(es, last);
+        done(err, last);
+      });
+      return true;
+    },
+    waitIdle: () => writer.waitIdle(),
+    ...rest,
+  });
+}
+
 function entries(prefix: string, n: number, t0 = 1000): JournalEntry[] {
   return Array.from({ length: n }, (_, i) => ({ receivedMs: t0 + i, topic: `${prefix}/${i}`, clientId: `dev-${prefix}`, payload: Buffer.from(`{"i":${i}}`) }));
 }
@@ -92,17 +111,7 @@ test("a commit that fails on the thread reports SQLite's code and stores nothing
 test("group commit with the writer thread: a group is handed over at the end of its turn; flush() waits for the groups in flight, then commits the rest in order", async (t) => {
   const { journal, writer } = await setup(t);
   const committed: { topics: string[]; last: number }[] = [];
-  const c = new GroupCommitter({
-    commit: (es) => journal.append(es),
-    commitAsync: (es, done) => {
-      if (!writer.available()) return false;
-      writer.submit(es, (err, last) => {
-        if (err === null) journal.appended(es, last);
-        done(err, last);
-      });
-      return true;
-    },
-    waitIdle: () => writer.waitIdle(),
+  const c = threadCommitter(journal, writer, {
     committed: (es, last) => committed.push({ topics: es.map((e) => e.topic), last }),
     failed: () => null,
   });
@@ -136,17 +145,7 @@ test("group commit with the writer thread: a group is handed over at the end of 
 test("group commit with the writer thread: groups of consecutive turns are processed in journal order, each acknowledged only after its commit", async (t) => {
   const { journal, writer } = await setup(t);
   const committed: { first: string; n: number; last: number }[] = [];
-  const c = new GroupCommitter({
-    commit: (es) => journal.append(es),
-    commitAsync: (es, done) => {
-      if (!writer.available()) return false;
-      writer.submit(es, (err, last) => {
-        if (err === null) journal.appended(es, last);
-        done(err, last);
-      });
-      return true;
-    },
-    waitIdle: () => writer.waitIdle(),
+  const c = threadCommitter(journal, writer, {
     committed: (es, last) => committed.push({ first: es[0]!.topic, n: es.length, last }),
     failed: () => null,
   });
@@ -172,17 +171,7 @@ test("group commit with the writer thread: groups of consecutive turns are proce
 test("a group the writer thread reports is acknowledged first and processed after the next hand-over (or processDelayMs); the clock bound and processCommitted cover it", async (t) => {
   const { journal, writer } = await setup(t);
   const events: string[] = [];
-  const c = new GroupCommitter({
-    commit: (es) => journal.append(es),
-    commitAsync: (es, done) => {
-      if (!writer.available()) return false;
-      writer.submit(es, (err, last) => {
-        if (err === null) journal.appended(es, last);
-        done(err, last);
-      });
-      return true;
-    },
-    waitIdle: () => writer.waitIdle(),
+  const c = threadCommitter(journal, writer, {
     reported: (es, last) => events.push(`reported ${es[0]!.topic} ${last}`),
     committed: (es, last) => events.push(`processed ${es[0]!.topic} ${last}`),
     failed: () => null,
