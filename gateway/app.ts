@@ -25,6 +25,7 @@ import { LiveStats } from "./http/live-stats.js";
 import { registerStatusPage } from "./http/status-page.js";
 import { USER_AGENT, VERSION } from "./version.js";
 import { Reloader, registerReloadRoute, restartOnlyChanges, withRunningListeners, type ReloadReport, type ReloadResult } from "./reload.js";
+import { TickTimer } from "./tick-timer.js";
 
 export interface GatewayOptions {
   log?: Logger;
@@ -151,7 +152,7 @@ interface Parts {
   senders: TargetSender[];
   http: HttpServer | null;
   broker: Broker | null;
-  timer: NodeJS.Timeout | null;
+  timer: TickTimer | null;
   /** Between the pipeline component's start and close: messages are processed, the clock ticks. */
   accepting: boolean;
 }
@@ -254,12 +255,12 @@ function components(c: Context): Component[] {
         c.recover();
         p.accepting = true;
         for (const r of c.core.registries) r.start();
-        p.timer = setInterval(() => c.tick(false), Math.min(config.storage.flush_interval, 1000));
-        p.timer.unref();
+        p.timer = new TickTimer(Math.min(config.storage.flush_interval, 1000), () => c.tick(false), () => c.core.built.aggregate.nextDueMs(), () => c.now());
+        p.timer.start();
       },
       close() {
         // The broker is closed: flush every open window into the outbox.
-        if (p.timer) clearInterval(p.timer);
+        p.timer?.stop();
         p.committer?.flush();
         c.tick(true);
         p.durability?.close();

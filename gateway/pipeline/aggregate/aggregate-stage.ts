@@ -231,6 +231,18 @@ export class AggregateStage implements Stage {
     this.openWindows--;
   }
 
+  /** Wall-clock ms at which the next open window closes (Infinity: none open), for the gateway's tick timer. */
+  nextDueMs(): number {
+    let due = Infinity;
+    for (const rule of this.rules) {
+      for (const win of rule.windows.values()) {
+        const at = Math.max(win.end, this.resumedAtMs) + rule.latenessMs;
+        if (at < due) due = at;
+      }
+    }
+    return due;
+  }
+
   flush(nowMs: number, final: boolean): Sample[] {
     const due: Window[] = [];
     for (const rule of this.rules) {
