@@ -99,15 +99,12 @@ export const seriesHashes = new SeriesHashes();
  */
 export const decodedHashes = new SeriesHashes();
 
-/** The hash every table keys a series by, and its count of non-empty labels, computed from scratch. */
-export function labelsHash(labels: Labels): { hash: number; size: number } {
+/** The order-independent hash of the non-empty label pairs (a sum of pair hashes): the key every series table here uses. */
+export function labelsHash(labels: Labels): number {
   let hash = 0;
-  let size = 0;
   for (const n in labels) {
     const v = labels[n]!;
-    if (v === "") continue;
-    hash = (hash + pairHash(n, v)) | 0; // a sum: independent of label order
-    size++;
+    if (v !== "") hash = (hash + pairHash(n, v)) | 0;
   }
-  return { hash, size };
+  return hash;
 }

@@ -1,5 +1,5 @@
 import type { Labels } from "../../prom/sample.js";
-import { pairHash, seriesHashes } from "../../prom/series-hash.js";
+import { labelsHash, pairHash, seriesHashes } from "../../prom/series-hash.js";
 
 /**
  * Interning of input series for the aggregation hot path.
@@ -185,16 +185,6 @@ function hashChars(h: { a: number; b: number }, s: string): void {
   }
   h.a = a;
   h.b = b;
-}
-
-/** The order-independent hash of the non-empty label pairs: a sum of pair hashes. */
-function labelsHash(labels: Labels): number {
-  let hash = 0;
-  for (const n in labels) {
-    const v = labels[n]!;
-    if (v !== "") hash = (hash + pairHash(n, v)) | 0;
-  }
-  return hash;
 }
 
 /** Label values the interner shares between series (see SeriesInterner.compact); cleared when full. */
