@@ -33,10 +33,11 @@ export class JsonDecoder {
   /** The same as `labelFieldNames`, as parallel arrays: iterating a Map allocates per message. */
   private readonly labelFields: string[];
   private readonly labelNames: string[];
-  /** field path → sanitized metric name ("" = invalid), so names are built once per distinct field (interning). */
-  private readonly names = new Map<string, string>();
-  /** field path → pairHash("__name__", its metric name), kept with `names`. */
-  private readonly nameHashes = new Map<string, number>();
+  /**
+   * field path → its sanitized metric name (null = invalid) and pairHash("__name__", name), so
+   * names are built and hashed once per distinct field (interning).
+   */
+  private readonly names = new Map<string, MetricName | null>();
   /** Hash and count of the non-empty shared labels of the object being flattened (see decodedHashes); size -1: not recorded. */
   private baseHash = 0;
   private baseSize = -1;
@@ -143,33 +144,33 @@ export class JsonDecoder {
         onDrop("non_numeric_field", 1);
         continue;
       }
-      const name = this.metricName(path);
-      if (name === null) {
+      const metric = this.metricName(path);
+      if (metric === null) {
         onDrop("invalid_metric_name", 1);
         continue;
       }
       // Object.assign, not `{ ...labels, __name__ }`: measured ~70 ns vs ~1.2 µs per
       // sample on Node 20 (the spread with an extra key takes a slow path), which
       // was most of the decode cost. `labels` never holds a `__`-reserved name.
-      const sampleLabels = Object.assign({ __name__: name }, labels);
-      if (this.baseSize >= 0) decodedHashes.record(sampleLabels, (this.baseHash + this.nameHashes.get(path)!) | 0, this.baseSize + 1);
+      const sampleLabels = Object.assign({ __name__: metric.name }, labels);
+      if (this.baseSize >= 0) decodedHashes.record(sampleLabels, (this.baseHash + metric.hash) | 0, this.baseSize + 1);
       out.push({ labels: sampleLabels, value, timestamp: ts });
     }
   }
 
-  private metricName(path: string): string | null {
-    let name = this.names.get(path);
-    if (name === undefined) {
-      if (this.names.size > 10_000) {
-        // bound the cache against devices inventing field names
-        this.names.clear();
-        this.nameHashes.clear();
-      }
-      name = sanitizeMetricName(this.opts.metricPrefix + path);
-      if (!METRIC_NAME_RE.test(name)) name = ""; // remembered as invalid
-      this.names.set(path, name);
-      this.nameHashes.set(path, name === "" ? 0 : pairHash("__name__", name));
+  private metricName(path: string): MetricName | null {
+    let metric = this.names.get(path);
+    if (metric === undefined) {
+      if (this.names.size > 10_000) this.names.clear(); // bound the cache against devices inventing field names
+      const name = sanitizeMetricName(this.opts.metricPrefix + path);
+      metric = METRIC_NAME_RE.test(name) ? { name, hash: pairHash("__name__", name) } : null; // null: remembered as invalid
+      this.names.set(path, metric);
     }
-    return name === "" ? null : name;
+    return metric;
   }
+}
+
+interface MetricName {
+  name: string;
+  hash: number;
 }
