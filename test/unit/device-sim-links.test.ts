@@ -96,6 +96,22 @@ describe("Flink demo event stream", () => {
     }
   });
 
+  it("stamps each vehicle's events with strictly increasing milliseconds, even when the clock repeats one", () => {
+    const g = createFlinkGenerator({ seed: 9, first: 0, count: 3 });
+    const last = new Map<number, number>();
+    let bumped = 0;
+    for (let i = 0; i < 3_000; i++) {
+      const wall = 1_000 + Math.floor(i / 10); // ten events per millisecond: most vehicles repeat a millisecond
+      const { index, event } = g.next(wall);
+      const prev = last.get(index);
+      if (prev !== undefined) assert.ok(event.timestamp > prev, `vehicle ${index}: ${event.timestamp} after ${prev}`);
+      assert.ok(event.timestamp >= wall);
+      if (event.timestamp > wall) bumped++;
+      last.set(index, event.timestamp);
+    }
+    assert.ok(bumped > 0);
+  });
+
   it("follows the generator's rules: stopped → motor 0, moving → rpm ranges, 10 % warnings, counts 0..5", () => {
     const events = run(200_000).map((e) => e.event);
     const byType = (t: FlinkEvent["eventType"]) => events.filter((e) => e.eventType === t);
