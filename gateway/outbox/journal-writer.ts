@@ -56,6 +56,8 @@ export class JournalWriter {
   private worker: Worker | null = null;
   private port: MessagePort | null = null;
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
+  /** Replies received (the thread bumps `signal` after posting each one). */
+  private received = 0;
   private state: "idle" | "starting" | "ready" | "broken" | "closed" = "idle";
   private nextId = 1;
   private readonly pending = new Map<number, WriterDone>();
@@ -127,6 +129,16 @@ export class JournalWriter {
   /** Commits handed over and not yet reported. */
   inFlight(): number {
     return this.pending.size;
+  }
+
+  /** Whether the thread posted a reply the event loop has not received yet (one atomic load). */
+  replyWaiting(): boolean {
+    return this.port !== null && Atomics.load(this.signal, 0) > this.received;
+  }
+
+  /** Receives the replies waiting now, without waiting for the event loop (their completions run here). */
+  receiveReplies(): void {
+    for (let m = this.port && receiveMessageOnPort(this.port); m; m = this.port && receiveMessageOnPort(this.port)) this.onReply(m.message as WriterReply);
   }
 
   /**
@@ -201,6 +213,7 @@ export class JournalWriter {
   }
 
   private onReply(m: WriterReply): void {
+    this.received++;
     switch (m.type) {
       case "ready":
         if (this.state === "starting") this.state = "ready";
