@@ -222,7 +222,9 @@ export class GroupCommitter {
   /**
    * Processing stopped for a report: go on after the acknowledgements are written and the next
    * reads of the sockets (the device's next messages follow its PUBACKs): a group waiting to be
-   * handed over goes first, the processing of the rest runs while its commit does.
+   * handed over goes first, the processing of the rest runs while its commit does. With nothing
+   * in flight the rest waits, as any reported group does, for the next hand-over (or the timer):
+   * processing it now would delay reading the devices' next messages.
    */
   private resumeSoon(): void {
     if (this.resumeQueued) return;
@@ -231,7 +233,6 @@ export class GroupCommitter {
       this.resumeQueued = false;
       if (this.entries.length > 0) this.commitGroup();
       else if (this.inFlightEntries > 0) this.processUntilReport();
-      else this.processCommitted();
     });
   }
 
