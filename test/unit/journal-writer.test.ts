@@ -250,7 +250,6 @@ test("processing after a hand-over stops for a report the writer thread posted m
     "every message processed once, in journal order",
   );
   for (const p of processed) assert.equal(p.last, seqOf.get(p.topics.at(-1)!), `a slice ending at ${p.topics.at(-1)} reports that message's seq`);
-  assert.ok(processed.length > 2, "a was processed in slices");
   assert.equal(c.oldestUnprocessedMs(), Infinity);
 });
 
