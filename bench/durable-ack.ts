@@ -35,6 +35,11 @@ import { BENCH_RULES_YAML } from "./config.js";
  */
 export const FLEETS = [8, 50] as const;
 const WINDOW = 20;
+/**
+ * `EDGEGATE_BENCH_NODELAY=1`: the devices turn Nagle's algorithm off (`setNoDelay`), a variant to
+ * report beside the default run, not instead of it: it shows what the Nagle split costs the journal.
+ */
+export const DEVICES_NODELAY = process.env["EDGEGATE_BENCH_NODELAY"] === "1";
 
 export interface AckRun {
   rate: number;
@@ -44,6 +49,13 @@ export interface AckRun {
   elu: number;
   /** Main-thread CPU per message in the timed part, µs (Linux: from /proc; 0 elsewhere). */
   cpuUs: number;
+  /**
+   * PUBACK latency of a probe device beside the fleet that keeps ONE message in flight (the next
+   * one 1 ms after each PUBACK), median / p99, ms: what one message waits for under the fleet's
+   * load, without the closed loop's queue of 20 per device (whose latency is in-flight ÷ rate).
+   */
+  probeP50: number;
+  probeP99: number;
 }
 
 /** CPU time of this process's main thread (the event loop; not the journal's writer thread), ms; 10 ms resolution. */
@@ -107,6 +119,7 @@ ${BENCH_RULES_YAML}`,
 interface Fleet {
   mode: Mode;
   clients: mqtt.MqttClient[];
+  probe: mqtt.MqttClient;
   close: () => Promise<void>;
 }
 
@@ -115,11 +128,14 @@ async function startFleet(mode: Mode, clientsN: number): Promise<Fleet> {
   const clients = await Promise.all(
     Array.from({ length: clientsN }, (_, i) => mqtt.connectAsync(`mqtt://127.0.0.1:${server.port}`, { protocolVersion: 4, clientId: `bench-ack-${i}`, reconnectPeriod: 0 })),
   );
+  const probe = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.port}`, { protocolVersion: 4, clientId: "bench-ack-probe", reconnectPeriod: 0 });
+  if (DEVICES_NODELAY) for (const c of [...clients, probe]) (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
   return {
     mode,
     clients,
+    probe,
     close: async () => {
-      await Promise.all(clients.map((c) => c.endAsync()));
+      await Promise.all([...clients, probe].map((c) => c.endAsync()));
       await server.close();
     },
   };
@@ -129,10 +145,22 @@ async function startFleet(mode: Mode, clientsN: number): Promise<Fleet> {
  * One timed burst: every device keeps WINDOW QoS 1 messages in flight until `messages` are all
  * acknowledged. Latency = publish() to PUBACK; CPU and event-loop figures cover the burst only.
  */
-async function burst(fleet: Fleet, messages: { topic: string; payload: string }[]): Promise<AckRun & { latencies: number[] }> {
+async function burst(fleet: Fleet, messages: { topic: string; payload: string }[]): Promise<AckRun & { latencies: number[]; probe: number[] }> {
   const { clients } = fleet;
   const latencies: number[] = [];
+  const probe: number[] = [];
   let next = 0;
+  let running = true;
+  // The probe: one message in flight, its own vehicle's messages (a series of its own).
+  const probed = (async () => {
+    for (let i = 0; running; i++) {
+      const m = messages[i % messages.length]!;
+      const sent = process.hrtime.bigint();
+      await fleet.probe.publishAsync(m.topic.replace(/\/[^/]+\//, "/EGPROBE00000000001/"), m.payload, { qos: 1 });
+      if (running) probe.push(Number(process.hrtime.bigint() - sent) / 1e6);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  })();
   const t0 = process.hrtime.bigint();
   const elu0 = performance.eventLoopUtilization();
   const cpu0 = mainThreadCpuMs();
@@ -162,8 +190,11 @@ async function burst(fleet: Fleet, messages: { topic: string; payload: string }[
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   const elu = performance.eventLoopUtilization(elu0).utilization;
   const cpuUs = ((mainThreadCpuMs() - cpu0) * 1000) / messages.length;
+  running = false;
+  await probed;
   latencies.sort((a, b) => a - b);
-  return { rate: messages.length / s, p50: percentile(latencies, 50), p99: percentile(latencies, 99), elu, cpuUs, latencies };
+  probe.sort((a, b) => a - b);
+  return { rate: messages.length / s, p50: percentile(latencies, 50), p99: percentile(latencies, 99), elu, cpuUs, latencies, probeP50: percentile(probe, 50), probeP99: percentile(probe, 99), probe };
 }
 
 /** The same messages from other vehicles (new series, as a fresh gateway would see them): the VIN in the topic gets the burst's number. */
@@ -177,7 +208,7 @@ export async function runOnce(messages: { topic: string; payload: string }[], mo
   const fleet = await startFleet(mode, clients);
   try {
     await burst(fleet, forBurst(messages.slice(0, 2000), 99));
-    const { latencies: _, ...r } = await burst(fleet, messages);
+    const { latencies: _, probe: __, ...r } = await burst(fleet, messages);
     return r;
   } finally {
     await fleet.close();
@@ -198,9 +229,18 @@ export interface FleetResult {
 }
 
 /** Rate, busy share and CPU: medians over the bursts; latency percentiles over all bursts' messages. */
-function pick(xs: (AckRun & { latencies: number[] })[]): AckRun {
+function pick(xs: (AckRun & { latencies: number[]; probe: number[] })[]): AckRun {
   const all = xs.flatMap((x) => x.latencies).sort((a, b) => a - b);
-  return { rate: median(xs.map((x) => x.rate)), p50: percentile(all, 50), p99: percentile(all, 99), elu: median(xs.map((x) => x.elu)), cpuUs: median(xs.map((x) => x.cpuUs)) };
+  const probe = xs.flatMap((x) => x.probe).sort((a, b) => a - b);
+  return {
+    rate: median(xs.map((x) => x.rate)),
+    p50: percentile(all, 50),
+    p99: percentile(all, 99),
+    elu: median(xs.map((x) => x.elu)),
+    cpuUs: median(xs.map((x) => x.cpuUs)),
+    probeP50: percentile(probe, 50),
+    probeP99: percentile(probe, 99),
+  };
 }
 
 const MODES = ["ackBeforeDurable", "journal", "journalMain", "bare"] as const;
@@ -222,7 +262,7 @@ export async function benchDurableAck(messages: { topic: string; payload: string
       for (const mode of MODES) fleets.push(await startFleet(mode, clients));
       // Warm-up of every mode (JIT; the journal's writer thread starts with the first group).
       for (const f of fleets) await burst(f, forBurst(messages.slice(0, 4000), 98));
-      const runs = new Map<Mode, (AckRun & { latencies: number[] })[]>(MODES.map((m) => [m, []]));
+      const runs = new Map<Mode, (AckRun & { latencies: number[]; probe: number[] })[]>(MODES.map((m) => [m, []]));
       for (let i = 0; i < reps; i++) {
         const batch = forBurst(messages, i);
         // Every other repetition in reverse order: no mode always follows the same one.

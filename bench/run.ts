@@ -26,7 +26,7 @@ import { makePayloads } from "./payloads.js";
 import { fmt, median, medianOf, printTable, type Row } from "./stats.js";
 import { benchMqtt } from "./mqtt.js";
 import { BENCH_RULES_YAML } from "./config.js";
-import { benchDurableAck } from "./durable-ack.js";
+import { benchDurableAck, DEVICES_NODELAY } from "./durable-ack.js";
 import { benchFootprint } from "./footprint.js";
 import { regexRates } from "./regex.js";
 import { flinkDemoSection } from "./flink-demo.js";
@@ -152,7 +152,7 @@ const SECTIONS: Section[] = [
       const rows: Row[] = [];
       const figures: Record<string, number> = {};
       for (const f of fleets) {
-        const n = `${f.clients} devices × 20 in flight`;
+        const n = `${f.clients} devices × 20 in flight${DEVICES_NODELAY ? " (devices noDelay)" : ""}`;
         rows.push(
           {
             bench: `mqtt QoS 1, PUBACK after journal commit, ${n}`,
@@ -165,6 +165,12 @@ const SECTIONS: Section[] = [
             figure: `${fmt(f.journal.p50, 2)} / ${fmt(f.journal.p99, 2)} ms`,
             baseline: `${fmt(f.baseline.p50, 2)} / ${fmt(f.baseline.p99, 2)} ms`,
             ratio: `+${fmt(f.journal.p50 - f.baseline.p50, 2)} / +${fmt(f.journal.p99 - f.baseline.p99, 2)} ms`,
+          },
+          {
+            bench: `  PUBACK latency of a probe device with 1 in flight beside the fleet (median / p99), ${n}`,
+            figure: `${fmt(f.journal.probeP50, 2)} / ${fmt(f.journal.probeP99, 2)} ms`,
+            baseline: `${fmt(f.baseline.probeP50, 2)} / ${fmt(f.baseline.probeP99, 2)} ms`,
+            ratio: `+${fmt(f.journal.probeP50 - f.baseline.probeP50, 2)} / +${fmt(f.journal.probeP99 - f.baseline.probeP99, 2)} ms`,
           },
           {
             bench: `  same, journal committed on the main thread, ${n}`,
@@ -185,12 +191,14 @@ const SECTIONS: Section[] = [
             ratio: `${fmt(f.journal.rate / f.bare.rate, 2)}×`,
           },
         );
-        const k = `c${f.clients}_`;
+        const k = `c${f.clients}_${DEVICES_NODELAY ? "nodelay_" : ""}`;
         Object.assign(figures, {
           [`${k}journal_msgs_per_s`]: f.journal.rate,
           [`${k}ack_before_durable_msgs_per_s`]: f.baseline.rate,
           [`${k}bare_aedes_qos1_msgs_per_s`]: f.bare.rate,
           [`${k}ratio`]: f.ratio,
+          [`${k}journal_probe_puback_p50_ms`]: f.journal.probeP50,
+          [`${k}baseline_probe_puback_p50_ms`]: f.baseline.probeP50,
           [`${k}journal_main_thread_msgs_per_s`]: f.journalMain.rate,
           [`${k}journal_main_thread_ratio`]: f.ratioMain,
           [`${k}journal_event_loop_utilisation`]: f.journal.elu,

@@ -193,6 +193,16 @@ export class Durability {
     this.writer?.waitIdle();
   }
 
+  /** Whether the writer thread reported a commit the event loop has not received yet. */
+  reportWaiting(): boolean {
+    return this.writer?.replyWaiting() ?? false;
+  }
+
+  /** Receives the writer thread's waiting reports now (their completions run here). */
+  receiveReports(): void {
+    this.writer?.receiveReplies();
+  }
+
   /** Ends the writer thread (after the final tick; the outbox connection closes after it). */
   close(): void {
     this.writer?.close();

@@ -31,6 +31,15 @@ export interface GroupCommitOptions {
   commitAsync?: (entries: readonly JournalEntry[], done: (err: Error | null, lastSeq: number) => void, durable: boolean) => boolean;
   /** Blocks until no commit handed to `commitAsync` is in flight (their `done` has run). */
   waitIdle?: () => void;
+  /**
+   * Whether `commitAsync` has finished a commit whose `done` has not run yet (the report waits for
+   * the event loop), and a call that runs those `done`s now. Processing that runs while commits are
+   * in flight checks between slices of entries and stops for such a report, so its acknowledgements
+   * go out first: without them a report that arrives during the processing of a large group waits
+   * for all of it.
+   */
+  reportWaiting?: () => boolean;
+  receiveReports?: () => void;
   /** Runs when a commit is reported, before its acknowledgements: the entries are durable, not processed yet. */
   reported?: (entries: readonly JournalEntry[], lastSeq: number) => void;
   /**
@@ -61,6 +70,9 @@ export interface GroupCommitOptions {
 }
 
 type Waiter = { resolve: () => void; reject: (err: Error) => void } | null;
+
+/** Entries processed between two checks for a waiting report (~5–10 µs each in the pipeline). */
+const PROCESS_SLICE = 16;
 
 /**
  * Group commit of the ingest journal: every message accepted during one turn
@@ -107,9 +119,14 @@ export class GroupCommitter {
   private pendingDurable = false;
   /** Per group handed to `commitAsync` and not yet reported, oldest first. */
   private readonly inFlightOldest: number[] = [];
-  /** Groups committed and acknowledged, waiting to be processed (journal order), with their oldest arrival time. */
-  private readonly unprocessed: { entries: JournalEntry[]; lastSeq: number; oldest: number }[] = [];
+  /**
+   * Groups committed and acknowledged, waiting to be processed (journal order), with their oldest
+   * arrival time; `from` entries of the first one are processed already (processing stopped for a report).
+   */
+  private readonly unprocessed: { entries: JournalEntry[]; lastSeq: number; oldest: number; from: number }[] = [];
   private processTimer: NodeJS.Timeout | null = null;
+  /** A continuation of processing that stopped for a report is queued (setImmediate). */
+  private resumeQueued = false;
   private readonly processDelayMs: number;
 
   constructor(private readonly opts: GroupCommitOptions) {
@@ -170,8 +187,53 @@ export class GroupCommitter {
     }
     while (this.unprocessed.length > 0) {
       const g = this.unprocessed.shift()!;
-      this.opts.committed(g.entries, g.lastSeq);
+      this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
     }
+  }
+
+  /**
+   * Processes the reported groups while the event loop would wait for the writer thread, in
+   * slices of PROCESS_SLICE entries; stops when a commit's report is waiting, receives it (its
+   * acknowledgements go out as soon as this turn's code returns) and goes on in a later turn.
+   */
+  private processUntilReport(): void {
+    const { reportWaiting, receiveReports } = this.opts;
+    if (reportWaiting === undefined || receiveReports === undefined) return this.processCommitted();
+    while (this.unprocessed.length > 0) {
+      if (reportWaiting()) {
+        receiveReports();
+        this.resumeSoon();
+        return;
+      }
+      const g = this.unprocessed[0]!;
+      const n = g.entries.length;
+      const to = Math.min(n, g.from + PROCESS_SLICE);
+      // Seqs are consecutive within a group: the slice ends `n - to` rows before the group's last.
+      this.opts.committed(g.from === 0 && to === n ? g.entries : g.entries.slice(g.from, to), g.lastSeq - (n - to));
+      if (to === n) this.unprocessed.shift();
+      else g.from = to;
+    }
+    if (this.processTimer !== null) {
+      clearTimeout(this.processTimer);
+      this.processTimer = null;
+    }
+  }
+
+  /**
+   * Processing stopped for a report: go on after the acknowledgements are written and the next
+   * reads of the sockets (the device's next messages follow its PUBACKs): a group waiting to be
+   * handed over goes first, the processing of the rest runs while its commit does. With nothing
+   * in flight the rest waits, as any reported group does, for the next hand-over (or the timer):
+   * processing it now would delay reading the devices' next messages.
+   */
+  private resumeSoon(): void {
+    if (this.resumeQueued) return;
+    this.resumeQueued = true;
+    setImmediate(() => {
+      this.resumeQueued = false;
+      if (this.entries.length > 0) this.commitGroup();
+      else if (this.inFlightEntries > 0) this.processUntilReport();
+    });
   }
 
   /** Entries handed to the writer thread and not yet reported (bounded by maxInFlight). */
@@ -237,7 +299,7 @@ export class GroupCommitter {
         this.inFlightSizes.push(entries.length);
         this.inFlightEntries += entries.length;
         // The event loop would now wait for the thread: the groups it reported are processed meanwhile.
-        this.processCommitted();
+        this.processUntilReport();
         return;
       }
       last = this.opts.commit(entries);
@@ -268,7 +330,7 @@ export class GroupCommitter {
       for (const w of waiters) w?.resolve();
       return;
     }
-    this.unprocessed.push({ entries, lastSeq: last, oldest: reportedOldest });
+    this.unprocessed.push({ entries, lastSeq: last, oldest: reportedOldest, from: 0 });
     for (const w of waiters) w?.resolve();
     if (this.processTimer === null) {
       this.processTimer = setTimeout(() => {

@@ -14,7 +14,14 @@ import { crashPoint } from "../crash-hook.js";
 import { JOURNAL_INSERT_SQL, KIND_MESSAGE } from "./journal.js";
 import type { WriterReply, WriterRequest } from "./journal-writer.js";
 
-const { path, port, signal, wal } = workerData as { path: string; port: MessagePort; signal: Int32Array; wal?: { walPages: number; walLimitBytes: number } };
+const { path, port, signal, requests, wal } = workerData as {
+  path: string;
+  port: MessagePort;
+  signal: Int32Array;
+  /** Bumped by the main thread after each request it posts (see the loop at the end). */
+  requests: Int32Array;
+  wal?: { walPages: number; walLimitBytes: number };
+};
 
 function reply(r: WriterReply): void {
   port.postMessage(r);
@@ -69,8 +76,12 @@ function close(): void {
   port.close();
 }
 
-port.on("message", (first: WriterRequest) => {
-  if (first.type === "close") return close();
+/** Handles a request and whatever else is queued behind it; false once the thread is closed. */
+function handle(first: WriterRequest): boolean {
+  if (first.type === "close") {
+    close();
+    return false;
+  }
   // Everything handed over while the previous transaction ran: one transaction, one fsync.
   const reqs: Append[] = [first];
   let closing = false;
@@ -103,4 +114,18 @@ port.on("message", (first: WriterRequest) => {
     reply({ type: "error", ids, message: (err as Error).message, code: typeof code === "string" ? code : undefined });
   }
   if (closing) close();
-});
+  return !closing;
+}
+
+// The thread does nothing but commit, so it blocks on the request counter (a futex wake when the
+// main thread bumps it) instead of idling in its event loop until the MessagePort's notification
+// is dispatched: a hand-over reaches the thread sooner, and every PUBACK waits for a hand-over.
+for (;;) {
+  const seen = Atomics.load(requests, 0);
+  const m = receiveMessageOnPort(port);
+  if (m === undefined) {
+    Atomics.wait(requests, 0, seen, 60_000);
+    continue;
+  }
+  if (!handle(m.message as WriterRequest)) break;
+}

@@ -56,6 +56,10 @@ export class JournalWriter {
   private worker: Worker | null = null;
   private port: MessagePort | null = null;
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
+  /** Bumped after each request posted to the thread, which blocks on it between requests. */
+  private readonly requests = new Int32Array(new SharedArrayBuffer(4));
+  /** Replies received (the thread bumps `signal` after posting each one). */
+  private received = 0;
   private state: "idle" | "starting" | "ready" | "broken" | "closed" = "idle";
   private nextId = 1;
   private readonly pending = new Map<number, WriterDone>();
@@ -122,11 +126,22 @@ export class JournalWriter {
       topicEnds.buffer,
       clientEnds.buffer,
     ]);
+    this.wake();
   }
 
   /** Commits handed over and not yet reported. */
   inFlight(): number {
     return this.pending.size;
+  }
+
+  /** Whether the thread posted a reply the event loop has not received yet (one atomic load). */
+  replyWaiting(): boolean {
+    return this.port !== null && Atomics.load(this.signal, 0) > this.received;
+  }
+
+  /** Receives the replies waiting now, without waiting for the event loop (their completions run here). */
+  receiveReplies(): void {
+    for (let m = this.port && receiveMessageOnPort(this.port); m; m = this.port && receiveMessageOnPort(this.port)) this.onReply(m.message as WriterReply);
   }
 
   /**
@@ -160,6 +175,7 @@ export class JournalWriter {
     if (port !== null && worker !== null && this.state === "ready") {
       const deadline = Date.now() + SYNC_WAIT_MS;
       port.postMessage({ type: "close" } satisfies WriterRequest);
+      this.wake();
       for (;;) {
         const seen = Atomics.load(this.signal, 0);
         const m = receiveMessageOnPort(port);
@@ -177,10 +193,16 @@ export class JournalWriter {
     this.port = null;
   }
 
+  /** Wakes the thread for the request just posted. */
+  private wake(): void {
+    Atomics.add(this.requests, 0, 1);
+    Atomics.notify(this.requests, 0, 1);
+  }
+
   private start(): void {
     this.state = "starting";
     const { port1, port2 } = new MessageChannel();
-    const options = { workerData: { path: this.path, port: port2, signal: this.signal, wal: this.wal }, transferList: [port2] };
+    const options = { workerData: { path: this.path, port: port2, signal: this.signal, requests: this.requests, wal: this.wal }, transferList: [port2] };
     // The compiled build runs journal-worker.js. Tests and the bench run the TypeScript source under
     // tsx, whose loader a worker thread does not inherit: the thread registers it before importing.
     const worker = import.meta.url.endsWith(".ts")
@@ -201,6 +223,7 @@ export class JournalWriter {
   }
 
   private onReply(m: WriterReply): void {
+    this.received++;
     switch (m.type) {
       case "ready":
         if (this.state === "starting") this.state = "ready";

@@ -212,6 +212,53 @@ test("a group the writer thread reports is acknowledged first and processed afte
   assert.deepEqual(events2, ["processed z/0"], "processed after processDelayMs without another group");
 });
 
+test("processing after a hand-over stops for a report the writer thread posted meanwhile: its acknowledgements do not wait for the rest of a large group", async (t) => {
+  const { journal, writer } = await setup(t);
+  const events: string[] = [];
+  const processed: { topics: string[]; last: number }[] = [];
+  const c = threadCommitter(journal, writer, {
+    reportWaiting: () => writer.replyWaiting(),
+    receiveReports: () => writer.receiveReplies(),
+    committed: (es, last) => {
+      processed.push({ topics: es.map((e) => e.topic), last });
+      for (const e of es) {
+        events.push(`processed ${e.topic}`);
+        // A slow pipeline: 4 ms per message of group a (a real pipeline takes ~5–10 µs; the
+        // writer thread's commit of group b, ~1 ms, must finish while a is being processed).
+        if (e.topic.startsWith("a/")) for (const end = performance.now() + 4; performance.now() < end; );
+      }
+    },
+    failed: () => null,
+    processDelayMs: 60_000, // this test hands the next group over itself
+  });
+  await Promise.all(entries("a", 64, 1000).map((e) => c.accept(e, 1)));
+  // Group b is handed over at the end of this turn, then a (reported, not processed) is processed
+  // while the thread commits b: ~256 ms of processing against a commit of ~1 ms.
+  const b = entries("b", 2, 2000).map((e) => c.accept(e, 1).then(() => events.push(`ack ${e.topic}`)));
+  await Promise.all(b);
+  const ackAt = events.indexOf("ack b/0");
+  const aDone = events.filter((e) => e.startsWith("processed a/")).length;
+  assert.ok(aDone < 64, `b acknowledged after ${aDone} of a's 64 messages were processed, not after all of them`);
+  assert.ok(events.slice(ackAt).every((e) => !e.startsWith("processed b/")), "b is acknowledged before it is processed");
+  // Nothing is in flight now: the rest waits for the next hand-over (the devices' next messages are read first).
+  const count = () => processed.flatMap((p) => p.topics).length;
+  const before = count();
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(count(), before, "with no commit in flight the rest is not processed before the next group is handed over");
+  // The next group's hand-over resumes it (how far before c's report stops it again depends on the
+  // thread's speed; the timer or the group after c go on): the rest of a, then b, then c, in journal order.
+  await c.accept(entries("c", 1, 3000)[0]!, 1);
+  c.processCommitted();
+  const seqOf = new Map([...journal.after(0)].map((r) => [r.topic, r.seq]));
+  assert.deepEqual(
+    processed.flatMap((p) => p.topics),
+    [...entries("a", 64).map((e) => e.topic), "b/0", "b/1", "c/0"],
+    "every message processed once, in journal order",
+  );
+  for (const p of processed) assert.equal(p.last, seqOf.get(p.topics.at(-1)!), `a slice ending at ${p.topics.at(-1)} reports that message's seq`);
+  assert.equal(c.oldestUnprocessedMs(), Infinity);
+});
+
 test("a transaction of QoS 0 groups only commits without fsync; one holding a QoS 1 group fsyncs", async (t) => {
   const { journal, writer } = await setup(t);
   const submit = (prefix: string, durable: boolean) =>
