@@ -6,7 +6,7 @@ import { sqliteCode } from "./outbox/errors.js";
 import { isFullError, type StorageSpace } from "./outbox/space.js";
 import type { OutboxSink, PendingFlush } from "./remote-write/pending-series.js";
 import type { Core } from "./core.js";
-import type { Json } from "./pipeline/aggregate/output.js";
+import { CheckpointEncoder, decodeCheckpoint } from "./recovery-codec.js";
 import { crashPoint } from "./crash-hook.js";
 import { JournalWriter } from "./outbox/journal-writer.js";
 
@@ -27,12 +27,6 @@ export interface DurabilityOptions {
   storagePath: string;
   /** Journal group commits on a writer thread (default); false: on the main connection, blocking the event loop for each fsync. */
   writerThread?: boolean;
-}
-
-/** What a checkpoint row holds besides its journal position. */
-interface CheckpointData {
-  aggregate: Json;
-  order: [string, number][][];
 }
 
 /** While full, a tick's commit that failed is tried again when room grew, or after this long. */
@@ -59,6 +53,8 @@ export class Durability {
   readonly journal: Journal;
   /** Group commits on a writer thread with its own connection (none for an in-memory database, which one connection owns). */
   private readonly writer: JournalWriter | null;
+  /** Checkpoints as binary rows, in a buffer kept from one checkpoint to the next (recovery-codec.ts). */
+  private readonly encoder = new CheckpointEncoder();
   private processedSeq = 0;
   private outboxSeq = 0;
   private checkpointSeq = 0;
@@ -101,12 +97,13 @@ export class Durability {
     const cp = this.journal.load("checkpoint");
     if (cp !== undefined) {
       try {
-        const data = JSON.parse(cp.data) as CheckpointData;
-        const report = core.restoreSnapshot(data.aggregate, this.o.now());
+        // Format 2 (binary) or the JSON text of earlier versions; anything else throws and is logged below.
+        const data = decodeCheckpoint(cp.data);
+        const report = core.restoreSnapshot(data.aggregate, this.o.now(), data.blocks);
         if (report.clamped) log.warn({ rules: report.clamped.rules, windows: report.clamped.windows }, "aggregation checkpoint held state beyond now + ingest.max_future_skew; discarded it");
         for (const line of report.discarded ?? []) log.warn({ checkpoint_seq: cp.seq }, line);
-        sink.restoreOrderState(data.order ?? []);
-        log.info({ rules: report.rules, windows: report.windows, checkpoint_seq: cp.seq, checkpoint_age_ms: this.o.now() - cp.savedMs }, "aggregation state restored from checkpoint");
+        sink.restoreOrderState(data.order);
+        log.info({ rules: report.rules, windows: report.windows, checkpoint_seq: cp.seq, checkpoint_format: data.format, checkpoint_age_ms: this.o.now() - cp.savedMs }, "aggregation state restored from checkpoint");
       } catch (err) {
         log.error({ err, checkpoint_seq: cp.seq }, "checkpoint not readable; replaying the journal into empty windows");
       }
@@ -271,8 +268,12 @@ export class Durability {
         pending = sink.flushAtomic();
         this.journal.savePosition("outbox", seq, now);
         if (wantCheckpoint) {
-          const data = JSON.stringify({ aggregate: aggregate.snapshot(), order: sink.orderState(pending) } satisfies CheckpointData);
-          bytes = Buffer.byteLength(data);
+          // Binary (recovery-codec.ts): the windows' timestamps as typed arrays, the rest as JSON.
+          const data = this.encoder.encode(
+            (blocks) => aggregate.snapshot(blocks),
+            () => sink.orderState(pending),
+          );
+          bytes = data.length;
           this.journal.savePosition("checkpoint", seq, now, data);
         }
         crashPoint("mid_outbox_commit");

@@ -20,7 +20,8 @@ export interface Checkpoint {
   /** Every journal entry with seq ≤ this is reflected in `data` and in the outbox. */
   seq: number;
   savedMs: number;
-  data: string;
+  /** As written: a Buffer (binary checkpoint, a BLOB) or text (JSON, as earlier versions wrote; the outbox position's ""). */
+  data: string | Buffer;
 }
 
 export const KIND_MESSAGE = 0;
@@ -65,8 +66,8 @@ export class Journal {
   private readonly insertStmt: Database.Statement<[number, number, string, string, Buffer]>;
   private readonly readStmt: Database.Statement<[number, number], { seq: number; received_ms: number; kind: number; topic: string; client: string; payload: Buffer }>;
   private readonly truncateStmt: Database.Statement<[number], { n: number; bytes: number | null }>;
-  private readonly putStmt: Database.Statement<[string, number, number, string]>;
-  private readonly getStmt: Database.Statement<[string], { seq: number; saved_ms: number; data: string }>;
+  private readonly putStmt: Database.Statement<[string, number, number, string | Buffer]>;
+  private readonly getStmt: Database.Statement<[string], { seq: number; saved_ms: number; data: string | Buffer }>;
   private readonly appendTx: (entries: readonly JournalEntry[], kind: number) => number;
   private readonly deleteStmt: Database.Statement<[number]>;
   private rowsCount = 0;
@@ -160,9 +161,11 @@ export class Journal {
 
   /**
    * Saves a recovery position (`checkpoint` or `outbox`). Call inside the
-   * transaction that commits the outbox rows the position covers.
+   * transaction that commits the outbox rows the position covers. A Buffer
+   * is stored as a BLOB (column `data` has TEXT affinity, which keeps BLOBs
+   * as they are) and read back as a Buffer.
    */
-  savePosition(name: "checkpoint" | "outbox", seq: number, nowMs: number, data = ""): void {
+  savePosition(name: "checkpoint" | "outbox", seq: number, nowMs: number, data: string | Buffer = ""): void {
     this.putStmt.run(name, seq, nowMs, data);
   }
 

@@ -2,6 +2,7 @@ import type { Labels, Sample } from "../../prom/sample.js";
 import type { AggregationOutput, GroupContext, OutputEmitter } from "./output.js";
 import type { SeriesRef } from "./series.js";
 import type { StaleTracker } from "./staleness.js";
+import type { WordWriter } from "./stamp-words.js";
 import { relabelLabels, type CompiledRelabel } from "../../prom/relabel.js";
 
 /**
@@ -231,6 +232,99 @@ export class Window {
     if (restored.size > 0) this.restored = restored;
   }
 
+  /**
+   * Appends every (dedupId, timestamps) of this window to `w` (binary
+   * checkpoints) as 32-bit words, per series: the dedupId's high 32 bits;
+   * its low 20 bits with the number of timestamps n above them (n ≥ 2047:
+   * 2047 there and n in a word of its own); the timestamps as offsets from
+   * the window start. 8 bytes for a series with one timestamp. Returns the
+   * number of series. Nothing is allocated per series (a million boxed
+   * dedupIds made scavenges, and big arrays new at each checkpoint made full
+   * GCs, that stalled the event loop for hundreds of ms). -1 (and `w` back
+   * where it was) when a timestamp is not a whole millisecond int32 offset:
+   * the caller writes JSON rows instead.
+   */
+  writeStampWords(w: WordWriter): number {
+    const from = w.length;
+    const id = this.id;
+    let words = w.reserve(2 * this.members.length + 64);
+    let at = from;
+    let rows = 0;
+    for (const s of this.members) {
+      const st = s.stampsIn(id);
+      if (st === undefined) continue;
+      if (typeof st === "number") {
+        if (at + 3 > words.length) {
+          w.length = at;
+          words = w.reserve(3 + 3 * (this.members.length - rows));
+        }
+        if (!isOffset(st)) return w.rewind(from);
+        s.writeDedupId(words, at, 1);
+        words[at + 2] = st;
+        at += 3;
+      } else {
+        const n = st.length;
+        if (at + 3 + n > words.length) {
+          w.length = at;
+          words = w.reserve(3 + n + 3 * (this.members.length - rows));
+        }
+        s.writeDedupId(words, at, Math.min(n, STAMP_COUNT_ESCAPE));
+        at += 2;
+        if (n >= STAMP_COUNT_ESCAPE) words[at++] = n;
+        for (let i = 0; i < n; i++) {
+          const off = st[i]!;
+          if (!isOffset(off)) return w.rewind(from);
+          words[at++] = off;
+        }
+      }
+      rows++;
+    }
+    if (this.restored !== null) {
+      for (const [dedupId, list] of this.restored) {
+        const n = list.length;
+        if (at + 3 + n > words.length) {
+          w.length = at;
+          words = w.reserve(3 + n + 64);
+        }
+        words[at] = Math.floor(dedupId / 0x100000) | 0;
+        words[at + 1] = (dedupId % 0x100000) | (Math.min(n, STAMP_COUNT_ESCAPE) << 20);
+        at += 2;
+        if (n >= STAMP_COUNT_ESCAPE) words[at++] = n;
+        for (const ts of list) {
+          const off = ts - this.start;
+          if (!isOffset(off)) return w.rewind(from);
+          words[at++] = off;
+        }
+        rows++;
+      }
+    }
+    w.length = at;
+    return rows;
+  }
+
+  /** The inverse of `writeStampWords` (`rows` series in `words[from, to)`), into `restored`. */
+  readStampWords(words: Int32Array, from: number, to: number, rows: number): void {
+    const restored = new Map<number, number[]>();
+    let k = from;
+    for (let r = 0; r < rows; r++) {
+      if (k + 2 > to) throw new Error("checkpoint: packed timestamps are truncated");
+      const lo = words[k + 1]!;
+      const dedupId = (words[k]! >>> 0) * 0x100000 + (lo & 0xfffff);
+      k += 2;
+      let n = lo >>> 20;
+      if (n === STAMP_COUNT_ESCAPE) {
+        if (k >= to) throw new Error("checkpoint: packed timestamps are truncated");
+        n = words[k++]!;
+      }
+      if (n < 0 || k + n > to) throw new Error("checkpoint: packed timestamps are truncated");
+      const list: number[] = new Array(n);
+      for (let i = 0; i < n; i++) list[i] = words[k++]! + this.start;
+      restored.set(dedupId, list);
+    }
+    if (k !== to) throw new Error("checkpoint: packed timestamps have trailing words");
+    if (restored.size > 0) this.restored = restored;
+  }
+
   /** Every (dedupId, timestamps) of this window as JSON rows (checkpoints, when `packStamps` cannot). */
   stampRows(): [number, number[]][] {
     const rows: [number, number[]][] = [];
@@ -243,6 +337,9 @@ export class Window {
     return rows;
   }
 }
+
+/** Timestamp counts from this one on take a word of their own in `writeStampWords` (11 bits beside the dedupId's low 20). */
+const STAMP_COUNT_ESCAPE = 2047;
 
 /** A timestamp offset that packs into an int32. */
 function isOffset(off: number): boolean {
