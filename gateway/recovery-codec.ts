@@ -1,7 +1,7 @@
 import type { Json } from "./pipeline/aggregate/output.js";
 import type { StampBlocks } from "./pipeline/aggregate/snapshot.js";
 import { WordWriter } from "./pipeline/aggregate/stamp-words.js";
-import type { Window } from "./pipeline/aggregate/window.js";
+import { newStampCursor, type StampCursor, type Window } from "./pipeline/aggregate/window.js";
 
 /**
  * The checkpoint row's bytes (table `recovery`, name `checkpoint`).
@@ -43,6 +43,12 @@ import type { Window } from "./pipeline/aggregate/window.js";
  */
 export const CHECKPOINT_MAGIC = "EGCK";
 export const CHECKPOINT_FORMAT = 2;
+/**
+ * A row that refers to a format-2 checkpoint stored beforehand in table
+ * `checkpoint_blobs` by the journal's writer thread (recovery.ts, "a
+ * checkpoint off the event loop"): "EGCK" | 3 | blob id | J | JSON {order}.
+ */
+export const CHECKPOINT_REF_FORMAT = 3;
 const HEADER_BYTES = 16;
 
 /** What a checkpoint holds besides its journal position. */
@@ -82,12 +88,12 @@ export class CheckpointEncoder {
         const at = w.length;
         w.reserve(2);
         w.length += 2;
-        const rows = win.writeStampWords(w);
-        if (rows < 0) {
+        const c = newStampCursor();
+        if (win.writeStampWords(w, c) < 0) {
           w.length = at;
           return null;
         }
-        w.words[at] = rows;
+        w.words[at] = c.rows;
         w.words[at + 1] = w.length - at - 2;
         return count++;
       },
@@ -96,7 +102,63 @@ export class CheckpointEncoder {
       },
     };
     const aggregate = snapshot(blocks);
-    const json = JSON.stringify({ aggregate, order: order() } satisfies CheckpointData);
+    return this.seal(JSON.stringify({ aggregate, order: order() } satisfies CheckpointData));
+  }
+
+  /**
+   * A checkpoint whose windows' timestamps are written by `step`, a bounded
+   * number of series at a time (between event-loop turns): the state it was
+   * begun on must not change until `finish` (the gateway holds processing).
+   * The JSON part is taken now.
+   */
+  begin(snapshot: (blocks: StampBlocks) => Json, order: () => CheckpointData["order"]): CheckpointJob {
+    const w = this.w;
+    w.reset(this.lastWords);
+    w.reserve(HEADER_BYTES / 4);
+    w.length = HEADER_BYTES / 4;
+    const windows: Window[] = [];
+    const blocks: StampBlocks = {
+      write(win: Window): number {
+        windows.push(win);
+        return windows.length - 1;
+      },
+      read() {
+        throw new Error("not restoring");
+      },
+    };
+    const json = JSON.stringify({ aggregate: snapshot(blocks), order: order() } satisfies CheckpointData);
+    let next = 0;
+    let cursor: StampCursor | null = null;
+    let blockAt = 0;
+    return {
+      step: (budget: number): -1 | 0 | 1 => {
+        while (next < windows.length) {
+          if (cursor === null) {
+            blockAt = w.length;
+            w.reserve(2);
+            w.length += 2;
+            cursor = newStampCursor();
+          }
+          const before = cursor.member + cursor.rows;
+          const r = windows[next]!.writeStampWords(w, cursor, budget);
+          if (r < 0) return -1;
+          budget -= Math.max(1, cursor.member + cursor.rows - before);
+          if (r === 0) return 0;
+          w.words[blockAt] = cursor.rows;
+          w.words[blockAt + 1] = w.length - blockAt - 2;
+          cursor = null;
+          next++;
+          if (budget <= 0 && next < windows.length) return 0;
+        }
+        return 1;
+      },
+      finish: () => this.seal(json),
+    };
+  }
+
+  /** Appends the JSON part and the header after the blocks written: the row's bytes (a view of the buffer). */
+  private seal(json: string): Buffer {
+    const w = this.w;
     const jsonBytes = Buffer.byteLength(json);
     const blockWords = w.length - HEADER_BYTES / 4;
     w.reserve(Math.ceil(jsonBytes / 4));
@@ -113,12 +175,38 @@ export class CheckpointEncoder {
   }
 }
 
+/** A checkpoint being encoded between event-loop turns (CheckpointEncoder.begin). */
+export interface CheckpointJob {
+  /** Writes about `budget` more series: 1 done, 0 more to do, -1 a window's timestamps do not pack (encode it at once instead). */
+  step(budget: number): -1 | 0 | 1;
+  /** The row's bytes (a view of the encoder's shared buffer, valid until its next use), once `step` returned 1. */
+  finish(): Buffer;
+}
+
+/** The row that refers to blob `blobId` (format 3), with the order guard committed beside it. */
+export function encodeCheckpointRef(blobId: number, order: CheckpointData["order"]): Buffer {
+  const json = JSON.stringify({ order });
+  const out = Buffer.alloc(HEADER_BYTES + Buffer.byteLength(json));
+  out.write(CHECKPOINT_MAGIC, 0, "latin1");
+  out.writeUInt32LE(CHECKPOINT_REF_FORMAT, 4);
+  out.writeUInt32LE(blobId, 8);
+  out.writeUInt32LE(out.length - HEADER_BYTES, 12);
+  out.write(json, HEADER_BYTES, "utf8");
+  return out;
+}
+
+/** The blob a checkpoint row refers to (format 3), or null. */
+export function checkpointBlobId(stored: string | Buffer): number | null {
+  if (typeof stored === "string" || stored.length < HEADER_BYTES || stored.toString("latin1", 0, 4) !== CHECKPOINT_MAGIC) return null;
+  return stored.readUInt32LE(4) === CHECKPOINT_REF_FORMAT ? stored.readUInt32LE(8) : null;
+}
+
 /**
  * A checkpoint row as stored: format 2 (a Buffer, from a BLOB) or format 1
  * (JSON text, written by earlier versions). Throws an Error saying what is
  * wrong with it (the caller logs it and replays into empty windows).
  */
-export function decodeCheckpoint(stored: string | Buffer | Uint8Array): DecodedCheckpoint {
+export function decodeCheckpoint(stored: string | Buffer | Uint8Array, loadBlob: (id: number) => Buffer | undefined = () => undefined): DecodedCheckpoint {
   if (typeof stored === "string") {
     const data = JSON.parse(stored) as Partial<CheckpointData> | null;
     if (data === null || typeof data !== "object") throw new Error("checkpoint: format 1 (JSON) is not an object");
@@ -127,7 +215,17 @@ export function decodeCheckpoint(stored: string | Buffer | Uint8Array): DecodedC
   const buf = Buffer.isBuffer(stored) ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
   if (buf.length < HEADER_BYTES || buf.toString("latin1", 0, 4) !== CHECKPOINT_MAGIC) throw new Error("checkpoint: not a checkpoint (no EGCK header)");
   const format = buf.readUInt32LE(4);
-  if (format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint: format ${format}, this version reads formats 1 and ${CHECKPOINT_FORMAT}`);
+  if (format === CHECKPOINT_REF_FORMAT) {
+    const id = buf.readUInt32LE(8);
+    if (HEADER_BYTES + buf.readUInt32LE(12) !== buf.length) throw new Error("checkpoint: the reference row is truncated");
+    const ref = JSON.parse(buf.toString("utf8", HEADER_BYTES)) as { order?: CheckpointData["order"] } | null;
+    const blob = loadBlob(id);
+    if (blob === undefined) throw new Error(`checkpoint: blob ${id} it refers to is missing`);
+    const inner = decodeCheckpoint(blob);
+    if (inner.format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint: blob ${id} holds format ${inner.format}`);
+    return { ...inner, format, order: ref?.order ?? [] };
+  }
+  if (format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint: format ${format}, this version reads formats 1 to ${CHECKPOINT_REF_FORMAT}`);
   const blockWords = buf.readUInt32LE(8);
   const jsonBytes = buf.readUInt32LE(12);
   if (HEADER_BYTES + 4 * blockWords + jsonBytes !== buf.length) throw new Error(`checkpoint: ${buf.length} bytes, the header says ${HEADER_BYTES + 4 * blockWords + jsonBytes}`);

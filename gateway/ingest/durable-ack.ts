@@ -111,6 +111,8 @@ export class GroupCommitter {
   private readonly unprocessed: { entries: JournalEntry[]; lastSeq: number; oldest: number }[] = [];
   private processTimer: NodeJS.Timeout | null = null;
   private readonly processDelayMs: number;
+  /** While set, committed groups wait unprocessed (acknowledged all the same): see `hold`. */
+  private held = false;
 
   constructor(private readonly opts: GroupCommitOptions) {
     this.maxGroup = opts.maxGroup ?? 5000;
@@ -162,12 +164,23 @@ export class GroupCommitter {
     return oldest;
   }
 
-  /** Processes every committed group still waiting (journal order); their rows were committed and acknowledged. */
+  /**
+   * Holds (true) or resumes (false) processing: while held, committed groups are acknowledged
+   * and wait, in journal order, so the pipeline's state stays as it is while a checkpoint of it
+   * is written between event-loop turns (gateway/recovery.ts). Resuming processes what waited.
+   */
+  hold(on: boolean): void {
+    this.held = on;
+    if (!on) this.processCommitted();
+  }
+
+  /** Processes every committed group still waiting (journal order); their rows were committed and acknowledged. Not while held. */
   processCommitted(): void {
     if (this.processTimer !== null) {
       clearTimeout(this.processTimer);
       this.processTimer = null;
     }
+    if (this.held) return;
     while (this.unprocessed.length > 0) {
       const g = this.unprocessed.shift()!;
       this.opts.committed(g.entries, g.lastSeq);
@@ -261,6 +274,12 @@ export class GroupCommitter {
       return;
     }
     this.opts.reported?.(entries, last);
+    if (reportedOldest === undefined && this.held) {
+      // Committed on this thread while processing is held: it waits behind the groups before it.
+      let oldest = Infinity;
+      for (const e of entries) if (e.receivedMs < oldest) oldest = e.receivedMs;
+      reportedOldest = oldest;
+    }
     if (reportedOldest === undefined) {
       // Committed on this thread: whatever the thread reported before comes first.
       this.processCommitted();

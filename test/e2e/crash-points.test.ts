@@ -31,19 +31,25 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const points: { point: string; after: number; kills?: number; replay?: boolean; what: string }[] = [
+/** Every checkpoint written off the event loop (blob on the writer thread, processing held), not only those of ≥ 50,000 series. */
+const OFFLOAD = { EDGEGATE_CHECKPOINT_OFFLOAD_MIN_SERIES: "0" };
+
+const points: { point: string; after: number; kills?: number; replay?: boolean; what: string; env?: Record<string, string> }[] = [
   { point: "mid_group_commit", after: 40, what: "journal rows written, transaction not committed" },
   { point: "after_journal_commit", after: 40, what: "journal committed, not processed, no PUBACK sent" },
   { point: "mid_outbox_commit", after: 8, what: "outbox rows, position and checkpoint written, not committed" },
   { point: "after_outbox_commit", after: 8, what: "outbox + checkpoint committed, not booked in memory" },
   { point: "during_replay", after: 2, kills: 1, replay: true, what: "start-up after a kill -9, part of the journal replayed" },
+  { point: "mid_checkpoint_blob", after: 3, env: OFFLOAD, what: "checkpoint blob written on the writer thread, not committed" },
+  { point: "after_checkpoint_blob", after: 3, env: OFFLOAD, what: "checkpoint blob committed; the tick's outbox rows and the row referring to the blob not" },
+  { point: "after_outbox_commit", after: 8, env: OFFLOAD, what: "checkpoint off the event loop: outbox + the row referring to its blob committed, not booked in memory" },
 ];
 
 for (const p of points) {
   test(`crash point ${p.point} (${p.what}): acknowledged messages arrive exactly once`, { skip, timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), `edgegate-crashpoint-${p.point}-`));
     dirs.push(dir);
-    const env = { EDGEGATE_CRASH_AT: p.point, EDGEGATE_CRASH_AFTER: String(p.after) };
+    const env = { EDGEGATE_CRASH_AT: p.point, EDGEGATE_CRASH_AFTER: String(p.after), ...p.env };
     current = await runCrashLoop({
       dir,
       prom: prom!,

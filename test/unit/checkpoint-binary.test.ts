@@ -17,6 +17,7 @@ import { createMetrics } from "../../gateway/metrics/catalogue.js";
 import { Outbox } from "../../gateway/outbox/outbox.js";
 import { Durability } from "../../gateway/recovery.js";
 import { OutboxSink } from "../../gateway/remote-write/pending-series.js";
+import { GroupCommitter } from "../../gateway/ingest/durable-ack.js";
 import { parseRules } from "../helpers/aggregation-rules.js";
 
 /**
@@ -182,8 +183,8 @@ describe("binary checkpoint (format 2)", () => {
     assert.throws(() => decodeCheckpoint(good.subarray(0, good.length - 3)), /checkpoint: \d+ bytes, the header says \d+/);
     assert.throws(() => decodeCheckpoint(Buffer.from("not a checkpoint at all")), /no EGCK header/);
     const future = Buffer.from(good);
-    future.writeUInt32LE(3, 4);
-    assert.throws(() => decodeCheckpoint(future), /format 3, this version reads formats 1 and 2/);
+    future.writeUInt32LE(4, 4);
+    assert.throws(() => decodeCheckpoint(future), /format 4, this version reads formats 1 to 3/);
     // A block whose length word points past the blocks: refused, not read out of bounds.
     const damaged = Buffer.from(good);
     damaged.writeUInt32LE(0x7fffffff, 16 + 4);
@@ -281,13 +282,141 @@ remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
         "south m:10s_by_fleet_sum_samples 5",
       ]);
       // A row this version does not read (a later format, after a downgrade): the start goes on, logged, with empty windows.
-      const later = Buffer.concat([Buffer.from("EGCK"), Buffer.from([3, 0, 0, 0]), Buffer.alloc(8)]);
+      const later = Buffer.concat([Buffer.from("EGCK"), Buffer.from([4, 0, 0, 0]), Buffer.alloc(8)]);
       b.outbox.atomically(() => b.durability.journal.savePosition("checkpoint", b.durability.stats().processedSeq, T0, later));
       b.close();
       const c = gateway(path);
       c.durability.recover();
-      assert.match(c.log.join(""), /checkpoint: format 3, this version reads formats 1 and 2[^\n]*checkpoint not readable; replaying the journal into empty windows/);
+      assert.match(c.log.join(""), /checkpoint: format 4, this version reads formats 1 to 3[^\n]*checkpoint not readable; replaying the journal into empty windows/);
       c.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("checkpoint off the event loop (blob on the writer thread, processing held)", () => {
+  const CONFIG = `
+topics: [{topic: "d/{vin}", timestamp_field: ts, label_fields: [fleet]}]
+aggregation: [{match: "m", interval: 10s, allowed_lateness: 5s, by: [fleet], outputs: [sum_samples, count_series]}]
+remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
+`;
+  const T0 = 1_700_000_000_000;
+
+  /** The gateway's wiring (app.ts recover()): durability with its writer thread, the group committer, the hold between them. */
+  async function gateway(path: string) {
+    const config = parseConfig(CONFIG, "test");
+    const outbox = Outbox.open(path);
+    const metrics = createMetrics();
+    const log: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void log.push(line) });
+    const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger);
+    const out: Sample[] = [];
+    const core = new Core(config, { onDrop: () => undefined }, (s) => {
+      out.push(...s);
+      sink.write(s);
+    });
+    let clock = T0;
+    const d = new Durability({ outbox, sink: () => sink, core: () => core, process: (e) => void core.ingest(e.topic, e.payload, e.receivedMs), metrics, log: logger, now: () => clock, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path, checkpointOffloadMinSeries: 0 });
+    d.recover();
+    const c = new GroupCommitter({
+      commit: (es) => d.commitGroup(es),
+      commitAsync: (es, done, durable) => d.commitGroupAsync(es, done, durable),
+      waitIdle: () => d.waitIdle(),
+      committed: (es, last) => d.committedGroup(es, last),
+      failed: (err, es) => d.groupFailed(err, es),
+    });
+    d.processCommitted = () => c.processCommitted();
+    d.holdProcessing = (on) => c.hold(on);
+    // The writer thread starts on first use; bounded wait for it to open the file.
+    for (let i = 0; i < 300 && !d.commitGroupAsync([], () => undefined); i++) await new Promise((r) => setTimeout(r, 50));
+    return {
+      core, outbox, d, c, out, log, sink,
+      at(ms: number) { clock = ms; },
+      send(vin: string, fleet: string, v: number, ts: number): Promise<void> {
+        return c.accept({ receivedMs: clock, topic: `d/${vin}`, clientId: vin, payload: Buffer.from(JSON.stringify({ ts, m: v, fleet })) }, 1);
+      },
+      close() { d.close(); outbox.close(); },
+    };
+  }
+
+  const values = (out: Sample[]) => out.map((s) => `${s.labels.fleet} ${s.labels.__name__} ${s.value}`).sort();
+
+  it("the tick's commit waits for the blob; messages meanwhile are acknowledged, processed after it; a restart restores it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgegate-ckpt-"));
+    const path = join(dir, "outbox.db");
+    try {
+      const a = await gateway(path);
+      await a.send("V1", "north", 10, T0 + 1_000);
+      await a.send("V2", "south", 5, T0 + 1_500);
+      a.c.processCommitted();
+      const seq = a.d.stats().processedSeq;
+      // A window of the previous interval, flushed by this tick: the commit goes off the event loop.
+      await a.send("V9", "north", 1, T0 - 9_000);
+      a.c.processCommitted();
+      // Committed and acknowledged, not processed yet (the committer processes the writer thread's groups a little later).
+      await a.send("V3", "north", 7, T0 + 2_000);
+      a.at(T0 + 5_100);
+      const before = a.out.length;
+      a.core.tick(T0 + 5_100);
+      assert.ok(a.out.length > before, "the tick flushed a window");
+      const held = a.d.stats().processedSeq;
+      assert.equal(a.d.commit(true, false), true);
+      assert.equal(a.d.busy(), true, "the checkpoint is being written off the event loop");
+      assert.equal(a.outbox.depth().rows, 0, "the flushed window's rows wait for the checkpoint's commit");
+      a.c.processCommitted();
+      assert.equal(a.d.stats().processedSeq, held, "processing is held while the checkpoint is written");
+      await a.d.settled();
+      assert.equal(a.d.busy(), false);
+      assert.ok(a.outbox.depth().rows > 0, "the flushed window's rows were committed with the checkpoint");
+      assert.ok(a.d.stats().processedSeq > held, "what waited was processed after the commit");
+      const row = a.d.journal.load("checkpoint")!;
+      assert.equal(row.seq, held);
+      assert.ok(seq < held);
+      assert.ok(Buffer.isBuffer(row.data) && row.data.readUInt32LE(4) === 3, "the row refers to a blob (format 3)");
+      a.close();
+
+      const b = await gateway(path);
+      b.at(T0 + 3_000);
+      assert.match(b.log.join(""), /"checkpoint_format":3[^\n]*aggregation state restored from checkpoint/);
+      await b.send("V1", "north", 10, T0 + 1_000); // re-sent: counted once
+      b.c.processCommitted();
+      b.core.tick(T0 + 20_000, true);
+      assert.deepEqual(values(b.out), [
+        "north m:10s_by_fleet_count_series 2",
+        "north m:10s_by_fleet_sum_samples 17",
+        "south m:10s_by_fleet_count_series 1",
+        "south m:10s_by_fleet_sum_samples 5",
+      ]);
+      b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a blob no committed checkpoint refers to (a stop between the blob and its commit) is not restored and is deleted at start", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgegate-ckpt-"));
+    const path = join(dir, "outbox.db");
+    try {
+      const a = await gateway(path);
+      await a.send("V1", "north", 10, T0 + 1_000);
+      a.c.processCommitted();
+      a.d.commit(false, false, true); // a checkpoint in the transaction (forced)
+      await a.send("V2", "north", 20, T0 + 2_000);
+      a.c.processCommitted();
+      // What a stop after the blob and before its commit leaves: a blob of a later state, not referred to.
+      const other = new AggregateStage({ rules: parseRules([{ match: "m", interval: "10s", by: ["fleet"], outputs: ["sum_samples"] }]), forwardUnmatched: false, onDrop: () => undefined });
+      const orphan = Buffer.from(new CheckpointEncoder().encode((blocks) => other.snapshot(blocks), () => []));
+      a.outbox.connection().prepare("INSERT INTO checkpoint_blobs (id, data) VALUES (?, ?)").run(77, orphan);
+      a.close();
+
+      const b = await gateway(path);
+      assert.match(b.log.join(""), /"checkpoint_format":2[^\n]*aggregation state restored from checkpoint/);
+      assert.deepEqual(b.outbox.connection().prepare("SELECT id FROM checkpoint_blobs").all(), []);
+      b.at(T0 + 3_000);
+      b.core.tick(T0 + 20_000, true);
+      assert.deepEqual(values(b.out), ["north m:10s_by_fleet_count_series 2", "north m:10s_by_fleet_sum_samples 30"]);
+      b.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

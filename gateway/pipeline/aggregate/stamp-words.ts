@@ -3,7 +3,9 @@
  * windows' timestamps into (Window.writeStampWords). It is kept from one
  * checkpoint to the next: a fresh 16 MB array per checkpoint at a million
  * series counted as external memory and brought full mark-compacts of the
- * whole heap (300–400 ms) into the checkpoint.
+ * whole heap (300–400 ms) into the checkpoint. Backed by a
+ * SharedArrayBuffer: the journal's writer thread stores the bytes from it
+ * as they are (no copy, no transfer).
  */
 export class WordWriter {
   words: Int32Array;
@@ -11,14 +13,14 @@ export class WordWriter {
   length = 0;
 
   constructor(initialWords = 1024) {
-    this.words = new Int32Array(initialWords);
+    this.words = shared(initialWords);
   }
 
   /** The array, with room for `n` more words after `length` (grown by half again when short). */
   reserve(n: number): Int32Array {
     const need = this.length + n;
     if (need > this.words.length) {
-      const bigger = new Int32Array(Math.max(need, Math.ceil(this.words.length * 1.5)));
+      const bigger = shared(Math.max(need, Math.ceil(this.words.length * 1.5)));
       bigger.set(this.words.subarray(0, this.length));
       this.words = bigger;
     }
@@ -34,6 +36,10 @@ export class WordWriter {
   /** Starts again from nothing; gives a buffer back that is more than 4 times what the last use needed (the state shrank). */
   reset(lastUsedWords: number): void {
     this.length = 0;
-    if (this.words.length > 1 << 16 && this.words.length > 4 * lastUsedWords) this.words = new Int32Array(Math.max(1024, Math.ceil(lastUsedWords * 1.5)));
+    if (this.words.length > 1 << 16 && this.words.length > 4 * lastUsedWords) this.words = shared(Math.max(1024, Math.ceil(lastUsedWords * 1.5)));
   }
+}
+
+function shared(words: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(4 * words));
 }
