@@ -62,6 +62,9 @@ export interface GroupCommitOptions {
 
 type Waiter = { resolve: () => void; reject: (err: Error) => void } | null;
 
+/** Processing per event-loop turn when a hold ends (see GroupCommitter.drain). */
+const DRAIN_SLICE_MS = 10;
+
 /**
  * Group commit of the ingest journal: every message accepted during one turn
  * of the event loop (aedes handles a socket's whole read chunk, and the
@@ -171,7 +174,24 @@ export class GroupCommitter {
    */
   hold(on: boolean): void {
     this.held = on;
-    if (!on) this.processCommitted();
+    if (!on) this.drain();
+  }
+
+  /**
+   * After a hold: what waited is processed in order, at most DRAIN_SLICE_MS per event-loop turn
+   * (a hold of a few hundred ms at a high rate queues more than one turn should process; the
+   * broker's sockets are read in between). `processCommitted()` still processes all of it at once.
+   */
+  private drain(): void {
+    const until = performance.now() + DRAIN_SLICE_MS;
+    while (this.unprocessed.length > 0 && !this.held) {
+      const g = this.unprocessed.shift()!;
+      this.opts.committed(g.entries, g.lastSeq);
+      if (this.unprocessed.length > 0 && performance.now() > until) {
+        setImmediate(() => this.drain());
+        return;
+      }
+    }
   }
 
   /** Processes every committed group still waiting (journal order); their rows were committed and acknowledged. Not while held. */

@@ -329,7 +329,8 @@ remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
     d.processCommitted = () => c.processCommitted();
     d.holdProcessing = (on) => c.hold(on);
     // The writer thread starts on first use; bounded wait for it to open the file.
-    for (let i = 0; i < 300 && !d.commitGroupAsync([], () => undefined); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300 && !d.writerReady(); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(d.writerReady(), "the writer thread opened the file");
     return {
       core, outbox, d, c, out, log, sink,
       at(ms: number) { clock = ms; },
@@ -421,4 +422,25 @@ remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+it("GroupCommitter.hold: groups committed while held are acknowledged, processed in journal order when it ends", async () => {
+  const processed: string[] = [];
+  let seq = 0;
+  const c = new GroupCommitter({
+    commit: (es) => (seq += es.length),
+    committed: (es) => void processed.push(...es.map((e) => e.topic)),
+    failed: () => null,
+  });
+  const entry = (topic: string) => ({ receivedMs: 0, topic, clientId: "d", payload: Buffer.alloc(0) });
+  await c.accept(entry("a"), 1);
+  c.hold(true);
+  await c.accept(entry("b"), 1); // acknowledged: durable in the journal
+  await c.accept(entry("c"), 1);
+  c.processCommitted();
+  assert.deepEqual(processed, ["a"], "nothing is processed while held");
+  assert.equal(c.oldestUnprocessedMs(), 0, "the tick's clock is held back by what waits");
+  c.hold(false);
+  assert.deepEqual(processed, ["a", "b", "c"]);
+  assert.equal(c.oldestUnprocessedMs(), Infinity);
 });
