@@ -56,7 +56,8 @@ for (const p of points) {
       durationMs: 8_000,
       kills: p.kills ?? 0,
       seed: 7,
-      run: p.point,
+      // Its own run label: the same point with and without OFFLOAD writes into the one Prometheus.
+      run: p.env === undefined ? p.point : `${p.point}-offload`,
       ...(p.replay ? { envAfterKill: env } : { firstEnv: env }),
     });
     assert.equal(current.selfKills, 1, `the gateway reached ${p.point} and killed itself once`);
@@ -66,7 +67,7 @@ for (const p of points) {
       const m = await (await fetch(`${r.gateway.httpUrl}/metrics`)).text();
       return /^edgegate_aggregation_windows_open 0$/m.test(m) && s.outbox.rows === 0 ? true : undefined;
     }, 60_000, 250);
-    const check = await checkPrometheus(prom!, r.acked, p.point);
+    const check = await checkPrometheus(prom!, r.acked, p.env === undefined ? p.point : `${p.point}-offload`);
     console.log(`${p.point}: ${r.sent} sent, ${r.acked.length} acknowledged, ${check.rawSamples} raw samples, ${check.windows} windows; ${check.problems.length} differences`);
     assert.deepEqual(check.problems, []);
     await r.gateway.stop();
