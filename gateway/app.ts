@@ -359,13 +359,17 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       if (err instanceof NotAcceptingError) return "storage_full";
       throw err;
     }
+    await p.durability?.settled(); // processing is held while a checkpoint is written off the event loop
     committer.processCommitted(); // a 204 reports what the message came to
     return outcomes.get(entry) ?? null;
   }
 
   function tick(final: boolean): void {
     if (!p.accepting || !p.sink || !p.durability) return;
+    // A checkpoint being written off the event loop holds the state: no window is flushed meanwhile.
+    if (!final && p.durability.busy()) return;
     const aggregate = core.built.aggregate;
+    if (final) p.durability.settle();
     if (final) p.committer?.flush();
     p.committer?.processCommitted();
     const before = p.sink.pending();
@@ -432,6 +436,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     }));
     d.onRefusalChange = (reason) => c.setRefusal(reason);
     d.processCommitted = () => c.processCommitted();
+    d.holdProcessing = (on) => c.hold(on);
     c.setRefusal(d.refusal());
   }
 
@@ -511,6 +516,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       throw err;
     }
     // Swap (synchronous: no message can arrive half-way).
+    p.durability.settle();
     tick(false);
     const aggregate = core.built.aggregate;
     const restored = nextCore.built.aggregate.restore(aggregate.snapshot());

@@ -109,9 +109,9 @@ export class Core {
    * Loads an aggregation snapshot (`aggregate.snapshot()`) taken by a previous
    * run, e.g. from the recovery checkpoint; call before any message arrives.
    */
-  restoreSnapshot(data: Parameters<AggregateStage["restore"]>[0], nowMs: number): RestoreReport {
+  restoreSnapshot(data: Parameters<AggregateStage["restore"]>[0], nowMs: number, blocks?: Parameters<AggregateStage["restore"]>[1]): RestoreReport {
     const aggregate = this.built.aggregate;
-    const report = aggregate.restore(data);
+    const report = aggregate.restore(data, blocks);
     // A checkpoint written before the timestamp window existed (or under a wrong clock) may hold a
     // high-water mark in the future, which would refuse every later sample as too_late.
     const clamped = aggregate.clampFuture(nowMs + this.config.ingest.max_future_skew);

@@ -9,7 +9,10 @@
  * `after_journal_commit` (committed — reported by the writer thread — not
  * processed, no PUBACK sent), `mid_outbox_commit` (outbox rows and checkpoint written, not
  * committed), `after_outbox_commit` (committed, not yet booked in memory),
- * `during_replay` (part of the journal replayed at start). Unset in
+ * `during_replay` (part of the journal replayed at start),
+ * `mid_checkpoint_blob` (a checkpoint's blob written on the writer thread, not
+ * committed), `after_checkpoint_blob` (blob committed, the checkpoint row that
+ * refers to it and the tick's outbox rows not). Unset in
  * production: the check is one comparison with null.
  */
 const point = process.env["EDGEGATE_CRASH_AT"] ?? null;

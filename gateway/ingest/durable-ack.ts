@@ -73,6 +73,8 @@ type Waiter = { resolve: () => void; reject: (err: Error) => void } | null;
 
 /** Entries processed between two checks for a waiting report (~5–10 µs each in the pipeline). */
 const PROCESS_SLICE = 16;
+/** Processing per event-loop turn when a hold ends (see GroupCommitter.drain). */
+const DRAIN_SLICE_MS = 10;
 
 /**
  * Group commit of the ingest journal: every message accepted during one turn
@@ -128,6 +130,8 @@ export class GroupCommitter {
   /** A continuation of processing that stopped for a report is queued (setImmediate). */
   private resumeQueued = false;
   private readonly processDelayMs: number;
+  /** While set, committed groups wait unprocessed (acknowledged all the same): see `hold`. */
+  private held = false;
 
   constructor(private readonly opts: GroupCommitOptions) {
     this.maxGroup = opts.maxGroup ?? 5000;
@@ -179,12 +183,40 @@ export class GroupCommitter {
     return oldest;
   }
 
-  /** Processes every committed group still waiting (journal order); their rows were committed and acknowledged. */
+  /**
+   * Holds (true) or resumes (false) processing: while held, committed groups are acknowledged
+   * and wait, in journal order, so the pipeline's state stays as it is while a checkpoint of it
+   * is written between event-loop turns (gateway/recovery.ts). Resuming processes what waited.
+   */
+  hold(on: boolean): void {
+    this.held = on;
+    if (!on) this.drain();
+  }
+
+  /**
+   * After a hold: what waited is processed in order, at most DRAIN_SLICE_MS per event-loop turn
+   * (a hold of a few hundred ms at a high rate queues more than one turn should process; the
+   * broker's sockets are read in between). `processCommitted()` still processes all of it at once.
+   */
+  private drain(): void {
+    const until = performance.now() + DRAIN_SLICE_MS;
+    while (this.unprocessed.length > 0 && !this.held) {
+      const g = this.unprocessed.shift()!;
+      this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
+      if (this.unprocessed.length > 0 && performance.now() > until) {
+        setImmediate(() => this.drain());
+        return;
+      }
+    }
+  }
+
+  /** Processes every committed group still waiting (journal order); their rows were committed and acknowledged. Not while held. */
   processCommitted(): void {
     if (this.processTimer !== null) {
       clearTimeout(this.processTimer);
       this.processTimer = null;
     }
+    if (this.held) return;
     while (this.unprocessed.length > 0) {
       const g = this.unprocessed.shift()!;
       this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
@@ -199,7 +231,8 @@ export class GroupCommitter {
   private processUntilReport(): void {
     const { reportWaiting, receiveReports } = this.opts;
     if (reportWaiting === undefined || receiveReports === undefined) return this.processCommitted();
-    while (this.unprocessed.length > 0) {
+    // While held (a checkpoint of the pipeline's state is being written) nothing is processed.
+    while (this.unprocessed.length > 0 && !this.held) {
       if (reportWaiting()) {
         receiveReports();
         this.resumeSoon();
@@ -323,6 +356,12 @@ export class GroupCommitter {
       return;
     }
     this.opts.reported?.(entries, last);
+    if (reportedOldest === undefined && this.held) {
+      // Committed on this thread while processing is held: it waits behind the groups before it.
+      let oldest = Infinity;
+      for (const e of entries) if (e.receivedMs < oldest) oldest = e.receivedMs;
+      reportedOldest = oldest;
+    }
     if (reportedOldest === undefined) {
       // Committed on this thread: whatever the thread reported before comes first.
       this.processCommitted();

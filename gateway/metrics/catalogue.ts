@@ -49,7 +49,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     limitsSeriesActive: new Gauge({ name: "edgegate_limits_series_active", help: "Series counted towards a cardinality limit (limits.max_series), per scope (global, topics[i]).", labelNames: ["scope"], registers: r }),
     staleMarkers: new Counter({ name: "edgegate_aggregation_stale_markers_total", help: "Stale markers sent for aggregated output series that stopped (staleness_interval).", registers: r }),
     checkpoints: new Counter({ name: "edgegate_aggregation_checkpoints_total", help: "Checkpoints of the aggregation state written to the outbox file, by result (success, failure).", labelNames: ["result"], registers: r }),
-    checkpointBytes: new Gauge({ name: "edgegate_aggregation_checkpoint_bytes", help: "Size of the last aggregation checkpoint (JSON bytes).", registers: r }),
+    checkpointBytes: new Gauge({ name: "edgegate_aggregation_checkpoint_bytes", help: "Size of the last aggregation checkpoint in bytes (its row, and the blob it refers to when written off the event loop).", registers: r }),
     journalRows: new Gauge({ name: "edgegate_ingest_journal_rows", help: "Accepted messages in the ingest journal not yet covered by a checkpoint (replayed after a crash).", registers: r }),
     journalBytes: new Gauge({ name: "edgegate_ingest_journal_bytes", help: "Bytes (payload, topic, client id) in the ingest journal; counted in storage.max_bytes with the outbox.", registers: r }),
     storageFull: new Gauge({ name: "edgegate_storage_full", help: "1 while a commit failed for lack of space: publishes are refused (no PUBACK) and /-/ready answers 503 until space is free.", registers: r }),

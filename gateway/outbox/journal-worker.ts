@@ -11,7 +11,7 @@
 import { receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { crashPoint } from "../crash-hook.js";
-import { JOURNAL_INSERT_SQL, KIND_MESSAGE } from "./journal.js";
+import { CHECKPOINT_BLOB_GC_SQL, CHECKPOINT_BLOB_INSERT_SQL, JOURNAL_INSERT_SQL, KIND_MESSAGE } from "./journal.js";
 import type { WriterReply, WriterRequest } from "./journal-writer.js";
 
 const { path, port, signal, requests, wal } = workerData as {
@@ -33,7 +33,9 @@ let db: Database.Database;
 /** The connection's synchronous setting: FULL unless the last transaction held QoS 0 messages only. */
 let synchronousFull = true;
 type Append = Extract<WriterRequest, { type: "append" }>;
+type Blob = Extract<WriterRequest, { type: "blob" }>;
 let append: (reqs: Append[]) => number[];
+let storeBlob: (req: Blob) => void;
 try {
   db = new Database(path, { fileMustExist: true });
   // The same settings as the outbox connection: FULL makes a WAL commit fsync before it returns
@@ -46,6 +48,13 @@ try {
     db.pragma(`journal_size_limit = ${wal.walLimitBytes}`);
   }
   const insert = db.prepare<[number, number, string, string, Buffer]>(JOURNAL_INSERT_SQL);
+  const putBlob = db.prepare<[number, Buffer]>(CHECKPOINT_BLOB_INSERT_SQL);
+  const dropBlobs = db.prepare<[number, number]>(CHECKPOINT_BLOB_GC_SQL);
+  storeBlob = db.transaction((req: Blob) => {
+    dropBlobs.run(req.blobId, req.keep);
+    putBlob.run(req.blobId, Buffer.from(req.data, 0, req.bytes));
+    crashPoint("mid_checkpoint_blob");
+  });
   append = db.transaction((reqs: Append[]) => {
     const lastSeqs: number[] = [];
     let seq = 0;
@@ -76,19 +85,45 @@ function close(): void {
   port.close();
 }
 
+/** A checkpoint blob: its own transaction, always with fsync (the main thread's commit that refers to it follows its reply). */
+function blob(req: Blob): void {
+  try {
+    if (req.maxPageCount !== undefined) db.pragma(`max_page_count = ${req.maxPageCount}`);
+    if (!synchronousFull) {
+      db.pragma("synchronous = FULL");
+      synchronousFull = true;
+    }
+    storeBlob(req);
+    reply({ type: "committed", ids: [req.id], lastSeqs: [0], synced: true });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    reply({ type: "error", ids: [req.id], message: (err as Error).message, code: typeof code === "string" ? code : undefined });
+  }
+}
+
 /** Handles a request and whatever else is queued behind it; false once the thread is closed. */
 function handle(first: WriterRequest): boolean {
   if (first.type === "close") {
     close();
     return false;
   }
+  if (first.type === "blob") {
+    blob(first);
+    return true;
+  }
   // Everything handed over while the previous transaction ran: one transaction, one fsync.
   const reqs: Append[] = [first];
   let closing = false;
+  let after: Blob | null = null;
   for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
     const req = m.message as WriterRequest;
     if (req.type === "close") {
       closing = true;
+      break;
+    }
+    if (req.type === "blob") {
+      // Replies keep hand-over order: the groups before it, then it (nothing is read past it).
+      after = req;
       break;
     }
     reqs.push(req);
@@ -113,6 +148,7 @@ function handle(first: WriterRequest): boolean {
     const code = (err as { code?: unknown }).code;
     reply({ type: "error", ids, message: (err as Error).message, code: typeof code === "string" ? code : undefined });
   }
+  if (after !== null) blob(after);
   if (closing) close();
   return !closing;
 }

@@ -22,6 +22,13 @@ export type WriterRequest =
       /** False: QoS 0 messages only, the commit need not fsync (synchronous = NORMAL). */
       durable: boolean;
     }
+  /**
+   * A checkpoint's bytes (`bytes` of `data`, shared with the main thread, which leaves them alone
+   * until the reply) stored as blob `blobId` in table `checkpoint_blobs`, in a transaction of its
+   * own with fsync; blobs other than `blobId` and `keep` (the one the committed checkpoint refers to)
+   * are deleted in it. Replies "committed" with lastSeqs [0].
+   */
+  | { type: "blob"; id: number; blobId: number; keep: number; data: SharedArrayBuffer; bytes: number; maxPageCount?: number }
   | { type: "close" };
 
 export type WriterReply =
@@ -126,6 +133,21 @@ export class JournalWriter {
       topicEnds.buffer,
       clientEnds.buffer,
     ]);
+    this.wake();
+  }
+
+  /**
+   * Stores a checkpoint's bytes as blob `blobId` (see WriterRequest "blob"): on the writer thread, so
+   * neither the bytes' write nor its fsync runs on the event loop. `done` runs on the main thread.
+   * Only when available(); the thread commits it after the groups handed over before it.
+   */
+  submitBlob(blobId: number, keep: number, bytes: Buffer, done: WriterDone, pageLimit = -1): void {
+    if (!(bytes.buffer instanceof SharedArrayBuffer) || bytes.byteOffset !== 0) throw new Error("checkpoint blob: the bytes must start a SharedArrayBuffer");
+    const id = this.nextId++;
+    this.pending.set(id, done);
+    const maxPageCount = pageLimit > 0 && pageLimit !== this.sentPageLimit ? pageLimit : undefined;
+    if (maxPageCount !== undefined) this.sentPageLimit = pageLimit;
+    this.port!.postMessage({ type: "blob", id, blobId, keep, data: bytes.buffer, bytes: bytes.length, maxPageCount } satisfies WriterRequest);
     this.wake();
   }
 

@@ -20,7 +20,8 @@ export interface Checkpoint {
   /** Every journal entry with seq ≤ this is reflected in `data` and in the outbox. */
   seq: number;
   savedMs: number;
-  data: string;
+  /** As written: a Buffer (binary checkpoint, a BLOB) or text (JSON, as earlier versions wrote; the outbox position's ""). */
+  data: string | Buffer;
 }
 
 export const KIND_MESSAGE = 0;
@@ -28,6 +29,11 @@ export const KIND_RESUME = 1;
 
 /** One journal row; the writer thread (journal-worker.ts) prepares the same statement on its own connection. */
 export const JOURNAL_INSERT_SQL = "INSERT INTO journal (received_ms, kind, topic, client, payload) VALUES (?, ?, ?, ?, ?)";
+
+/** A checkpoint's bytes stored ahead of the commit that refers to them (the writer thread prepares these on its own connection). */
+export const CHECKPOINT_BLOB_INSERT_SQL = "INSERT OR REPLACE INTO checkpoint_blobs (id, data) VALUES (?, ?)";
+/** Blobs neither being written (first) nor referred to by the committed checkpoint (second). */
+export const CHECKPOINT_BLOB_GC_SQL = "DELETE FROM checkpoint_blobs WHERE id NOT IN (?, ?)";
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS journal (
@@ -43,6 +49,10 @@ CREATE TABLE IF NOT EXISTS recovery (
   seq      INTEGER NOT NULL,
   saved_ms INTEGER NOT NULL,
   data     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoint_blobs (
+  id   INTEGER PRIMARY KEY,
+  data BLOB NOT NULL
 );
 `;
 
@@ -65,10 +75,13 @@ export class Journal {
   private readonly insertStmt: Database.Statement<[number, number, string, string, Buffer]>;
   private readonly readStmt: Database.Statement<[number, number], { seq: number; received_ms: number; kind: number; topic: string; client: string; payload: Buffer }>;
   private readonly truncateStmt: Database.Statement<[number], { n: number; bytes: number | null }>;
-  private readonly putStmt: Database.Statement<[string, number, number, string]>;
-  private readonly getStmt: Database.Statement<[string], { seq: number; saved_ms: number; data: string }>;
+  private readonly putStmt: Database.Statement<[string, number, number, string | Buffer]>;
+  private readonly getStmt: Database.Statement<[string], { seq: number; saved_ms: number; data: string | Buffer }>;
   private readonly appendTx: (entries: readonly JournalEntry[], kind: number) => number;
   private readonly deleteStmt: Database.Statement<[number]>;
+  private readonly blobGetStmt: Database.Statement<[number], { data: Buffer }>;
+  private readonly blobGcStmt: Database.Statement<[number, number]>;
+  private readonly blobMaxStmt: Database.Statement<[], { id: number | null }>;
   private rowsCount = 0;
   private bytesCount = 0;
   /**
@@ -89,6 +102,9 @@ export class Journal {
       "INSERT INTO recovery (name, seq, saved_ms, data) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, saved_ms = excluded.saved_ms, data = excluded.data",
     );
     this.getStmt = db.prepare("SELECT seq, saved_ms, data FROM recovery WHERE name = ?");
+    this.blobGetStmt = db.prepare("SELECT data FROM checkpoint_blobs WHERE id = ?");
+    this.blobGcStmt = db.prepare(CHECKPOINT_BLOB_GC_SQL);
+    this.blobMaxStmt = db.prepare("SELECT max(id) AS id FROM checkpoint_blobs");
     this.appendTx = db.transaction((entries: readonly JournalEntry[], kind: number) => {
       let seq = 0;
       for (const e of entries) seq = Number(this.insertStmt.run(e.receivedMs, kind, e.topic, e.clientId, e.payload).lastInsertRowid);
@@ -160,15 +176,32 @@ export class Journal {
 
   /**
    * Saves a recovery position (`checkpoint` or `outbox`). Call inside the
-   * transaction that commits the outbox rows the position covers.
+   * transaction that commits the outbox rows the position covers. A Buffer
+   * is stored as a BLOB (column `data` has TEXT affinity, which keeps BLOBs
+   * as they are) and read back as a Buffer.
    */
-  savePosition(name: "checkpoint" | "outbox", seq: number, nowMs: number, data = ""): void {
+  savePosition(name: "checkpoint" | "outbox", seq: number, nowMs: number, data: string | Buffer = ""): void {
     this.putStmt.run(name, seq, nowMs, data);
   }
 
   load(name: "checkpoint" | "outbox"): Checkpoint | undefined {
     const r = this.getStmt.get(name);
     return r === undefined ? undefined : { seq: r.seq, savedMs: r.saved_ms, data: r.data };
+  }
+
+  /** A checkpoint blob (stored by the writer thread; a format-3 checkpoint row refers to it). */
+  loadBlob(id: number): Buffer | undefined {
+    return this.blobGetStmt.get(id)?.data;
+  }
+
+  /** Deletes the blobs other than `keep` (left by a run that stopped between a blob and the commit referring to it, or superseded). */
+  dropBlobs(keep: number): void {
+    this.blobGcStmt.run(keep, keep);
+  }
+
+  /** The highest blob id used so far (0: none). */
+  lastBlobId(): number {
+    return this.blobMaxStmt.get()?.id ?? 0;
   }
 
   /** Deletes entries with seq ≤ `seq` (they are covered by a checkpoint). Call inside the checkpoint's transaction; then `truncated(...)` after the commit. */

@@ -31,26 +31,33 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const points: { point: string; after: number; kills?: number; replay?: boolean; what: string }[] = [
+/** Every checkpoint written off the event loop (blob on the writer thread, processing held), not only those of ≥ 50,000 series. */
+const OFFLOAD = { EDGEGATE_CHECKPOINT_OFFLOAD_MIN_SERIES: "0" };
+
+const points: { point: string; after: number; kills?: number; replay?: boolean; what: string; env?: Record<string, string> }[] = [
   { point: "mid_group_commit", after: 40, what: "journal rows written, transaction not committed" },
   { point: "after_journal_commit", after: 40, what: "journal committed, not processed, no PUBACK sent" },
   { point: "mid_outbox_commit", after: 8, what: "outbox rows, position and checkpoint written, not committed" },
   { point: "after_outbox_commit", after: 8, what: "outbox + checkpoint committed, not booked in memory" },
   { point: "during_replay", after: 2, kills: 1, replay: true, what: "start-up after a kill -9, part of the journal replayed" },
+  { point: "mid_checkpoint_blob", after: 3, env: OFFLOAD, what: "checkpoint blob written on the writer thread, not committed" },
+  { point: "after_checkpoint_blob", after: 3, env: OFFLOAD, what: "checkpoint blob committed; the tick's outbox rows and the row referring to the blob not" },
+  { point: "after_outbox_commit", after: 8, env: OFFLOAD, what: "checkpoint off the event loop: outbox + the row referring to its blob committed, not booked in memory" },
 ];
 
 for (const p of points) {
   test(`crash point ${p.point} (${p.what}): acknowledged messages arrive exactly once`, { skip, timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), `edgegate-crashpoint-${p.point}-`));
     dirs.push(dir);
-    const env = { EDGEGATE_CRASH_AT: p.point, EDGEGATE_CRASH_AFTER: String(p.after) };
+    const env = { EDGEGATE_CRASH_AT: p.point, EDGEGATE_CRASH_AFTER: String(p.after), ...p.env };
     current = await runCrashLoop({
       dir,
       prom: prom!,
       durationMs: 8_000,
       kills: p.kills ?? 0,
       seed: 7,
-      run: p.point,
+      // Its own run label: the same point with and without OFFLOAD writes into the one Prometheus.
+      run: p.env === undefined ? p.point : `${p.point}-offload`,
       ...(p.replay ? { envAfterKill: env } : { firstEnv: env }),
     });
     assert.equal(current.selfKills, 1, `the gateway reached ${p.point} and killed itself once`);
@@ -60,7 +67,7 @@ for (const p of points) {
       const m = await (await fetch(`${r.gateway.httpUrl}/metrics`)).text();
       return /^edgegate_aggregation_windows_open 0$/m.test(m) && s.outbox.rows === 0 ? true : undefined;
     }, 60_000, 250);
-    const check = await checkPrometheus(prom!, r.acked, p.point);
+    const check = await checkPrometheus(prom!, r.acked, p.env === undefined ? p.point : `${p.point}-offload`);
     console.log(`${p.point}: ${r.sent} sent, ${r.acked.length} acknowledged, ${check.rawSamples} raw samples, ${check.windows} windows; ${check.problems.length} differences`);
     assert.deepEqual(check.problems, []);
     await r.gateway.stop();

@@ -4,7 +4,7 @@ import type { Stage } from "../stage.js";
 import type { Json } from "./output.js";
 import { compileRule, type Rule } from "./rule.js";
 import { SeriesInterner, type SeriesRef } from "./series.js";
-import { restoreRules, snapshotRules, type RestoreReport } from "./snapshot.js";
+import { restoreRules, snapshotRules, type RestoreReport, type StampBlocks } from "./snapshot.js";
 import { Admit, Group, SampleEmitter, SeriesBuffer, Window, emitWindow } from "./window.js";
 import type { DropFn } from "../../metrics/drop-reasons.js";
 
@@ -353,9 +353,14 @@ export class AggregateStage implements Stage {
     return this.rules.map((r) => r.options.fingerprint);
   }
 
-  /** Open windows, cross-window output state, flushed-window watermarks and stale tracking, as JSON (checkpoints). */
-  snapshot(): Json {
-    return snapshotRules(this.rules);
+  /**
+   * Open windows, cross-window output state, flushed-window watermarks and
+   * stale tracking, as JSON (checkpoints). With `blocks`, the windows'
+   * timestamps (O(input series)) are handed there as typed arrays and the
+   * JSON only refers to them (binary checkpoints, gateway/recovery-codec.ts).
+   */
+  snapshot(blocks?: StampBlocks): Json {
+    return snapshotRules(this.rules, blocks);
   }
 
   /**
@@ -363,8 +368,8 @@ export class AggregateStage implements Stage {
    * config changed since (fingerprint) starts empty; so does every rule if
    * the snapshot cannot be read. Throws nothing: the report says what happened.
    */
-  restore(data: Json): RestoreReport {
-    const report = restoreRules(this.rules, data, this.interner);
+  restore(data: Json, blocks?: StampBlocks): RestoreReport {
+    const report = restoreRules(this.rules, data, this.interner, blocks);
     this.openWindows = 0;
     this.openGroups = 0;
     for (const rule of this.rules) {

@@ -149,6 +149,15 @@ export class SeriesRef {
     return (this.dedupHi >>> 0) * 0x100000 + (this.dedupLoSize & 0xfffff);
   }
 
+  /**
+   * Writes the dedupId as two 32-bit words at `at`: its high 32 bits, then its low 20 bits with
+   * `count` (< 2048) above them; without boxing the dedupId as a double (binary checkpoints).
+   */
+  writeDedupId(words: Int32Array, at: number, count: number): void {
+    words[at] = this.dedupHi;
+    words[at + 1] = (this.dedupLoSize & 0xfffff) | (count << 20);
+  }
+
   /** Canonical key of the full label set, stable across the series' lifetimes (for outputs that keep cross-window state). */
   get key(): string {
     let key = keyCache.get(this);

@@ -16,8 +16,21 @@ import { Group, SeriesBuffer, Window } from "./window.js";
  * window (a table of label sets) and referred to by index; after a restore
  * the window holds (reference-counts) only those. Immediate rules save each output's small state (`save`); buffered
  * rules save the raw samples of their window (`[seriesIndex, ts[], values[]]`).
+ *
+ * With `StampBlocks` (binary checkpoints, gateway/recovery-codec.ts) a
+ * window's packed timestamps are not base64 in the JSON but a block of typed
+ * arrays beside it: the window says `stampBlock: <index>`. The JSON left is
+ * then O(groups), not O(input series).
  */
 export const SNAPSHOT_VERSION = 1;
+
+/** Where a binary checkpoint keeps the windows' timestamps (blocks beside the JSON, referred to by index). */
+export interface StampBlocks {
+  /** Writes `win`'s timestamps as a block: its index, or null when they do not pack (the window's JSON then holds rows). */
+  write(win: Window): number | null;
+  /** Loads block `index` into `win` (its `restored`); throws when there is no such block or it is damaged. */
+  read(index: number, win: Window): void;
+}
 
 export interface RestoreReport {
   /** Rules whose state was restored. */
@@ -34,7 +47,7 @@ function labelsOf(v: Json | undefined): Labels {
   return out;
 }
 
-function saveWindow(rule: Rule, win: Window): Json {
+function saveWindow(rule: Rule, win: Window, blocks: StampBlocks | undefined): Json {
   const index = new Map<SeriesRef, number>();
   const table: Json[] = [];
   const codec: SeriesCodec = {
@@ -66,12 +79,19 @@ function saveWindow(rule: Rule, win: Window): Json {
     }
     groups.push([g.key, g.metric, g.labels, states, buffers]);
   }
-  const packed = win.packStamps();
-  const stamps: { [key: string]: Json } = packed !== null ? { stampIds: packed.ids, stampOffsets: packed.offsets } : { stamps: win.stampRows() };
+  let stamps: { [key: string]: Json };
+  if (blocks !== undefined) {
+    const block = blocks.write(win);
+    stamps = block !== null ? { stampBlock: block } : { stamps: win.stampRows() };
+  } else {
+    const packed = win.packStamps();
+    stamps = packed !== null ? { stampIds: packed.ids, stampOffsets: packed.offsets } : { stamps: win.stampRows() };
+  }
   return { start: win.start, end: win.end, samples: win.samples, series: table, groups, ...stamps };
 }
 
-export function snapshotRules(rules: readonly Rule[]): Json {
+/** The rules' state as JSON; with `blocks`, the windows' timestamps go there instead of into the JSON (binary checkpoints). */
+export function snapshotRules(rules: readonly Rule[], blocks?: StampBlocks): Json {
   return {
     v: SNAPSHOT_VERSION,
     rules: rules.map((rule) => ({
@@ -79,16 +99,19 @@ export function snapshotRules(rules: readonly Rule[]): Json {
       flushedUntil: Number.isFinite(rule.flushedUntil) ? rule.flushedUntil : null,
       stale: rule.stale.snapshot(),
       outputs: rule.outputs.map((o) => o.snapshot?.() ?? null),
-      windows: [...rule.windows.values()].map((w) => saveWindow(rule, w)),
+      windows: [...rule.windows.values()].map((w) => saveWindow(rule, w, blocks)),
     })),
   };
 }
 
-function loadWindow(rule: Rule, data: Json, interner: SeriesInterner): Window {
+function loadWindow(rule: Rule, data: Json, interner: SeriesInterner, blocks: StampBlocks | undefined): Window {
   const w = asObject(data);
   const win = new Window(rule.index, asNumber(w["start"]), asNumber(w["end"]));
   win.samples = asNumber(w["samples"]);
-  if (w["stampIds"] !== undefined) win.unpackStamps(asString(w["stampIds"]), asString(w["stampOffsets"]));
+  if (w["stampBlock"] !== undefined) {
+    if (blocks === undefined) throw new Error("checkpoint: a window refers to a timestamp block, and there are none");
+    blocks.read(asNumber(w["stampBlock"]), win);
+  } else if (w["stampIds"] !== undefined) win.unpackStamps(asString(w["stampIds"]), asString(w["stampOffsets"]));
   else {
     const restored = new Map<number, number[]>();
     for (const row of asArray(w["stamps"] ?? [])) {
@@ -149,7 +172,7 @@ function clearRule(rule: Rule, interner: SeriesInterner): void {
   for (const o of rule.outputs) o.restore?.([]);
 }
 
-export function restoreRules(rules: readonly Rule[], data: Json, interner: SeriesInterner): RestoreReport {
+export function restoreRules(rules: readonly Rule[], data: Json, interner: SeriesInterner, blocks?: StampBlocks): RestoreReport {
   const report: RestoreReport = { rules: 0, windows: 0, discarded: [] };
   let saved: Json[];
   try {
@@ -183,7 +206,7 @@ export function restoreRules(rules: readonly Rule[], data: Json, interner: Serie
         if (out.restore && d !== undefined && d !== null) out.restore(d);
       });
       for (const w of asArray(o["windows"])) {
-        const win = loadWindow(rule, w, interner);
+        const win = loadWindow(rule, w, interner, blocks);
         rule.windows.set(win.start, win);
         report.windows++;
       }

@@ -2,6 +2,7 @@ import type { Labels, Sample } from "../../prom/sample.js";
 import type { AggregationOutput, GroupContext, OutputEmitter } from "./output.js";
 import type { SeriesRef } from "./series.js";
 import type { StaleTracker } from "./staleness.js";
+import type { WordWriter } from "./stamp-words.js";
 import { relabelLabels, type CompiledRelabel } from "../../prom/relabel.js";
 
 /**
@@ -231,6 +232,115 @@ export class Window {
     if (restored.size > 0) this.restored = restored;
   }
 
+  /**
+   * Appends every (dedupId, timestamps) of this window to `w` (binary
+   * checkpoints) as 32-bit words, per series: the dedupId's high 32 bits;
+   * its low 20 bits with the number of timestamps n above them (n ≥ 2047:
+   * 2047 there and n in a word of its own); the timestamps as offsets from
+   * the window start. 8 bytes for a series with one timestamp. Nothing is
+   * allocated per series (a million boxed dedupIds made scavenges, and big
+   * arrays new at each checkpoint made full GCs, that stalled the event loop
+   * for hundreds of ms).
+   *
+   * Resumable: writes from `c` on, at most `budget` series, and returns 1
+   * when the window is done (`c.rows` series written), 0 when the budget ran
+   * out (call again with the same cursor: the window must not change in
+   * between), -1 when a timestamp is not a whole millisecond int32 offset
+   * (the caller rewinds `w` and writes JSON rows instead).
+   */
+  writeStampWords(w: WordWriter, c: StampCursor = newStampCursor(), budget = Infinity): -1 | 0 | 1 {
+    const id = this.id;
+    const members = this.members;
+    const first = c.member;
+    const stop = Math.min(members.length, first + budget);
+    let words = w.reserve(2 * (stop - c.member) + 64);
+    let at = w.length;
+    let rows = c.rows;
+    let i = c.member;
+    for (; i < stop; i++) {
+      const s = members[i]!;
+      const st = s.stampsIn(id);
+      if (st === undefined) continue;
+      if (typeof st === "number") {
+        if (at + 3 > words.length) {
+          w.length = at;
+          words = w.reserve(3 + 3 * (stop - i));
+        }
+        if (!isOffset(st)) return -1;
+        s.writeDedupId(words, at, 1);
+        words[at + 2] = st;
+        at += 3;
+      } else {
+        const n = st.length;
+        if (at + 3 + n > words.length) {
+          w.length = at;
+          words = w.reserve(3 + n + 3 * (stop - i));
+        }
+        s.writeDedupId(words, at, Math.min(n, STAMP_COUNT_ESCAPE));
+        at += 2;
+        if (n >= STAMP_COUNT_ESCAPE) words[at++] = n;
+        for (let k = 0; k < n; k++) {
+          const off = st[k]!;
+          if (!isOffset(off)) return -1;
+          words[at++] = off;
+        }
+      }
+      rows++;
+    }
+    c.member = i;
+    c.rows = rows;
+    w.length = at;
+    if (i < members.length) return 0;
+    if (this.restored !== null) {
+      c.restored ??= this.restored.entries();
+      let left = budget - (i - first);
+      for (;;) {
+        if (left-- <= 0) return 0;
+        const next = c.restored.next();
+        if (next.done === true) break;
+        const [dedupId, list] = next.value;
+        const n = list.length;
+        words = w.reserve(3 + n);
+        at = w.length;
+        words[at] = Math.floor(dedupId / 0x100000) | 0;
+        words[at + 1] = (dedupId % 0x100000) | (Math.min(n, STAMP_COUNT_ESCAPE) << 20);
+        at += 2;
+        if (n >= STAMP_COUNT_ESCAPE) words[at++] = n;
+        for (const ts of list) {
+          const off = ts - this.start;
+          if (!isOffset(off)) return -1;
+          words[at++] = off;
+        }
+        w.length = at;
+        c.rows++;
+      }
+    }
+    return 1;
+  }
+
+  /** The inverse of `writeStampWords` (`rows` series in `words[from, to)`), into `restored`. */
+  readStampWords(words: Int32Array, from: number, to: number, rows: number): void {
+    const restored = new Map<number, number[]>();
+    let k = from;
+    for (let r = 0; r < rows; r++) {
+      if (k + 2 > to) throw new Error("checkpoint: packed timestamps are truncated");
+      const lo = words[k + 1]!;
+      const dedupId = (words[k]! >>> 0) * 0x100000 + (lo & 0xfffff);
+      k += 2;
+      let n = lo >>> 20;
+      if (n === STAMP_COUNT_ESCAPE) {
+        if (k >= to) throw new Error("checkpoint: packed timestamps are truncated");
+        n = words[k++]!;
+      }
+      if (n < 0 || k + n > to) throw new Error("checkpoint: packed timestamps are truncated");
+      const list: number[] = new Array(n);
+      for (let i = 0; i < n; i++) list[i] = words[k++]! + this.start;
+      restored.set(dedupId, list);
+    }
+    if (k !== to) throw new Error("checkpoint: packed timestamps have trailing words");
+    if (restored.size > 0) this.restored = restored;
+  }
+
   /** Every (dedupId, timestamps) of this window as JSON rows (checkpoints, when `packStamps` cannot). */
   stampRows(): [number, number[]][] {
     const rows: [number, number[]][] = [];
@@ -243,6 +353,19 @@ export class Window {
     return rows;
   }
 }
+
+/** Where `Window.writeStampWords` goes on from. */
+export interface StampCursor {
+  member: number;
+  restored: Iterator<[number, number[]]> | null;
+  /** Series written so far. */
+  rows: number;
+}
+
+export const newStampCursor = (): StampCursor => ({ member: 0, restored: null, rows: 0 });
+
+/** Timestamp counts from this one on take a word of their own in `writeStampWords` (11 bits beside the dedupId's low 20). */
+const STAMP_COUNT_ESCAPE = 2047;
 
 /** A timestamp offset that packs into an int32. */
 function isOffset(off: number): boolean {
