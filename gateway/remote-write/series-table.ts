@@ -1,7 +1,7 @@
 import type { Labels, Sample } from "../prom/sample.js";
 import type { PromLabel, PromSample, TimeSeries } from "./codec.js";
 import { SHARD_HASH_SEED, shardHashString } from "./shard.js";
-import { labelBodySize, utf8Length, varintSize, writeLabel, writeSeriesRuns } from "./write-request.js";
+import { utf8Length, varintSize, writeLabel, writeSeriesRuns, writeUtf8, writeVarint32 } from "./write-request.js";
 
 /**
  * The series a Remote-Write view has sent, kept across flushes: each label
@@ -107,9 +107,14 @@ export class SeriesTable {
   private valOff = new Int32Array(1024);
   private orderOf = new Int32Array(1024);
   private orders: string[][] = [];
-  /** Per key order: its positions sorted by name (the order of the encoded labels), and each name's UTF-8 length. */
+  /**
+   * Per key order: its positions sorted by name (the order of the encoded labels), each name's
+   * UTF-8 length, and each name's Label.name field encoded (position j from namePartOff[j]).
+   */
   private orderSorted: Int32Array[] = [];
   private orderNameBytes: Int32Array[] = [];
+  private orderNameParts: Uint8Array[] = [];
+  private orderNamePartOff: Int32Array[] = [];
   private orderIndex = new Map<string, number>();
   private lastOrder = 0;
   /** Per series, 1 + the id of the series that followed it in the input last time (0 = none): tried before the index. */
@@ -123,8 +128,6 @@ export class SeriesTable {
   private restored = new Map<string, number>();
   /** Scratch of `intern` for `add`: each non-empty label's hash, in key order. */
   private labelHashes = new Int32Array(64);
-  /** Scratch of `add`: UTF-8 lengths of one label set's values, in name order. */
-  private valueBytes = new Int32Array(64);
   /**
    * Label values met by `add`, by label hash (direct-mapped, a newer value takes the slot):
    * label values repeat across series (metric names, fleets, models) and a decoder makes a
@@ -247,7 +250,17 @@ export class SeriesTable {
       this.orders.push(names);
       const sorted = Int32Array.from(names.keys()).sort((a, b) => (names[a]! < names[b]! ? -1 : 1)); // names are distinct
       this.orderSorted.push(sorted);
-      this.orderNameBytes.push(Int32Array.from(names, utf8Length));
+      const nameBytes = Int32Array.from(names, utf8Length);
+      this.orderNameBytes.push(nameBytes);
+      const partOff = new Int32Array(names.length + 1);
+      for (let j = 0; j < names.length; j++) partOff[j + 1] = partOff[j]! + 1 + varintSize(nameBytes[j]!) + nameBytes[j]!;
+      const parts = new Uint8Array(partOff[names.length]!);
+      for (let j = 0; j < names.length; j++) {
+        parts[partOff[j]!] = 0x0a; // Label.name = 1
+        writeUtf8(parts, writeVarint32(parts, partOff[j]! + 1, nameBytes[j]!), names[j]!, nameBytes[j]!);
+      }
+      this.orderNameParts.push(parts);
+      this.orderNamePartOff.push(partOff);
       this.orderIndex.set(key, oi);
     }
     this.lastOrder = oi;
@@ -291,22 +304,15 @@ export class SeriesTable {
       oi = this.orderId(names);
     }
     this.orderOf[id] = oi;
-    // Its TimeSeries.labels fields, sorted by name, into the arena.
-    const names = this.orders[oi]!;
+    // Its TimeSeries.labels fields, sorted by name, into the arena: each value written in one pass as
+    // ASCII (its length is its UTF-8 length), written again as UTF-8 if a character was not.
     const sorted = this.orderSorted[oi]!;
-    const nameBytes = this.orderNameBytes[oi]!;
-    if (this.valueBytes.length < size) this.valueBytes = new Int32Array(Math.max(size, 2 * this.valueBytes.length));
-    const vbs = this.valueBytes;
-    let len = 0;
-    for (let k = 0; k < size; k++) {
-      const jj = sorted[k]!;
-      const vb = utf8Length(values[off + jj]!);
-      vbs[k] = vb;
-      const lb = labelBodySize(nameBytes[jj]!, vb);
-      len += 1 + varintSize(lb) + lb;
-    }
-    if (this.arena.length < this.arenaUsed + len) {
-      const bigger = new Uint8Array(Math.max(this.arenaUsed + len, Math.ceil(this.arena.length * 1.5)));
+    const parts = this.orderNameParts[oi]!;
+    const partOff = this.orderNamePartOff[oi]!;
+    let bound = parts.length;
+    for (let k = 0; k < size; k++) bound += 12 + 3 * values[off + k]!.length; // tags, lengths, UTF-8 at most 3 bytes per UTF-16 unit
+    if (this.arena.length < this.arenaUsed + bound) {
+      const bigger = new Uint8Array(Math.max(this.arenaUsed + bound, Math.ceil(this.arena.length * 1.5)));
       bigger.set(this.arena.subarray(0, this.arenaUsed));
       this.arena = bigger;
     }
@@ -314,8 +320,26 @@ export class SeriesTable {
     let p = this.arenaUsed;
     for (let k = 0; k < size; k++) {
       const jj = sorted[k]!;
-      p = writeLabel(a, p, names[jj]!, values[off + jj]!, nameBytes[jj]!, vbs[k]!);
+      const v = values[off + jj]!;
+      const from = partOff[jj]!;
+      const to = partOff[jj + 1]!;
+      const n = v.length;
+      const start = p;
+      a[p++] = 0x0a; // TimeSeries.labels = 1
+      p = writeVarint32(a, p, to - from + 1 + varintSize(n) + n);
+      for (let b = from; b < to; b++) a[p++] = parts[b]!;
+      a[p++] = 0x12; // Label.value = 2
+      p = writeVarint32(a, p, n);
+      let any = 0;
+      for (let i = 0; i < n; i++) {
+        const c = v.charCodeAt(i);
+        any |= c;
+        a[p + i] = c;
+      }
+      p += n;
+      if (any >= 0x80) p = writeLabel(a, start, this.orders[oi]![jj]!, v, this.orderNameBytes[oi]![jj]!, utf8Length(v));
     }
+    const len = p - this.arenaUsed;
     this.recOff[id] = this.arenaUsed;
     this.recLen[id] = len;
     this.next[id] = 0;
@@ -386,6 +410,8 @@ export class SeriesTable {
     this.orders = [];
     this.orderSorted = [];
     this.orderNameBytes = [];
+    this.orderNameParts = [];
+    this.orderNamePartOff = [];
     this.orderIndex.clear();
     this.lastOrder = 0;
     let used = 0;
