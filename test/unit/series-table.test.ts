@@ -85,7 +85,7 @@ const labelsArb = fc
 const sampleArb = fc.record({
   labels: labelsArb,
   value,
-  timestamp: fc.oneof(fc.integer({ min: 1_700_000_000_000, max: 1_700_000_000_040 }), fc.constantFrom(-5, 0, 2 ** 35, Number.NaN, 1.7e12 + 0.5)),
+  timestamp: fc.oneof(fc.integer({ min: 1_700_000_000_000, max: 1_700_000_000_040 }), fc.constantFrom(-5, 0, 2 ** 35 - 1, 2 ** 35, 2 ** 42 - 1, 2 ** 42, Number.NaN, 1.7e12 + 0.5)),
 });
 
 test("flushes through the series table write the same WriteRequests as per-flush grouping, and protobufjs reads them back", () => {
