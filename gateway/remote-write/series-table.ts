@@ -136,6 +136,8 @@ export class SeriesTable {
    * again, growing and clearing the Map), a third of the cost of a new series.
    */
   private readonly valueCache: string[] = new Array<string>(VALUE_CACHE_SIZE).fill("");
+  /** The label hash of each slot's value: a different hash rules a value out without reading the held string (a cache miss). */
+  private readonly valueCacheHash = new Int32Array(VALUE_CACHE_SIZE);
 
   // The current flush (valid until the next `group`): per series id, then per sample.
   private flushNo = 0;
@@ -283,15 +285,23 @@ export class SeriesTable {
     let sameOrder = last !== undefined && last.length === size;
     const lh = this.labelHashes;
     const cache = this.valueCache;
+    const cacheHash = this.valueCacheHash;
     let j = 0;
+    let chars = 0;
     for (const n in labels) {
       const v = labels[n];
       if (v === undefined || v === "") continue;
       if (sameOrder && last![j] !== n) sameOrder = false;
-      const c = lh[j]! & (VALUE_CACHE_SIZE - 1);
+      const h = lh[j]!;
+      const c = h & (VALUE_CACHE_SIZE - 1);
       const known = cache[c]!;
-      if (known === v) values.push(known);
-      else values.push((cache[c] = v));
+      if (cacheHash[c] === h && known === v) values.push(known);
+      else {
+        cache[c] = v;
+        cacheHash[c] = h;
+        values.push(v);
+      }
+      chars += v.length;
       j++;
     }
     let oi = this.lastOrder;
@@ -309,8 +319,7 @@ export class SeriesTable {
     const sorted = this.orderSorted[oi]!;
     const parts = this.orderNameParts[oi]!;
     const partOff = this.orderNamePartOff[oi]!;
-    let bound = parts.length;
-    for (let k = 0; k < size; k++) bound += 12 + 3 * values[off + k]!.length; // tags, lengths, UTF-8 at most 3 bytes per UTF-16 unit
+    const bound = parts.length + 12 * size + 3 * chars; // tags, lengths, UTF-8 at most 3 bytes per UTF-16 unit
     if (this.arena.length < this.arenaUsed + bound) {
       const bigger = new Uint8Array(Math.max(this.arenaUsed + bound, Math.ceil(this.arena.length * 1.5)));
       bigger.set(this.arena.subarray(0, this.arenaUsed));
