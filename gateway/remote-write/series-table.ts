@@ -7,7 +7,8 @@ import { utf8Length, varintSize, writeLabel, writeSeriesRuns, writeUtf8, writeVa
  * The series a Remote-Write view has sent, kept across flushes: each label
  * set once, as the protobuf bytes of its `TimeSeries.labels` fields (sorted by
  * name, empty values left out, ready to copy into a request), with the order
- * guard's last committed timestamp and its shard hash. A flush then groups
+ * guard's last committed timestamp and its shard hash (worked out when a
+ * sharded target first needs it). A flush then groups
  * its samples by series id into typed arrays and writes each request by
  * copying label bytes: no label array, label object, key string or Map entry
  * per series and flush. Building those every flush (and the scavenges that
