@@ -142,10 +142,18 @@ export async function benchEncode(shape: EncodeShape, start: number, reps = 7): 
   let n = 0;
   let round = 0;
   const next = () => freshSamples(json, shape, start + round++ * span);
-  // A full collection, then a pause: the collector sweeps on helper threads after it, CPU time the next run would be charged.
+  // A full collection, then a pause until the process is idle: the collector sweeps on helper threads after it,
+  // CPU time the next run would be charged. On a loaded box a fixed 150 ms was not always enough (steady runs
+  // of one process came out 2–3× slower than those of another); wait until 50 ms pass with < 0.5 ms of CPU (at most 3 s).
   const gc = async () => {
     globalThis.gc?.();
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 60; i++) {
+      const c0 = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, 50));
+      const c = process.cpuUsage(c0);
+      if (c.user + c.system < 500) break;
+    }
   };
   for (let r = 0; r < WARMUP + reps; r++) {
     let samples = next();

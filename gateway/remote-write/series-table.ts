@@ -1,13 +1,14 @@
 import type { Labels, Sample } from "../prom/sample.js";
 import type { PromLabel, PromSample, TimeSeries } from "./codec.js";
-import { shardHash } from "./shard.js";
-import { labelBodySize, utf8Length, varintSize, writeLabel, writeSeriesRuns } from "./write-request.js";
+import { SHARD_HASH_SEED, shardHashString } from "./shard.js";
+import { utf8Length, varintSize, writeLabel, writeSeriesRuns, writeUtf8, writeVarint32 } from "./write-request.js";
 
 /**
  * The series a Remote-Write view has sent, kept across flushes: each label
  * set once, as the protobuf bytes of its `TimeSeries.labels` fields (sorted by
  * name, empty values left out, ready to copy into a request), with the order
- * guard's last committed timestamp and its shard hash. A flush then groups
+ * guard's last committed timestamp and its shard hash (worked out when a
+ * sharded target first needs it). A flush then groups
  * its samples by series id into typed arrays and writes each request by
  * copying label bytes: no label array, label object, key string or Map entry
  * per series and flush. Building those every flush (and the scavenges that
@@ -30,6 +31,8 @@ import { labelBodySize, utf8Length, varintSize, writeLabel, writeSeriesRuns } fr
  */
 
 const NONE = Number.NaN;
+/** Slots of the value cache (a power of two). */
+const VALUE_CACHE_SIZE = 8192;
 
 /** Grows a typed array to at least `n` elements (doubling), keeping its contents. */
 function grown<T extends Int32Array | Uint32Array | Float64Array | Uint8Array>(a: T, n: number): T {
@@ -89,7 +92,9 @@ export class SeriesTable {
   private sizes = new Int32Array(1024);
   private recOff = new Int32Array(1024);
   private recLen = new Int32Array(1024);
+  /** Its shard hash (shard.ts), once `shardKnown` is 1: worked out by the first encode with several shards. */
   private shard = new Uint32Array(1024);
+  private shardKnown = new Uint8Array(1024);
   private lastTs = new Float64Array(1024).fill(NONE);
   /** Flush number that last sent the series (eviction keeps the most recent). */
   private seen = new Int32Array(1024);
@@ -103,6 +108,14 @@ export class SeriesTable {
   private valOff = new Int32Array(1024);
   private orderOf = new Int32Array(1024);
   private orders: string[][] = [];
+  /**
+   * Per key order: its positions sorted by name (the order of the encoded labels), each name's
+   * UTF-8 length, and each name's Label.name field encoded (position j from namePartOff[j]).
+   */
+  private orderSorted: Int32Array[] = [];
+  private orderNameBytes: Int32Array[] = [];
+  private orderNameParts: Uint8Array[] = [];
+  private orderNamePartOff: Int32Array[] = [];
   private orderIndex = new Map<string, number>();
   private lastOrder = 0;
   /** Per series, 1 + the id of the series that followed it in the input last time (0 = none): tried before the index. */
@@ -114,10 +127,18 @@ export class SeriesTable {
 
   /** Order-guard entries of a checkpoint whose series has not been met since (canonical key → timestamp). */
   private restored = new Map<string, number>();
-  /** Scratch of `add`: UTF-8 lengths of the names and values of one label set. */
-  private readonly byteLengths: number[] = [];
-  /** Label values recently met by `add` (see `shared`). */
-  private recent = new Map<string, string>();
+  /** Scratch of `intern` for `add`: each non-empty label's hash, in key order. */
+  private labelHashes = new Int32Array(64);
+  /**
+   * Label values met by `add`, by label hash (direct-mapped, a newer value takes the slot):
+   * label values repeat across series (metric names, fleets, models) and a decoder makes a
+   * fresh copy of each for every sample; a series keeps the copy already held. A Map of
+   * recent values did the same at ~170 ns per value of a new series (hashing the string
+   * again, growing and clearing the Map), a third of the cost of a new series.
+   */
+  private readonly valueCache: string[] = new Array<string>(VALUE_CACHE_SIZE).fill("");
+  /** The label hash of each slot's value: a different hash rules a value out without reading the held string (a cache miss). */
+  private readonly valueCacheHash = new Int32Array(VALUE_CACHE_SIZE);
 
   // The current flush (valid until the next `group`): per series id, then per sample.
   private flushNo = 0;
@@ -155,11 +176,14 @@ export class SeriesTable {
   intern(labels: Labels): number {
     let hash = 0;
     let size = 0;
+    let lh = this.labelHashes;
     for (const n in labels) {
       const v = labels[n];
       if (v === undefined || v === "") continue;
-      hash = (hash + labelHash(n, v)) | 0; // a sum: independent of label order
-      size++;
+      const h = labelHash(n, v);
+      if (size === lh.length) lh = this.labelHashes = grown(lh, size + 1);
+      lh[size++] = h;
+      hash = (hash + h) | 0; // a sum: independent of label order
     }
     const slots = this.slots;
     const mask = slots.length - 1;
@@ -213,6 +237,7 @@ export class SeriesTable {
     return out;
   }
 
+  /** The id of the key order `names` (added when new, with its sorted positions and name lengths). */
   private orderId(names: string[]): number {
     // Most series of a table share one key order: try the last one used first.
     const last = this.orders[this.lastOrder];
@@ -226,82 +251,126 @@ export class SeriesTable {
     if (oi === undefined) {
       oi = this.orders.length;
       this.orders.push(names);
+      const sorted = Int32Array.from(names.keys()).sort((a, b) => (names[a]! < names[b]! ? -1 : 1)); // names are distinct
+      this.orderSorted.push(sorted);
+      const nameBytes = Int32Array.from(names, utf8Length);
+      this.orderNameBytes.push(nameBytes);
+      const partOff = new Int32Array(names.length + 1);
+      for (let j = 0; j < names.length; j++) partOff[j + 1] = partOff[j]! + 1 + varintSize(nameBytes[j]!) + nameBytes[j]!;
+      const parts = new Uint8Array(partOff[names.length]!);
+      for (let j = 0; j < names.length; j++) {
+        parts[partOff[j]!] = 0x0a; // Label.name = 1
+        writeUtf8(parts, writeVarint32(parts, partOff[j]! + 1, nameBytes[j]!), names[j]!, nameBytes[j]!);
+      }
+      this.orderNameParts.push(parts);
+      this.orderNamePartOff.push(partOff);
       this.orderIndex.set(key, oi);
     }
     this.lastOrder = oi;
     return oi;
   }
 
+  /**
+   * Adds the series of `labels` (`size` non-empty labels, whose hashes `intern` left in
+   * `labelHashes`) at index slot `slot`. No allocation but the series' share of the table's
+   * arrays (and a names array for a key order not met before).
+   */
   private add(labels: Labels, hash: number, size: number, slot: number): number {
     const id = this.count++;
     if (id >= this.hashes.length) this.growIds(id + 1);
-    const inOrder: string[] = [];
-    this.valOff[id] = this.values.length;
+    const values = this.values;
+    const off = values.length;
+    this.valOff[id] = off;
+    // The values in key order (an equal value already held is kept instead), checking the key order against the last one.
+    const last = this.orders[this.lastOrder];
+    let sameOrder = last !== undefined && last.length === size;
+    const lh = this.labelHashes;
+    const cache = this.valueCache;
+    const cacheHash = this.valueCacheHash;
+    let j = 0;
+    let chars = 0;
     for (const n in labels) {
       const v = labels[n];
       if (v === undefined || v === "") continue;
-      inOrder.push(n);
-      this.values.push(this.shared(v));
+      if (sameOrder && last![j] !== n) sameOrder = false;
+      const h = lh[j]!;
+      const c = h & (VALUE_CACHE_SIZE - 1);
+      const known = cache[c]!;
+      if (cacheHash[c] === h && known === v) values.push(known);
+      else {
+        cache[c] = v;
+        cacheHash[c] = h;
+        values.push(v);
+      }
+      chars += v.length;
+      j++;
     }
-    this.orderOf[id] = this.orderId(inOrder);
-    const names = inOrder.slice().sort();
-    const pl: PromLabel[] = [];
-    const bytes = this.byteLengths;
-    let len = 0;
-    for (const n of names) {
-      const v = labels[n]!;
-      const nb = utf8Length(n);
-      const vb = utf8Length(v);
-      bytes.push(nb, vb);
-      pl.push({ name: n, value: v });
-      const lb = labelBodySize(nb, vb);
-      len += 1 + varintSize(lb) + lb;
+    let oi = this.lastOrder;
+    if (!sameOrder) {
+      const names: string[] = [];
+      for (const n in labels) {
+        const v = labels[n];
+        if (v !== undefined && v !== "") names.push(n);
+      }
+      oi = this.orderId(names);
     }
-    if (this.arena.length < this.arenaUsed + len) {
-      const bigger = new Uint8Array(Math.max(this.arenaUsed + len, Math.ceil(this.arena.length * 1.5)));
+    this.orderOf[id] = oi;
+    // Its TimeSeries.labels fields, sorted by name, into the arena: each value written in one pass as
+    // ASCII (its length is its UTF-8 length), written again as UTF-8 if a character was not.
+    const sorted = this.orderSorted[oi]!;
+    const parts = this.orderNameParts[oi]!;
+    const partOff = this.orderNamePartOff[oi]!;
+    const bound = parts.length + 12 * size + 3 * chars; // tags, lengths, UTF-8 at most 3 bytes per UTF-16 unit
+    if (this.arena.length < this.arenaUsed + bound) {
+      const bigger = new Uint8Array(Math.max(this.arenaUsed + bound, Math.ceil(this.arena.length * 1.5)));
       bigger.set(this.arena.subarray(0, this.arenaUsed));
       this.arena = bigger;
     }
     const a = this.arena;
     let p = this.arenaUsed;
-    for (let k = 0; k < pl.length; k++) {
-      const l = pl[k]!;
-      p = writeLabel(a, p, l.name, l.value, bytes[2 * k]!, bytes[2 * k + 1]!);
+    for (let k = 0; k < size; k++) {
+      const jj = sorted[k]!;
+      const v = values[off + jj]!;
+      const from = partOff[jj]!;
+      const to = partOff[jj + 1]!;
+      const n = v.length;
+      const start = p;
+      a[p++] = 0x0a; // TimeSeries.labels = 1
+      p = writeVarint32(a, p, to - from + 1 + varintSize(n) + n);
+      for (let b = from; b < to; b++) a[p++] = parts[b]!;
+      a[p++] = 0x12; // Label.value = 2
+      p = writeVarint32(a, p, n);
+      let any = 0;
+      for (let i = 0; i < n; i++) {
+        const c = v.charCodeAt(i);
+        any |= c;
+        a[p + i] = c;
+      }
+      p += n;
+      if (any >= 0x80) p = writeLabel(a, start, this.orders[oi]![jj]!, v, this.orderNameBytes[oi]![jj]!, utf8Length(v));
     }
-    bytes.length = 0;
+    const len = p - this.arenaUsed;
     this.recOff[id] = this.arenaUsed;
     this.recLen[id] = len;
     this.next[id] = 0;
     this.arenaUsed = p;
     this.hashes[id] = hash;
     this.sizes[id] = size;
-    this.shard[id] = shardHash(pl);
+    this.shardKnown[id] = 0;
     this.seen[id] = this.flushNo;
-    let last = NONE;
+    let lastTs = NONE;
     if (this.restored.size > 0) {
       const key = canonicalKey(labels);
       const t = this.restored.get(key);
       if (t !== undefined) {
-        last = t;
+        lastTs = t;
         this.restored.delete(key);
       }
     }
-    this.lastTs[id] = last;
+    this.lastTs[id] = lastTs;
     this.slots[slot] = id + 1;
     if (this.count * 2 > this.slots.length) this.reindex(this.slots.length * 2);
     return id;
-  }
-
-  /**
-   * `v`, or an equal string met before: label values repeat across series (metric
-   * names, fleets, models) and a decoder makes a fresh copy for every sample.
-   */
-  private shared(v: string): string {
-    const known = this.recent.get(v);
-    if (known !== undefined) return known;
-    if (this.recent.size >= 65_536) this.recent.clear(); // bounded; the frequent values come back at once
-    this.recent.set(v, v);
-    return v;
   }
 
   private growIds(n: number): void {
@@ -310,6 +379,7 @@ export class SeriesTable {
     this.recOff = grown(this.recOff, n);
     this.recLen = grown(this.recLen, n);
     this.shard = grown(this.shard, n);
+    this.shardKnown = grown(this.shardKnown, n);
     const had = this.lastTs.length;
     this.lastTs = grown(this.lastTs, n);
     this.lastTs.fill(NONE, had);
@@ -348,6 +418,10 @@ export class SeriesTable {
     const values: string[] = [];
     const orders = this.orders;
     this.orders = [];
+    this.orderSorted = [];
+    this.orderNameBytes = [];
+    this.orderNameParts = [];
+    this.orderNamePartOff = [];
     this.orderIndex.clear();
     this.lastOrder = 0;
     let used = 0;
@@ -363,6 +437,7 @@ export class SeriesTable {
       this.hashes[w] = this.hashes[id]!;
       this.sizes[w] = this.sizes[id]!;
       this.shard[w] = this.shard[id]!;
+      this.shardKnown[w] = this.shardKnown[id]!;
       this.lastTs[w] = this.lastTs[id]!;
       this.seen[w] = this.seen[id]!;
       const names = orders[this.orderOf[id]!]!;
@@ -630,6 +705,15 @@ export class SeriesTable {
     const out: T[][] = [];
     for (let s = 0; s < nShards; s++) out.push([]);
     const outN = this.outSeries;
+    if (nShards > 1) {
+      for (let k = 0; k < outN; k++) {
+        const id = this.outId[k]!;
+        if (this.shardKnown[id] === 0) {
+          this.shard[id] = this.shardHashOf(id);
+          this.shardKnown[id] = 1;
+        }
+      }
+    }
     // Pieces of the current batch: index into out*, and the sample run.
     let pieces = new Int32Array(3 * 64);
     for (let shard = 0; shard < nShards; shard++) {
@@ -658,6 +742,23 @@ export class SeriesTable {
       if (np > 0) out[shard]!.push(finish(this.write(pieces, np), maxSamples - room));
     }
     return out;
+  }
+
+  /**
+   * shardHash of series `id`'s labels (sorted by name), from the strings the table holds: only
+   * sharded targets need it, so a series pays for it at its first encode with several shards.
+   */
+  private shardHashOf(id: number): number {
+    const oi = this.orderOf[id]!;
+    const names = this.orders[oi]!;
+    const sorted = this.orderSorted[oi]!;
+    const off = this.valOff[id]!;
+    let h = SHARD_HASH_SEED;
+    for (let k = 0; k < sorted.length; k++) {
+      const j = sorted[k]!;
+      h = shardHashString(shardHashString(h, names[j]!), this.values[off + j]!);
+    }
+    return h >>> 0;
   }
 
   /** One WriteRequest of `np` pieces (out index, sample run). */

@@ -15,15 +15,19 @@ export function shardOf(labels: readonly PromLabel[], shards: number): number {
 
 /** The hash shardOf takes mod `shards` (unsigned 32 bit), for a caller that keeps it per series. */
 export function shardHash(labels: readonly PromLabel[]): number {
-  let h = 0x811c9dc5;
+  let h = SHARD_HASH_SEED;
   for (const l of labels) {
-    h = fnv(h, l.name);
-    h = fnv(h, l.value);
+    h = shardHashString(h, l.name);
+    h = shardHashString(h, l.value);
   }
   return h >>> 0;
 }
 
-function fnv(h: number, s: string): number {
+/** shardHash's start value: for a caller that hashes the labels without building PromLabel objects. */
+export const SHARD_HASH_SEED = 0x811c9dc5;
+
+/** One step of shardHash: the hash after `s` and its separator (the result `>>> 0` once all are hashed, in shardHash's order). */
+export function shardHashString(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
