@@ -26,4 +26,30 @@ export function keepYoungGenerationSmall(): void {
   if (!operatorChoseSemiSpace(process.execArgv, process.env.NODE_OPTIONS)) v8.setFlagsFromString("--semi-space-growth-factor=1");
 }
 
-keepYoungGenerationSmall();
+/**
+ * V8 lets the old generation grow to up to 4× what survived the last full
+ * collection before it collects again. Under sustained ingest the old
+ * generation fills with objects that lived just long enough to be promoted
+ * (a message waiting for its journal commit, the socket chunk holding it) and
+ * are garbage by the next full collection: flink demo, 10,000 connections at
+ * 30k events/s, ~120 MB live grew to ~190 MB of heap plus ~55 MB of dead
+ * socket chunks held outside it (peak RSS 380 MB). Growing by at most 30 %
+ * over what is live bounds both: peak RSS 300 MB there, for one more full
+ * collection every few seconds (mostly incremental and concurrent:
+ * `npm run bench -- flink-demo` records the CPU). An operator who sizes the
+ * old generation (NODE_OPTIONS or the command line) keeps that choice.
+ */
+export const OLD_SPACE_FLAG = /^--(heap-growing-percent|max-old-space-size|max-heap-size)\b/;
+export const HEAP_GROWING_PERCENT = 30;
+
+export function operatorChoseOldSpace(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  return [...execArgv, ...(nodeOptions ?? "").split(/\s+/)].some((a) => OLD_SPACE_FLAG.test(a.replace(/_/g, "-")));
+}
+
+/** Both settings (again after a worker thread started: it resets V8's runtime flags). */
+export function keepHeapSmall(): void {
+  keepYoungGenerationSmall();
+  if (!operatorChoseOldSpace(process.execArgv, process.env.NODE_OPTIONS)) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+}
+
+keepHeapSmall();

@@ -2,7 +2,7 @@ import { Worker } from "node:worker_threads";
 import type { Config } from "./schema.js";
 import { ConfigError } from "./config-error.js";
 import type { LoadReply } from "./load-worker.js";
-import { keepYoungGenerationSmall } from "../startup-memory.js";
+import { keepHeapSmall } from "../startup-memory.js";
 import { adoptParsedSelectors } from "../prom/selector.js";
 
 /**
@@ -27,9 +27,9 @@ export function loadConfigIsolated(path?: string): Promise<Config> {
     worker.once("message", (m: LoadReply) => (reply = m));
     worker.once("error", (err) => reject(err));
     // Starting a worker thread resets V8's runtime flags; set ours again.
-    worker.once("online", keepYoungGenerationSmall);
+    worker.once("online", keepHeapSmall);
     worker.once("exit", (code) => {
-      keepYoungGenerationSmall();
+      keepHeapSmall();
       if (reply === undefined) reject(new Error(`config loader exited with code ${code} without an answer`));
       else if (reply.ok) {
         adoptParsedSelectors(reply.selectors);

@@ -1,5 +1,6 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { JournalEntry } from "./journal.js";
+import { keepHeapSmall } from "../startup-memory.js";
 
 export type WriterRequest =
   /**
@@ -249,6 +250,9 @@ export class JournalWriter {
     switch (m.type) {
       case "ready":
         if (this.state === "starting") this.state = "ready";
+        // Starting a worker thread resets V8's runtime flags to the command line's (still after its
+        // "online" event): set the gateway's again once the thread has opened the database.
+        keepHeapSmall();
         return;
       case "failed":
         this.fail(new Error(`journal writer thread could not open ${this.path}: ${m.message}`));

