@@ -247,6 +247,11 @@ export class Durability {
     return true;
   }
 
+  /** Whether the journal's writer thread was started (it starts on the first group commit or a big checkpoint). */
+  writerStarted(): boolean {
+    return this.writer?.started() ?? false;
+  }
+
   /** Starts the journal's writer thread if it is not running; whether it is ready (it opens the file asynchronously). */
   writerReady(): boolean {
     return this.writer?.available() ?? false;
@@ -427,8 +432,11 @@ export class Durability {
   }
 
   private offloadable(): boolean {
-    if (this.holdProcessing === null || this.writer === null || !this.writer.available()) return false;
-    return this.o.core().built.aggregate.stats().seriesActive >= this.offloadMinSeries;
+    if (this.holdProcessing === null || this.writer === null) return false;
+    if (this.o.core().built.aggregate.stats().seriesActive < this.offloadMinSeries) return false;
+    // Asked only for a big state: available() starts the writer thread (~8 MB of RSS for its isolate
+    // and SQLite connection), which a gateway that never gets QoS 1 messages or a big state does not need.
+    return this.writer.available();
   }
 
   /** Holds processing at the tick's journal position and encodes the state a slice per turn (see "Checkpoints off the event loop"). */

@@ -92,6 +92,11 @@ export class JournalWriter {
     return this.state === "ready";
   }
 
+  /** Whether the thread was ever started (available() starts it). */
+  started(): boolean {
+    return this.state !== "idle";
+  }
+
   /** Commits on the writer thread; `done` runs on the main thread after the commit (or failure). Only when available(). */
   submit(entries: readonly JournalEntry[], done: WriterDone, pageLimit = -1, durable = true): void {
     const n = entries.length;

@@ -343,6 +343,30 @@ remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
 
   const values = (out: Sample[]) => out.map((s) => `${s.labels.fleet} ${s.labels.__name__} ${s.value}`).sort();
 
+  it("a checkpoint of a small state starts no writer thread (an idle gateway does not pay for one)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgegate-ckpt-"));
+    const path = join(dir, "outbox.db");
+    const outbox = Outbox.open(path);
+    try {
+      const config = parseConfig(CONFIG, "test");
+      const metrics = createMetrics();
+      const logger = pino({ level: "silent" });
+      const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger);
+      const core = new Core(config, { onDrop: () => undefined }, (s) => sink.write(s));
+      // Default offload threshold (50,000 series), the writer thread enabled as in the gateway.
+      const d = new Durability({ outbox, sink: () => sink, core: () => core, process: (e) => void core.ingest(e.topic, e.payload, e.receivedMs), metrics, log: logger, now: () => T0, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path });
+      d.recover();
+      d.holdProcessing = () => undefined;
+      assert.equal(d.commit(false, false, false), true);
+      assert.equal(d.commit(true, false, false), true);
+      assert.equal(d.writerStarted(), false);
+      d.close();
+    } finally {
+      outbox.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("the tick's commit waits for the blob; messages meanwhile are acknowledged, processed after it; a restart restores it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgegate-ckpt-"));
     const path = join(dir, "outbox.db");
