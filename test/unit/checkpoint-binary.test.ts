@@ -192,34 +192,41 @@ describe("binary checkpoint (format 2)", () => {
   });
 });
 
-describe("binary checkpoint through the gateway's recovery (real outbox file)", () => {
-  const CONFIG = `
+/** The gateway's recovery pieces over a real outbox file (app.ts recover()), with the Durability options a test picks. */
+const CONFIG = `
 topics: [{topic: "d/{vin}", timestamp_field: ts, label_fields: [fleet]}]
 aggregation: [{match: "m", interval: 10s, allowed_lateness: 5s, by: [fleet], outputs: [sum_samples, count_series]}]
 remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
 `;
-  const T0 = 1_700_000_000_000;
+const T0 = 1_700_000_000_000;
+
+function wire(path: string, options: Partial<ConstructorParameters<typeof Durability>[0]>) {
+  const config = parseConfig(CONFIG, "test");
+  const outbox = Outbox.open(path);
+  const metrics = createMetrics();
+  const log: string[] = [];
+  const logger = pino({ level: "info" }, { write: (line: string) => void log.push(line) });
+  const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger);
+  const out: Sample[] = [];
+  const core = new Core(config, { onDrop: () => undefined }, (s) => {
+    out.push(...s);
+    sink.write(s);
+  });
+  const clock = { now: T0 };
+  const durability = new Durability({ outbox, sink: () => sink, core: () => core, process: (e) => void core.ingest(e.topic, e.payload, e.receivedMs), metrics, log: logger, now: () => clock.now, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path, ...options });
+  return { outbox, log, sink, out, core, clock, durability };
+}
+
+describe("binary checkpoint through the gateway's recovery (real outbox file)", () => {
 
   function gateway(path: string) {
-    const config = parseConfig(CONFIG, "test");
-    const outbox = Outbox.open(path);
-    const metrics = createMetrics();
-    const log: string[] = [];
-    const logger = pino({ level: "info" }, { write: (line: string) => void log.push(line) });
-    const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger);
-    const out: Sample[] = [];
-    const core = new Core(config, { onDrop: () => undefined }, (s) => {
-      out.push(...s);
-      sink.write(s);
-    });
-    let clock = T0;
-    const durability = new Durability({ outbox, sink: () => sink, core: () => core, process: (e) => void core.ingest(e.topic, e.payload, e.receivedMs), metrics, log: logger, now: () => clock, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path, writerThread: false });
+    const { core, outbox, durability, out, log, clock } = wire(path, { writerThread: false });
     return {
       core, outbox, durability, out, log,
-      at(ms: number) { clock = ms; },
+      at(ms: number) { clock.now = ms; },
       send(vin: string, fleet: string, v: number, ts: number) {
         // Journaled, then processed, as the broker's group commit does.
-        const entry = { receivedMs: clock, topic: `d/${vin}`, clientId: vin, payload: Buffer.from(JSON.stringify({ ts, m: v, fleet })) };
+        const entry = { receivedMs: clock.now, topic: `d/${vin}`, clientId: vin, payload: Buffer.from(JSON.stringify({ ts, m: v, fleet })) };
         durability.committedGroup([entry], durability.commitGroup([entry]));
       },
       close() { durability.close(); outbox.close(); },
@@ -296,28 +303,10 @@ remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
 });
 
 describe("checkpoint off the event loop (blob on the writer thread, processing held)", () => {
-  const CONFIG = `
-topics: [{topic: "d/{vin}", timestamp_field: ts, label_fields: [fleet]}]
-aggregation: [{match: "m", interval: 10s, allowed_lateness: 5s, by: [fleet], outputs: [sum_samples, count_series]}]
-remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
-`;
-  const T0 = 1_700_000_000_000;
 
   /** The gateway's wiring (app.ts recover()): durability with its writer thread, the group committer, the hold between them. */
   async function gateway(path: string) {
-    const config = parseConfig(CONFIG, "test");
-    const outbox = Outbox.open(path);
-    const metrics = createMetrics();
-    const log: string[] = [];
-    const logger = pino({ level: "info" }, { write: (line: string) => void log.push(line) });
-    const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger);
-    const out: Sample[] = [];
-    const core = new Core(config, { onDrop: () => undefined }, (s) => {
-      out.push(...s);
-      sink.write(s);
-    });
-    let clock = T0;
-    const d = new Durability({ outbox, sink: () => sink, core: () => core, process: (e) => void core.ingest(e.topic, e.payload, e.receivedMs), metrics, log: logger, now: () => clock, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path, checkpointOffloadMinSeries: 0 });
+    const { core, outbox, durability: d, out, log, sink, clock } = wire(path, { checkpointOffloadMinSeries: 0 });
     d.recover();
     const c = new GroupCommitter({
       commit: (es) => d.commitGroup(es),
@@ -333,9 +322,9 @@ remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
     assert.ok(d.writerReady(), "the writer thread opened the file");
     return {
       core, outbox, d, c, out, log, sink,
-      at(ms: number) { clock = ms; },
+      at(ms: number) { clock.now = ms; },
       send(vin: string, fleet: string, v: number, ts: number): Promise<void> {
-        return c.accept({ receivedMs: clock, topic: `d/${vin}`, clientId: vin, payload: Buffer.from(JSON.stringify({ ts, m: v, fleet })) }, 1);
+        return c.accept({ receivedMs: clock.now, topic: `d/${vin}`, clientId: vin, payload: Buffer.from(JSON.stringify({ ts, m: v, fleet })) }, 1);
       },
       close() { d.close(); outbox.close(); },
     };
@@ -346,15 +335,9 @@ remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
   it("a checkpoint of a small state starts no writer thread (an idle gateway does not pay for one)", () => {
     const dir = mkdtempSync(join(tmpdir(), "edgegate-ckpt-"));
     const path = join(dir, "outbox.db");
-    const outbox = Outbox.open(path);
+    // Default offload threshold (50,000 series), the writer thread enabled as in the gateway.
+    const { outbox, durability: d } = wire(path, {});
     try {
-      const config = parseConfig(CONFIG, "test");
-      const metrics = createMetrics();
-      const logger = pino({ level: "silent" });
-      const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger);
-      const core = new Core(config, { onDrop: () => undefined }, (s) => sink.write(s));
-      // Default offload threshold (50,000 series), the writer thread enabled as in the gateway.
-      const d = new Durability({ outbox, sink: () => sink, core: () => core, process: (e) => void core.ingest(e.topic, e.payload, e.receivedMs), metrics, log: logger, now: () => T0, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path });
       d.recover();
       d.holdProcessing = () => undefined;
       assert.equal(d.commit(false, false, false), true);
