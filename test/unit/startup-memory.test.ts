@@ -35,7 +35,11 @@ test("the young generation stays at 1 MB per semi-space through start-up allocat
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout) as { before: number; kept: number };
   };
-  const small = run({});
+  // A worker thread resets V8's flags while it starts, before its "online" event lets the main thread
+  // set them again: a scavenge inside that window may grow the young generation (seen ~1 run in 15 on
+  // a quiet 2-core box). Up to three fresh processes: without the flag being set again, every run grows.
+  let small = run({});
+  for (let attempt = 1; attempt < 3 && small.kept !== small.before; attempt++) small = run({});
   assert.equal(small.kept, small.before, `the young generation did not grow: ${JSON.stringify(small)}`);
   // The operator's choice wins: the same allocations with room to grow do grow it.
   const big = run({ NODE_OPTIONS: "--max-semi-space-size=16" });
