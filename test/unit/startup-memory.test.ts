@@ -46,6 +46,24 @@ test("the young generation stays at 1 MB per semi-space through start-up allocat
   assert.ok(big.kept > big.before, `grows when the operator allows it: ${JSON.stringify(big)}`);
 });
 
+/**
+ * For the scripts below (needs v8 imported and --expose-gc): ~60 MB live, then garbage that survives a few
+ * young collections (promoted, dead by the next full one); leaves `live`, `used()` and the `peak` of used.
+ */
+const HEAP_WORKLOAD = `
+  const live = [];
+  for (let i = 0; i < 400000; i++) live.push({ i, s: "live" + i, a: [i, i + 1] });
+  const used = () => v8.getHeapStatistics().used_heap_size;
+  const ring = new Array(64).fill(null);
+  let peak = 0;
+  for (let round = 0; round < 3000; round++) {
+    const batch = [];
+    for (let k = 0; k < 2000; k++) batch.push({ k, s: "g" + k });
+    ring[round % ring.length] = batch;
+    if (round % 20 === 0) peak = Math.max(peak, used());
+  }
+  globalThis.gc();`;
+
 test("the old generation grows by at most ~30 % over what is live before a full collection, also after a worker thread started; an operator's old-space size is left alone", () => {
   // ~60 MB live, then garbage that survives a few young collections (promoted, dead by the next full one).
   const script = (restart: "reapply" | "none" | "no-worker") => `
@@ -55,18 +73,7 @@ test("the old generation grows by at most ~30 % over what is live before a full 
       if (${JSON.stringify(restart)} !== "no-worker") {
         await new Promise((r) => { const w = new Worker("1", { eval: true }); if (${JSON.stringify(restart)} === "reapply") w.once("online", m.keepHeapSmall); w.once("exit", r); });
       }
-      const live = [];
-      for (let i = 0; i < 400000; i++) live.push({ i, s: "live" + i, a: [i, i + 1] });
-      const used = () => v8.getHeapStatistics().used_heap_size;
-      const ring = new Array(64).fill(null);
-      let peak = 0;
-      for (let round = 0; round < 3000; round++) {
-        const batch = [];
-        for (let k = 0; k < 2000; k++) batch.push({ k, s: "g" + k });
-        ring[round % ring.length] = batch;
-        if (round % 20 === 0) peak = Math.max(peak, used());
-      }
-      globalThis.gc();
+      ${HEAP_WORKLOAD}
       process.stdout.write(JSON.stringify({ peak, live: used(), n: live.length }));
     });`;
   const run = (restart: "reapply" | "none" | "no-worker", nodeOptions = "") => {
@@ -112,18 +119,7 @@ test("the journal's writer thread (a worker: it resets V8's runtime flags) leave
     if (!writer.available()) throw new Error("writer thread did not start");
     const newSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_size;
     const young0 = newSpace();
-    const live = [];
-    for (let i = 0; i < 400000; i++) live.push({ i, s: "live" + i, a: [i, i + 1] });
-    const used = () => v8.getHeapStatistics().used_heap_size;
-    const ring = new Array(64).fill(null);
-    let peak = 0;
-    for (let round = 0; round < 3000; round++) {
-      const batch = [];
-      for (let k = 0; k < 2000; k++) batch.push({ k, s: "g" + k });
-      ring[round % ring.length] = batch;
-      if (round % 20 === 0) peak = Math.max(peak, used());
-    }
-    globalThis.gc();
+    ${HEAP_WORKLOAD}
     process.stdout.write(JSON.stringify({ ratio: peak / used(), young0, young: newSpace(), n: live.length }));
     writer.close();
     db.close();
