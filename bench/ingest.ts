@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { DEFAULT_CONFIG_YAML } from "../gateway/config/defaults.js";
 import { SIGNALS_PER_MESSAGE, telemetry, vin } from "./ingest-payload.js";
 import { median } from "./stats.js";
+import { requireTools } from "./tools.js";
 
 const REPO = join(import.meta.dirname, "..");
 /** EDGEGATE_BENCH_GATEWAY_MAIN: another build of the gateway (e.g. an older commit's dist/) to compare. */
@@ -268,6 +269,7 @@ function medianRun(runs: IngestRun[]): IngestRun {
 
 /** Interleaved bare/gateway runs (medians of `reps`) at one QoS. */
 export async function benchIngest(qos: 0 | 1, total: number, reps = 3): Promise<IngestFigures> {
+  if (qos === 0) requireTools({ mosquitto_pub: "mosquitto-clients" });
   let requests = 0;
   const receiver = createServer((req, res) => {
     req.resume();

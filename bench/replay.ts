@@ -11,6 +11,7 @@ import { queueName, queueTarget } from "../gateway/remote-write/queue-names.js";
 import { splitByShard } from "../gateway/remote-write/shard.js";
 import { startPrometheus, type PrometheusHandle } from "../test/helpers/prometheus.js";
 import { median } from "./stats.js";
+import { requireTools } from "./tools.js";
 
 /**
  * replay: an outage left SAMPLES samples buffered; the receiver comes back as
@@ -283,6 +284,7 @@ export interface ReplayResult {
 /** `shards`: edgegate's queue_config.shards, in the outage and the drain (vmagent sends over -remoteWrite.queues, 2 × CPUs by default). */
 export async function benchReplay(rounds = Number(process.env.REPLAY_ROUNDS ?? 3), shards = Number(process.env.REPLAY_SHARDS ?? 1)): Promise<ReplayResult> {
   if (!existsSync(join(REPO, "dist", "gateway", "main.js"))) throw new Error("replay bench runs dist/gateway/main.js: run `npm run build` first");
+  requireTools({ prometheus: "prometheus", vmagent: "victoria-metrics" });
   const work = mkdtempSync(join(tmpdir(), "edgegate-replay-"));
   try {
     const template = join(work, "outbox-template.db");

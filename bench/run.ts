@@ -17,7 +17,7 @@
  * a table and writes its figures as JSON to bench/out/.
  */
 import { execSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { arch, cpus, platform, totalmem } from "node:os";
 import { join } from "node:path";
 import { Core } from "../gateway/core.js";
@@ -65,6 +65,33 @@ function parseRate(messages: { topic: string; payload: string }[]): number {
   for (const m of messages) n += (JSON.parse(m.payload) as { rpm: number }).rpm > -1 ? 1 : 0;
   const s = cpuSeconds() - t0;
   return n / s;
+}
+
+/** Sections that run the production process or device-sim from dist/ (`node dist/...`), as a user runs them. */
+const DIST_SECTIONS = new Set(["footprint", "flink-demo", "replay", "ingest"]);
+
+/**
+ * Those sections measure dist/, and the run is recorded under HEAD's commit: a dist/ built from
+ * another commit (or none) would put one commit's figures under another's name. Rebuild it then
+ * (uncommitted edits are not detected: `npm run build` after editing).
+ */
+function ensureDistBuilt(): void {
+  const repo = join(import.meta.dirname, "..");
+  let head = "";
+  try {
+    head = execSync("git rev-parse HEAD", { cwd: repo, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return; // not a checkout: nothing to compare against, use the dist/ that is there
+  }
+  let built = "";
+  try {
+    built = (JSON.parse(readFileSync(join(repo, "dist", "build-info.json"), "utf8")) as { revision?: string }).revision ?? "";
+  } catch {
+    built = "";
+  }
+  if (built === head && existsSync(join(repo, "dist", "gateway", "main.js"))) return;
+  process.stdout.write(`dist/ ${built === "" ? "is missing" : `was built from ${built.slice(0, 7)}`}, HEAD is ${head.slice(0, 7)}: npm run build\n`);
+  execSync("npm run build", { cwd: repo, stdio: ["ignore", "inherit", "inherit"] });
 }
 
 const commit = (() => {
@@ -409,12 +436,24 @@ const record: Record<string, unknown> = {
   machine: { node: process.version, platform: `${platform()} ${arch()}`, cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", total_mem_mb: Math.round(totalmem() / 2 ** 20) },
   sections: {} as Record<string, Record<string, number>>,
 };
-for (const section of SECTIONS) {
-  if (wanted.length > 0 && !wanted.includes(section.name)) continue;
-  const result = await section.run();
-  rows.push(...result.rows);
-  (record.sections as Record<string, Record<string, number>>)[section.name] = result.figures;
+const chosen = SECTIONS.filter((s) => wanted.length === 0 || wanted.includes(s.name));
+if (chosen.some((s) => DIST_SECTIONS.has(s.name))) ensureDistBuilt();
+const failed: Record<string, string> = {};
+for (const section of chosen) {
+  // One section that cannot run (a missing Debian package, a port the box refuses) must not
+  // cost the figures of the others: it gets a row saying why, and the run exits 1 at the end.
+  try {
+    const result = await section.run();
+    rows.push(...result.rows);
+    (record.sections as Record<string, Record<string, number>>)[section.name] = result.figures;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    failed[section.name] = why;
+    process.stderr.write(`bench section ${section.name} failed: ${err instanceof Error ? (err.stack ?? why) : why}\n`);
+    rows.push({ bench: `${section.name}: FAILED`, figure: why.split("\n")[0]!.slice(0, 120), baseline: "—", ratio: "—" });
+  }
 }
+if (Object.keys(failed).length > 0) record.failed = failed;
 
 printTable(rows);
 // The JSON record of this run (figures, commit, machine): bench/out/ is not committed;
@@ -425,4 +464,5 @@ const outFile = join(outDir, `bench-${commit}-${Date.now()}.json`);
 writeFileSync(outFile, JSON.stringify(record, null, 2) + "\n");
 writeFileSync(join(outDir, "latest.json"), JSON.stringify(record, null, 2) + "\n");
 process.stdout.write(`\nfigures written to ${outFile}\n`);
-process.exit(0);
+if (Object.keys(failed).length > 0) process.stderr.write(`failed section(s): ${Object.keys(failed).join(", ")}\n`);
+process.exit(Object.keys(failed).length > 0 ? 1 : 0);
