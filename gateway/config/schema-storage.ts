@@ -35,7 +35,7 @@ export const storageSchema = z
       .meta({ example: "/var/lib/edgegate/edgegate.db" }),
     flush_interval: duration("How often samples leaving the pipeline are committed to the outbox as encoded Remote-Write batches.").prefault("1s"),
     max_bytes: byteSize(
-      "Bound on the encoded bytes kept in the outbox (waiting batches of all targets plus dead letters) and the ingest journal (accepted messages not yet covered by a checkpoint; a checkpoint is forced when the journal passes a quarter of this bound, at most 64 MiB). When exceeded, dead letters go first, then the oldest batches; evicted samples are counted with reason=\"evicted_size\". 0 = no bound.",
+      "Bound on the encoded bytes kept in the outbox (waiting batches of all targets plus dead letters) and the ingest journal (accepted messages not yet covered by a checkpoint; a checkpoint is forced when the journal passes a quarter of this bound, at most 64 MiB). The checkpoint of the open windows is not counted: its size follows the active series, which limits.max_series bounds. When exceeded, dead letters go first, then the oldest batches; evicted samples are counted with reason=\"evicted_size\". 0 = no bound.",
     ).prefault("1GiB"),
     max_age: duration(
       "Batches older than this are evicted (counted with reason=\"evicted_age\"), delivered or not. Keep it within what the receiver still accepts (its out_of_order_time_window). 0 = no bound.",
