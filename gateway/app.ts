@@ -371,7 +371,10 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     const aggregate = core.built.aggregate;
     if (final) p.durability.settle();
     if (final) p.committer?.flush();
-    p.committer?.processCommitted();
+    // A window due now closes once what arrived before its close is processed: what arrived later waits (in slices after this turn).
+    const due = final ? -Infinity : aggregate.lastDueMs(now());
+    if (due > -Infinity) p.committer?.processCommittedBefore(due);
+    else p.committer?.processCommitted();
     const before = p.sink.pending();
     // Not past a message accepted and still waiting for its journal commit (it is processed at its arrival time).
     core.tick(Math.min(now(), p.committer?.oldestUnprocessedMs() ?? Infinity), final);

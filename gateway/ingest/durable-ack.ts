@@ -130,6 +130,8 @@ export class GroupCommitter {
   /** A continuation of processing that stopped for a report is queued (setImmediate). */
   private resumeQueued = false;
   private readonly processDelayMs: number;
+  /** A drain of what `processCommittedBefore` left is queued (setImmediate). */
+  private drainQueued = false;
   /** While set, committed groups wait unprocessed (acknowledged all the same): see `hold`. */
   private held = false;
 
@@ -220,6 +222,45 @@ export class GroupCommitter {
     while (this.unprocessed.length > 0) {
       const g = this.unprocessed.shift()!;
       this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
+    }
+  }
+
+  /**
+   * Processes, in journal order, the committed entries that arrived before `boundMs` and stops at
+   * the first that did not; the rest waits for the usual processing (the next hand-over, the timer)
+   * or goes on in slices of DRAIN_SLICE_MS per event-loop turn. For the tick that closes a window
+   * due at `boundMs`: the entries that arrived after it cannot hold the clock below it, and
+   * processing them first put their CPU time (hundreds of ms at a saturating rate) between the
+   * window's close and its outbox commit. Not while held.
+   */
+  processCommittedBefore(boundMs: number): void {
+    if (this.held) return;
+    while (this.unprocessed.length > 0) {
+      const g = this.unprocessed[0]!;
+      if (g.oldest >= boundMs) break;
+      const n = g.entries.length;
+      // Up to the last entry that arrived before the bound (arrival order is journal order unless the clock stepped back).
+      let to = n;
+      while (to > g.from && g.entries[to - 1]!.receivedMs >= boundMs) to--;
+      if (to === n) {
+        this.unprocessed.shift();
+        this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
+        continue;
+      }
+      // Cut the group: seqs are consecutive within it, the slice ends `n - to` rows before its last.
+      if (to > g.from) this.opts.committed(g.entries.slice(g.from, to), g.lastSeq - (n - to));
+      g.from = to;
+      let oldest = Infinity;
+      for (let i = to; i < n; i++) if (g.entries[i]!.receivedMs < oldest) oldest = g.entries[i]!.receivedMs;
+      g.oldest = oldest; // ≥ boundMs: the clock may now pass the bound
+      break;
+    }
+    if (this.unprocessed.length > 0 && !this.drainQueued) {
+      this.drainQueued = true;
+      setImmediate(() => {
+        this.drainQueued = false;
+        this.drain();
+      });
     }
   }
 

@@ -204,7 +204,7 @@ export class Journal {
     return this.blobMaxStmt.get()?.id ?? 0;
   }
 
-  /** Deletes entries with seq ≤ `seq` (they are covered by a checkpoint). Call inside the checkpoint's transaction; then `truncated(...)` after the commit. */
+  /** Deletes entries with seq ≤ `seq` (they are covered by a checkpoint). Call inside a transaction (the checkpoint's, or one after it); then `truncated(...)` after the commit. */
   truncate(seq: number): { rows: number; bytes: number; seq?: number } {
     let rows = 0;
     let bytes = 0;
@@ -219,9 +219,9 @@ export class Journal {
       this.deleteStmt.run(seq);
       return { rows, bytes, seq };
     }
-    // A group cut in two: read the deleted rows' sizes back.
-    rows = 0;
-    bytes = 0;
+    // A group cut in two (the tick that closes a window processes a group up to the window's close):
+    // the whole groups before it go as above, the cut group's deleted rows have their sizes read back.
+    if (i > 0) this.deleteStmt.run(this.segments[i - 1]!.last);
     for (const r of this.truncateStmt.iterate(seq)) {
       rows += r.n;
       bytes += r.bytes ?? 0;

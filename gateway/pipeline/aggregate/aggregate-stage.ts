@@ -243,6 +243,21 @@ export class AggregateStage implements Stage {
     return due;
   }
 
+  /**
+   * The latest wall-clock ms ≤ `nowMs` at which an open window closes (-Infinity: none is due): a
+   * tick at `nowMs` closes every due window once the messages that arrived before it are processed.
+   */
+  lastDueMs(nowMs: number): number {
+    let last = -Infinity;
+    for (const rule of this.rules) {
+      for (const win of rule.windows.values()) {
+        const at = Math.max(win.end, this.resumedAtMs) + rule.latenessMs;
+        if (at <= nowMs && at > last) last = at;
+      }
+    }
+    return last;
+  }
+
   flush(nowMs: number, final: boolean): Sample[] {
     const due: Window[] = [];
     for (const rule of this.rules) {

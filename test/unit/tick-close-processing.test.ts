@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { GroupCommitter } from "../../gateway/ingest/durable-ack.js";
+import type { JournalEntry } from "../../gateway/ingest/durable-ack.js";
+
+/**
+ * The tick that closes a window processes only what arrived before the window's close
+ * (processCommittedBefore); what arrived later cannot hold the clock below the close and is
+ * processed in slices after the tick's turn. The writer thread is replaced by a hand-driven
+ * commitAsync: this test is about the order and the bounds of processing, not the commit.
+ */
+function setup() {
+  const processed: { topics: string[]; lastSeq: number }[] = [];
+  const inFlight: { entries: readonly JournalEntry[]; done: (err: Error | null, lastSeq: number) => void }[] = [];
+  let seq = 0;
+  const c = new GroupCommitter({
+    commit: () => {
+      throw new Error("the thread is always available here");
+    },
+    commitAsync: (entries, done) => {
+      inFlight.push({ entries, done });
+      return true;
+    },
+    committed: (es, lastSeq) => processed.push({ topics: es.map((e) => e.topic), lastSeq }),
+    failed: () => null,
+    processDelayMs: 60_000, // no timer: only the calls under test process
+  });
+  /** One event-loop turn's group of messages arriving at `times`, handed over to the (fake) thread. */
+  async function group(name: string, times: number[]): Promise<void> {
+    for (const [i, t] of times.entries()) void c.accept({ receivedMs: t, topic: `${name}${i}`, clientId: "dev", payload: Buffer.alloc(0) }, 0);
+    await new Promise((r) => setImmediate(r)); // handed over at the end of the turn
+  }
+  /** The thread reports every group handed over (committed, in hand-over order); none is processed yet. */
+  function reportAll(): void {
+    for (const g of inFlight.splice(0)) {
+      seq += g.entries.length;
+      g.done(null, seq);
+    }
+  }
+  return { c, processed, group, reportAll };
+}
+
+test("a window-close tick processes the groups that arrived before the close, cuts the group that spans it, and leaves the rest", async () => {
+  const { c, processed, group, reportAll } = setup();
+  await group("a", [1000, 1001, 1002]); // seqs 1-3
+  await group("b", [1998, 1999, 2000, 2001]); // seqs 4-7
+  await group("c", [2500, 2501]); // seqs 8-9
+  reportAll();
+  assert.deepEqual(processed, [], "reported, not processed yet");
+  assert.equal(c.oldestUnprocessedMs(), 1000);
+
+  c.processCommittedBefore(2000);
+  assert.deepEqual(
+    processed,
+    [
+      { topics: ["a0", "a1", "a2"], lastSeq: 3 },
+      { topics: ["b0", "b1"], lastSeq: 5 },
+    ],
+    "journal order, up to the last message that arrived before 2000; the cut slice ends at its own seq",
+  );
+  assert.equal(c.oldestUnprocessedMs(), 2000, "what is left no longer holds the clock below the window's close");
+
+  // The rest follows after this turn, in journal order, without another call.
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(processed.slice(2), [
+    { topics: ["b2", "b3"], lastSeq: 7 },
+    { topics: ["c0", "c1"], lastSeq: 9 },
+  ]);
+  assert.equal(c.oldestUnprocessedMs(), Infinity);
+});
+
+test("processCommittedBefore: nothing before the bound processes nothing; an arrival out of order (clock stepped back) is processed with everything before it", async () => {
+  const { c, processed, group, reportAll } = setup();
+  await group("a", [3000, 3001]);
+  reportAll();
+  c.processCommittedBefore(2000);
+  assert.deepEqual(processed, [], "every waiting message arrived after the bound");
+  assert.equal(c.oldestUnprocessedMs(), 3000);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(processed.length, 1, "then processed after the turn");
+
+  await group("b", [4000, 4100, 3990, 4200]); // the clock stepped back 110 ms at b2
+  reportAll();
+  c.processCommittedBefore(4050);
+  assert.deepEqual(processed.slice(1), [{ topics: ["b0", "b1", "b2"], lastSeq: 5 }], "up to the last message that arrived before the bound, in journal order");
+  assert.equal(c.oldestUnprocessedMs(), 4200);
+});
+
+test("processCommittedBefore processes nothing while processing is held (a checkpoint of the state is being written)", async () => {
+  const { c, processed, group, reportAll } = setup();
+  await group("a", [1000]);
+  reportAll();
+  c.hold(true);
+  c.processCommittedBefore(2000);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(processed, []);
+  assert.equal(c.oldestUnprocessedMs(), 1000);
+  c.hold(false);
+  assert.deepEqual(processed, [{ topics: ["a0"], lastSeq: 1 }]);
+});
