@@ -67,6 +67,13 @@ export interface GroupCommitOptions {
    * the next group usually comes first). `processCommitted()` processes at once (ticks, pushes, shutdown).
    */
   processDelayMs?: number;
+  /**
+   * Most committed entries waiting to be processed (default 4 × maxGroup). Beyond it, a commit's
+   * report processes the oldest groups at once: the broker then reads the sockets only as fast as
+   * the pipeline processes (TCP pushes back on the devices), instead of queueing acknowledged
+   * messages in memory without bound and running the whole queue later in one call.
+   */
+  maxUnprocessed?: number;
 }
 
 type Waiter = { resolve: () => void; reject: (err: Error) => void } | null;
@@ -130,6 +137,7 @@ export class GroupCommitter {
   /** A continuation of processing that stopped for a report is queued (setImmediate). */
   private resumeQueued = false;
   private readonly processDelayMs: number;
+  private readonly maxUnprocessed: number;
   /** A drain of what `processCommittedBefore` left is queued (setImmediate). */
   private drainQueued = false;
   /** While set, committed groups wait unprocessed (acknowledged all the same): see `hold`. */
@@ -139,6 +147,7 @@ export class GroupCommitter {
     this.maxGroup = opts.maxGroup ?? 5000;
     this.maxInFlight = opts.maxInFlight ?? 4 * this.maxGroup;
     this.processDelayMs = opts.processDelayMs ?? 20;
+    this.maxUnprocessed = opts.maxUnprocessed ?? 4 * this.maxGroup;
   }
 
   /**
@@ -209,6 +218,29 @@ export class GroupCommitter {
         setImmediate(() => this.drain());
         return;
       }
+    }
+  }
+
+  /** Committed entries waiting to be processed. */
+  waitingEntries(): number {
+    let n = 0;
+    for (const g of this.unprocessed) n += g.entries.length - g.from;
+    return n;
+  }
+
+  /**
+   * Backpressure on the pipeline (see `maxUnprocessed`): at a saturating rate the groups kept
+   * coming faster than the slices between hand-overs processed them (flink demo, 100k events/s on
+   * 2 shared cores: 20–127 groups of 5,000 messages waiting, peak RSS 500–570 MB, single calls
+   * processing all of them for 0.4–6.8 s while no timer ran). Processing the oldest here, in the
+   * report's turn, makes the event loop alternate reading and processing at the pipeline's pace.
+   */
+  private processOverBound(): void {
+    let waiting = this.waitingEntries();
+    while (waiting > this.maxUnprocessed && this.unprocessed.length > 0) {
+      const g = this.unprocessed.shift()!;
+      waiting -= g.entries.length - g.from;
+      this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
     }
   }
 
@@ -412,6 +444,7 @@ export class GroupCommitter {
     }
     this.unprocessed.push({ entries, lastSeq: last, oldest: reportedOldest, from: 0 });
     for (const w of waiters) w?.resolve();
+    if (!this.held) this.processOverBound();
     if (this.processTimer === null) {
       this.processTimer = setTimeout(() => {
         this.processTimer = null;

@@ -9,7 +9,7 @@ import type { JournalEntry } from "../../gateway/ingest/durable-ack.js";
  * processed in slices after the tick's turn. The writer thread is replaced by a hand-driven
  * commitAsync: this test is about the order and the bounds of processing, not the commit.
  */
-function setup() {
+function setup(bounds: { maxGroup?: number; maxUnprocessed?: number } = {}) {
   const processed: { topics: string[]; lastSeq: number }[] = [];
   const inFlight: { entries: readonly JournalEntry[]; done: (err: Error | null, lastSeq: number) => void }[] = [];
   let seq = 0;
@@ -24,6 +24,7 @@ function setup() {
     committed: (es, lastSeq) => processed.push({ topics: es.map((e) => e.topic), lastSeq }),
     failed: () => null,
     processDelayMs: 60_000, // no timer: only the calls under test process
+    ...bounds,
   });
   /** One event-loop turn's group of messages arriving at `times`, handed over to the (fake) thread. */
   async function group(name: string, times: number[]): Promise<void> {
@@ -31,8 +32,8 @@ function setup() {
     await new Promise((r) => setImmediate(r)); // handed over at the end of the turn
   }
   /** The thread reports every group handed over (committed, in hand-over order); none is processed yet. */
-  function reportAll(): void {
-    for (const g of inFlight.splice(0)) {
+  function reportAll(groups = inFlight.length): void {
+    for (const g of inFlight.splice(0, groups)) {
       seq += g.entries.length;
       g.done(null, seq);
     }
@@ -97,4 +98,33 @@ test("processCommittedBefore processes nothing while processing is held (a check
   assert.equal(c.oldestUnprocessedMs(), 1000);
   c.hold(false);
   assert.deepEqual(processed, [{ topics: ["a0"], lastSeq: 1 }]);
+});
+
+test("backpressure: a report that leaves more than maxUnprocessed entries waiting processes the oldest groups at once, in journal order", async () => {
+  const { c, processed, group, reportAll } = setup({ maxGroup: 100, maxUnprocessed: 5 });
+  // Three groups handed over before any report (a hand-over processes what was reported before it).
+  await group("a", [1000, 1001]); // seqs 1-2
+  await group("b", [1002, 1003]); // seqs 3-4
+  await group("c", [1004, 1005, 1006]); // seqs 5-7
+  reportAll(2);
+  assert.deepEqual(processed, [], "4 waiting, within the bound: left for the next hand-over");
+  assert.equal(c.waitingEntries(), 4);
+
+  reportAll(1);
+  assert.deepEqual(processed, [{ topics: ["a0", "a1"], lastSeq: 2 }], "7 waiting: the oldest group is processed in the report's turn, down to the bound");
+  assert.equal(c.waitingEntries(), 5);
+  assert.equal(c.oldestUnprocessedMs(), 1002);
+
+  // While held (a checkpoint is being written) nothing is processed, bound or not; resuming drains in order.
+  c.hold(true);
+  await group("d", [1007, 1008, 1009]);
+  reportAll();
+  assert.equal(processed.length, 1);
+  assert.equal(c.waitingEntries(), 8);
+  c.hold(false);
+  assert.deepEqual(
+    processed.map((p) => p.lastSeq),
+    [2, 4, 7, 10],
+  );
+  assert.equal(c.waitingEntries(), 0);
 });
