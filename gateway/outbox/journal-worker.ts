@@ -11,7 +11,7 @@
 import { receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { crashPoint } from "../crash-hook.js";
-import { CHECKPOINT_BLOB_GC_SQL, CHECKPOINT_BLOB_INSERT_SQL, JOURNAL_INSERT_SQL, KIND_MESSAGE } from "./journal.js";
+import { CHECKPOINT_BLOB_GC_SQL, CHECKPOINT_BLOB_INSERT_SQL, JOURNAL_INSERT_SQL, JOURNAL_TRUNCATE_SLICE_SQL, KIND_MESSAGE } from "./journal.js";
 import type { WriterReply, WriterRequest } from "./journal-writer.js";
 
 const { path, port, signal, requests, wal } = workerData as {
@@ -36,6 +36,12 @@ type Append = Extract<WriterRequest, { type: "append" }>;
 type Blob = Extract<WriterRequest, { type: "blob" }>;
 let append: (reqs: Append[]) => number[];
 let storeBlob: (req: Blob) => void;
+let truncateSlice: Database.Statement<[number, number]>;
+/** Rows a slice of a truncation deletes at most (~0.5 ms): a group handed over meanwhile waits for no more than that. */
+const TRUNCATE_SLICE_ROWS = 1024;
+/** The highest seq the main thread asked to delete up to, and whether rows up to it may still be there. */
+let truncateTo = 0;
+let truncatePending = false;
 try {
   db = new Database(path, { fileMustExist: true });
   // The same settings as the outbox connection: FULL makes a WAL commit fsync before it returns
@@ -50,6 +56,7 @@ try {
   const insert = db.prepare<[number, number, string, string, Buffer]>(JOURNAL_INSERT_SQL);
   const putBlob = db.prepare<[number, Buffer]>(CHECKPOINT_BLOB_INSERT_SQL);
   const dropBlobs = db.prepare<[number, number]>(CHECKPOINT_BLOB_GC_SQL);
+  truncateSlice = db.prepare<[number, number]>(JOURNAL_TRUNCATE_SLICE_SQL);
   storeBlob = db.transaction((req: Blob) => {
     dropBlobs.run(req.blobId, req.keep);
     putBlob.run(req.blobId, Buffer.from(req.data, 0, req.bytes));
@@ -101,11 +108,41 @@ function blob(req: Blob): void {
   }
 }
 
+function wantTruncate(seq: number): void {
+  if (seq <= truncateTo) return;
+  truncateTo = seq;
+  truncatePending = true;
+}
+
+/**
+ * One slice of the truncation the main thread handed over, in a transaction of its own without
+ * fsync (a delete need not survive a power cut: rows behind the committed checkpoint are deleted at
+ * the next start). Runs only when no request is waiting, so commits go first.
+ */
+function truncateSome(): void {
+  try {
+    if (synchronousFull) {
+      db.pragma("synchronous = NORMAL");
+      synchronousFull = false;
+    }
+    const n = truncateSlice.run(truncateTo, TRUNCATE_SLICE_ROWS).changes;
+    if (n < TRUNCATE_SLICE_ROWS) truncatePending = false;
+  } catch {
+    // E.g. the write lock not had within busy_timeout: the next truncation request tries again
+    // (it covers these rows too), as does the next start.
+    truncatePending = false;
+  }
+}
+
 /** Handles a request and whatever else is queued behind it; false once the thread is closed. */
 function handle(first: WriterRequest): boolean {
   if (first.type === "close") {
     close();
     return false;
+  }
+  if (first.type === "truncate") {
+    wantTruncate(first.seq);
+    return true;
   }
   if (first.type === "blob") {
     blob(first);
@@ -120,6 +157,10 @@ function handle(first: WriterRequest): boolean {
     if (req.type === "close") {
       closing = true;
       break;
+    }
+    if (req.type === "truncate") {
+      wantTruncate(req.seq);
+      continue;
     }
     if (req.type === "blob") {
       // Replies keep hand-over order: the groups before it, then it (nothing is read past it).
@@ -156,11 +197,13 @@ function handle(first: WriterRequest): boolean {
 // The thread does nothing but commit, so it blocks on the request counter (a futex wake when the
 // main thread bumps it) instead of idling in its event loop until the MessagePort's notification
 // is dispatched: a hand-over reaches the thread sooner, and every PUBACK waits for a hand-over.
+// A truncation runs a slice at a time while no request is waiting.
 for (;;) {
   const seen = Atomics.load(requests, 0);
   const m = receiveMessageOnPort(port);
   if (m === undefined) {
-    Atomics.wait(requests, 0, seen, 60_000);
+    if (truncatePending) truncateSome();
+    else Atomics.wait(requests, 0, seen, 60_000);
     continue;
   }
   if (!handle(m.message as WriterRequest)) break;

@@ -30,6 +30,12 @@ export type WriterRequest =
    * are deleted in it. Replies "committed" with lastSeqs [0].
    */
   | { type: "blob"; id: number; blobId: number; keep: number; data: SharedArrayBuffer; bytes: number; maxPageCount?: number }
+  /**
+   * Delete the journal's rows with seq ≤ `seq` (a committed checkpoint covers them): after the
+   * thread's own commits, a slice per transaction, without fsync; no reply (a stop before it is done
+   * leaves rows the next start deletes).
+   */
+  | { type: "truncate"; seq: number }
   | { type: "close" };
 
 export type WriterReply =
@@ -155,6 +161,17 @@ export class JournalWriter {
     if (maxPageCount !== undefined) this.sentPageLimit = pageLimit;
     this.port!.postMessage({ type: "blob", id, blobId, keep, data: bytes.buffer, bytes: bytes.length, maxPageCount } satisfies WriterRequest);
     this.wake();
+  }
+
+  /**
+   * Hands the DELETE of a checkpoint's truncation (rows with seq ≤ `seq`) to the thread, which runs it
+   * after its commits; false when the thread is not available (the caller deletes them itself).
+   */
+  truncate(seq: number): boolean {
+    if (this.state !== "ready" || this.port === null) return false;
+    this.port.postMessage({ type: "truncate", seq } satisfies WriterRequest);
+    this.wake();
+    return true;
   }
 
   /** Commits handed over and not yet reported. */
