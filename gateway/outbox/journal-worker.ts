@@ -39,6 +39,8 @@ let storeBlob: (req: Blob) => void;
 let truncateSlice: Database.Statement<[number, number]>;
 /** Rows a slice of a truncation deletes at most (~0.5 ms): a group handed over meanwhile waits for no more than that. */
 const TRUNCATE_SLICE_ROWS = 1024;
+/** Rows per multi-row INSERT statement (see append). */
+const INSERT_WIDE = 16;
 /** The highest seq the main thread asked to delete up to, and whether rows up to it may still be there. */
 let truncateTo = 0;
 let truncatePending = false;
@@ -54,6 +56,11 @@ try {
     db.pragma(`journal_size_limit = ${wal.walLimitBytes}`);
   }
   const insert = db.prepare<[number, number, string, string, Buffer]>(JOURNAL_INSERT_SQL);
+  // Rows go in statements of INSERT_WIDE rows where they fill one (AUTOINCREMENT reads and writes
+  // sqlite_sequence once per statement, and each run is a call into SQLite): 152 rows took
+  // 0.30-0.40 ms instead of 0.42-0.51 ms, time every acknowledgement waits for.
+  const insertWide = db.prepare<unknown[]>(JOURNAL_INSERT_SQL.replace(/VALUES .*$/, `VALUES ${Array(INSERT_WIDE).fill("(?, ?, ?, ?, ?)").join(", ")}`));
+  const wide: unknown[] = [];
   const putBlob = db.prepare<[number, Buffer]>(CHECKPOINT_BLOB_INSERT_SQL);
   const dropBlobs = db.prepare<[number, number]>(CHECKPOINT_BLOB_GC_SQL);
   truncateSlice = db.prepare<[number, number]>(JOURNAL_TRUNCATE_SLICE_SQL);
@@ -69,7 +76,18 @@ try {
       const n = req.receivedMs.length;
       const payloads = Buffer.from(req.payloads);
       const { topics, topicEnds, clients, clientEnds, ends } = req;
-      for (let i = 0, at = 0, t = 0, c = 0; i < n; i++) {
+      let i = 0;
+      let at = 0;
+      let t = 0;
+      let c = 0;
+      for (; i + INSERT_WIDE <= n; ) {
+        wide.length = 0;
+        for (const end = i + INSERT_WIDE; i < end; i++) {
+          wide.push(req.receivedMs[i]!, KIND_MESSAGE, topics.slice(t, (t = topicEnds[i]!)), clients.slice(c, (c = clientEnds[i]!)), payloads.subarray(at, (at = ends[i]!)));
+        }
+        seq = Number(insertWide.run(wide).lastInsertRowid);
+      }
+      for (; i < n; i++) {
         const topic = topics.slice(t, (t = topicEnds[i]!));
         const client = clients.slice(c, (c = clientEnds[i]!));
         seq = Number(insert.run(req.receivedMs[i]!, KIND_MESSAGE, topic, client, payloads.subarray(at, (at = ends[i]!))).lastInsertRowid);

@@ -365,6 +365,13 @@ test("a truncation handed to the writer thread deletes the rows up to its seq, i
     new Promise<number>((resolve, reject) => writer.submit(entries(prefix, n), (err, last) => (err ? reject(err) : resolve(last))));
   const a = await submit("a", 2500); // more than one slice (1,024 rows)
   const b = await submit("b", 10);
+  // Rows go in multi-row statements of 16 and single rows: seqs follow the group's order, the last one is reported.
+  const rows = db.prepare("SELECT seq, topic, client, payload FROM journal ORDER BY seq").all() as { seq: number; topic: string; client: string; payload: Buffer }[];
+  assert.equal(rows.length, 2510);
+  assert.deepEqual(rows.map((r) => r.topic), [...entries("a", 2500), ...entries("b", 10)].map((e) => e.topic));
+  assert.deepEqual(rows.map((r) => r.payload.toString()), [...entries("a", 2500), ...entries("b", 10)].map((e) => e.payload.toString()));
+  assert.equal(rows[2499]!.seq, a);
+  assert.equal(rows[2509]!.seq, b);
   assert.equal(writer.truncate(a), true, "handed over");
   // A group handed over behind the truncation commits as usual.
   const c = await submit("c", 5);
