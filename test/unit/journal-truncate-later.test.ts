@@ -25,23 +25,30 @@ remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
 `;
 const T0 = 1_700_000_000_000;
 
-function gateway(path: string) {
+function gateway(path: string, maxBuffered?: number) {
   const config = parseConfig(CONFIG, "test");
   const outbox = Outbox.open(path);
   const metrics = createMetrics();
   const log: string[] = [];
   const logger = pino({ level: "info" }, { write: (line: string) => void log.push(line) });
-  const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger);
+  const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger, maxBuffered);
   const out: Sample[] = [];
+  // As the gateway wires it: samples of a replayed entry at or behind the outbox position are not written again.
+  let rawCommitted = false;
   const core = new Core(config, { onDrop: () => undefined }, (s) => {
+    if (rawCommitted) return sink.remember(s);
     out.push(...s);
     sink.write(s);
   });
   const clock = { now: T0 };
-  const durability = new Durability({ outbox, sink: () => sink, core: () => core, process: (e) => void core.ingest(e.topic, e.payload, e.receivedMs), metrics, log: logger, now: () => clock.now, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path });
+  const durability = new Durability({ outbox, sink: () => sink, core: () => core, process: (e, committed) => {
+    rawCommitted = committed;
+    core.ingest(e.topic, e.payload, e.receivedMs);
+    rawCommitted = false;
+  }, metrics, log: logger, now: () => clock.now, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path });
   const entry = (vin: string, v: number, ts: number): JournalEntry => ({ receivedMs: clock.now, topic: `d/${vin}`, clientId: vin, payload: Buffer.from(JSON.stringify({ ts, m: v, fleet: "north" })) });
   return {
-    outbox, durability, out, log, core,
+    outbox, durability, out, log, core, sink,
     /** Rows in the journal table, counted by SQLite. */
     rows: () => (outbox.connection().prepare("SELECT count(*) AS n FROM journal").get() as { n: number }).n,
     /** A group committed on the writer thread, then processed, as the broker's group commit does. */
@@ -111,6 +118,60 @@ describe("journal truncation on the writer thread", () => {
       b.core.tick(T0 + 20_000, true);
       assert.deepEqual(b.out.map((s) => `${s.labels.__name__} ${s.value}`).sort(), ["m:10s_by_fleet_count_series 3", "m:10s_by_fleet_sum_samples 35"]);
       b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("outbox position", () => {
+  it("a tick with processed entries that left nothing for the outbox commits no transaction for the position alone; replay after a stop still writes each raw sample once", () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgegate-jtl-"));
+    const path = join(dir, "outbox.db");
+    try {
+      const a = gateway(path);
+      a.durability.recover();
+      const send = (es: JournalEntry[]) => a.durability.committedGroup(es, a.durability.commitGroup(es));
+      send([a.entry("V1", 10, T0 + 1_000)]);
+      assert.equal(a.sink.pending(), 0, "the rule's samples wait in the open window: nothing for the outbox");
+      const tx0 = a.outbox.connection().prepare("SELECT total_changes() AS n").get() as { n: number };
+      assert.equal(a.durability.commit(false, false), true);
+      const tx1 = a.outbox.connection().prepare("SELECT total_changes() AS n").get() as { n: number };
+      assert.equal(tx1.n, tx0.n, "no row written: the position waits for a commit with rows");
+      assert.equal(a.durability.journal.load("outbox"), undefined);
+      // A raw sample (no rule matches): committed with the position that covers it.
+      send([{ ...a.entry("V2", 0, T0 + 1_500), payload: Buffer.from(JSON.stringify({ ts: T0 + 1_500, other: 3, fleet: "north" })) }]);
+      assert.ok(a.sink.pending() > 0);
+      assert.equal(a.durability.commit(false, false), true);
+      assert.equal(a.durability.journal.load("outbox")?.seq, 2);
+      a.outbox.close(); // a stop without the final commit
+
+      const b = gateway(path);
+      const r = b.durability.recover();
+      assert.equal(r.replayed, 2);
+      assert.equal(r.skippedRaw, 2, "both entries are at or behind the committed position: their raw samples are not written again");
+      b.core.tick(T0 + 20_000, true);
+      assert.deepEqual(b.out.map((s) => `${s.labels.__name__} ${s.value}`).sort(), ["m:10s_by_fleet_count_series 1", "m:10s_by_fleet_sum_samples 10"]);
+      b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("samples the sink's buffer bound wrote to the outbox between ticks get their position committed at the next tick", () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgegate-jtl-"));
+    const path = join(dir, "outbox.db");
+    try {
+      const a = gateway(path, 1);
+      a.durability.recover();
+      const raw = { ...a.entry("V2", 0, T0 + 1_500), payload: Buffer.from(JSON.stringify({ ts: T0 + 1_500, other: 3, fleet: "north" })) };
+      a.durability.committedGroup([raw], a.durability.commitGroup([raw]));
+      assert.equal(a.sink.pending(), 0, "written to the outbox at once (buffer bound 1)");
+      assert.equal(a.sink.unpositioned(), true);
+      assert.equal(a.durability.commit(false, false), true);
+      assert.equal(a.durability.journal.load("outbox")?.seq, 1, "the position covering the written sample is committed");
+      assert.equal(a.sink.unpositioned(), false);
+      a.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
