@@ -77,7 +77,7 @@ describe("journal truncation on the writer thread", () => {
       assert.equal(a.durability.commit(false, false, true), true);
       assert.equal(a.durability.stats().journalRows, 0, "the gauges count the rows as gone from the commit on");
       for (let i = 0; i < 200 && a.rows() > 0; i++) await new Promise((r) => setTimeout(r, 25));
-      assert.equal(a.rows(), 0, "the writer thread deleted them (three slices)");
+      assert.equal(a.rows(), 0, "the writer thread deleted them (in slices)");
       await a.sendAsync([a.entry("W", 2, T0 + 2_000)]);
       assert.equal(a.rows(), 1);
       assert.equal(a.durability.stats().journalRows, 1);

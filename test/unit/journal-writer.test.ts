@@ -363,7 +363,7 @@ test("a truncation handed to the writer thread deletes the rows up to its seq, i
   const { db, writer } = await setup(t);
   const submit = (prefix: string, n: number) =>
     new Promise<number>((resolve, reject) => writer.submit(entries(prefix, n), (err, last) => (err ? reject(err) : resolve(last))));
-  const a = await submit("a", 2500); // more than one slice (1,024 rows)
+  const a = await submit("a", 2500); // more than one slice (256 rows)
   const b = await submit("b", 10);
   // Rows go in multi-row statements of 16 and single rows: seqs follow the group's order, the last one is reported.
   const rows = db.prepare("SELECT seq, topic, client, payload FROM journal ORDER BY seq").all() as { seq: number; topic: string; client: string; payload: Buffer }[];
