@@ -14,12 +14,14 @@ import { crashPoint } from "../crash-hook.js";
 import { CHECKPOINT_BLOB_GC_SQL, CHECKPOINT_BLOB_INSERT_SQL, JOURNAL_INSERT_SQL, JOURNAL_TRUNCATE_SLICE_SQL, KIND_MESSAGE } from "./journal.js";
 import type { WriterReply, WriterRequest } from "./journal-writer.js";
 
-const { path, port, signal, requests, wal } = workerData as {
+const { path, port, signal, requests, truncatedTo, wal } = workerData as {
   path: string;
   port: MessagePort;
   signal: Int32Array;
   /** Bumped by the main thread after each request it posts (see the loop at the end). */
   requests: Int32Array;
+  /** The seq the thread has deleted the journal through (stored when a truncation is done). */
+  truncatedTo: BigInt64Array;
   wal?: { walPages: number; walLimitBytes: number };
 };
 
@@ -42,6 +44,8 @@ let truncateSlice: Database.Statement<[number, number]>;
  * took ~1 ms (and one DELETE of 9,000 rows 24 ms); a group handed over meanwhile waits for the slice.
  */
 const TRUNCATE_SLICE_ROWS = 256;
+/** Quiet time before a slice runs (a closed-loop device answers its PUBACKs well within it). */
+const TRUNCATE_IDLE_MS = 2;
 /** Rows per multi-row INSERT statement (see append). */
 const INSERT_WIDE = 16;
 /** The highest seq the main thread asked to delete up to, and whether rows up to it may still be there. */
@@ -138,7 +142,9 @@ function wantTruncate(seq: number): void {
 /**
  * One slice of the truncation the main thread handed over, in a transaction of its own without
  * fsync (a delete need not survive a power cut: rows behind the committed checkpoint are deleted at
- * the next start). Runs only when no request is waiting, so commits go first.
+ * the next start). Runs only once no request came for TRUNCATE_IDLE_MS, so a stream's group commits
+ * do not wait for slices; if the stream leaves no such gap before the next checkpoint, that
+ * checkpoint deletes the rows in its own transaction (the main thread reads `truncatedTo`).
  */
 function truncateSome(): void {
   try {
@@ -147,10 +153,13 @@ function truncateSome(): void {
       synchronousFull = false;
     }
     const n = truncateSlice.run(truncateTo, TRUNCATE_SLICE_ROWS).changes;
-    if (n < TRUNCATE_SLICE_ROWS) truncatePending = false;
+    if (n < TRUNCATE_SLICE_ROWS) {
+      truncatePending = false;
+      Atomics.store(truncatedTo, 0, BigInt(truncateTo));
+    }
   } catch {
-    // E.g. the write lock not had within busy_timeout: the next truncation request tries again
-    // (it covers these rows too), as does the next start.
+    // E.g. the write lock not had within busy_timeout: not done, so the next checkpoint deletes
+    // these rows in its own transaction, as does the next start.
     truncatePending = false;
   }
 }
@@ -218,13 +227,13 @@ function handle(first: WriterRequest): boolean {
 // The thread does nothing but commit, so it blocks on the request counter (a futex wake when the
 // main thread bumps it) instead of idling in its event loop until the MessagePort's notification
 // is dispatched: a hand-over reaches the thread sooner, and every PUBACK waits for a hand-over.
-// A truncation runs a slice at a time while no request is waiting.
+// A truncation runs a slice at a time while no request comes (see truncateSome).
 for (;;) {
   const seen = Atomics.load(requests, 0);
   const m = receiveMessageOnPort(port);
   if (m === undefined) {
-    if (truncatePending) truncateSome();
-    else Atomics.wait(requests, 0, seen, 60_000);
+    if (!truncatePending) Atomics.wait(requests, 0, seen, 60_000);
+    else if (Atomics.wait(requests, 0, seen, TRUNCATE_IDLE_MS) === "timed-out") truncateSome();
     continue;
   }
   if (!handle(m.message as WriterRequest)) break;

@@ -87,6 +87,37 @@ describe("journal truncation on the writer thread", () => {
     }
   });
 
+  it("a checkpoint while the thread has not finished the previous truncation (no quiet gap yet) deletes the rows in its own transaction", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgegate-jtl-"));
+    const path = join(dir, "outbox.db");
+    try {
+      const a = gateway(path);
+      a.durability.recover();
+      for (let i = 0; i < 300 && !a.durability.writerReady(); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(a.durability.writerReady(), "the writer thread opened the file");
+      const writer = (a.durability as unknown as { writer: { truncateDone(): boolean } }).writer;
+      let checked = false;
+      // The thread waits for 2 ms without requests before a slice: the second checkpoint follows the
+      // first at once. Tried again if this process was descheduled for that long in between.
+      for (let attempt = 0; attempt < 5 && !checked; attempt++) {
+        await a.sendAsync(Array.from({ length: 300 }, (_, i) => a.entry(`V${attempt}-${i}`, 1, T0 + 1_000)));
+        assert.equal(a.durability.commit(false, false, true), true);
+        assert.ok(a.rows() > 0, "the first checkpoint leaves the DELETE to the thread");
+        const more = [a.entry(`W${attempt}`, 2, T0 + 2_000)];
+        a.durability.committedGroup(more, a.durability.commitGroup(more));
+        if (writer.truncateDone()) continue;
+        assert.equal(a.durability.commit(false, false, true), true);
+        assert.equal(a.rows(), 0, "the second checkpoint deleted every covered row in its transaction");
+        assert.equal(a.durability.stats().journalRows, 0);
+        checked = true;
+      }
+      assert.ok(checked, "the second checkpoint came before the thread's quiet gap in one of 5 tries");
+      a.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("rows a stop left behind the committed checkpoint (the thread had not deleted them) are deleted at the next start and not replayed", async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgegate-jtl-"));
     const path = join(dir, "outbox.db");

@@ -372,12 +372,16 @@ test("a truncation handed to the writer thread deletes the rows up to its seq, i
   assert.deepEqual(rows.map((r) => r.payload.toString()), [...entries("a", 2500), ...entries("b", 10)].map((e) => e.payload.toString()));
   assert.equal(rows[2499]!.seq, a);
   assert.equal(rows[2509]!.seq, b);
+  assert.equal(writer.truncateDone(), true, "nothing asked yet");
   assert.equal(writer.truncate(a), true, "handed over");
+  assert.equal(writer.truncateDone(), false, "a slice waits for a quiet gap");
   // A group handed over behind the truncation commits as usual.
   const c = await submit("c", 5);
   const left = () => (db.prepare("SELECT count(*) AS n, min(seq) AS first FROM journal").get() as { n: number; first: number });
   for (let i = 0; i < 200 && left().n !== 15; i++) await new Promise((r) => setTimeout(r, 25));
   assert.deepEqual(left(), { n: 15, first: a + 1 }, "the rows up to the truncation's seq are gone, b's and c's are there");
+  for (let i = 0; i < 200 && !writer.truncateDone(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(writer.truncateDone(), true, "the thread says it is done");
   assert.equal(c, b + 5);
   // A truncation up to a seq already deleted through changes nothing.
   writer.truncate(a - 100);
