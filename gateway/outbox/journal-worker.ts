@@ -44,8 +44,12 @@ let truncateSlice: Database.Statement<[number, number]>;
  * took ~1 ms (and one DELETE of 9,000 rows 24 ms); a group handed over meanwhile waits for the slice.
  */
 const TRUNCATE_SLICE_ROWS = 256;
-/** Quiet time before a slice runs (a closed-loop device answers its PUBACKs well within it). */
-const TRUNCATE_IDLE_MS = 2;
+/**
+ * Quiet time before a slice runs: longer than the gaps inside a stream (8 closed-loop devices leave
+ * the thread idle ~3 ms of every ~5 ms window), so slices run between bursts, not between a
+ * stream's group commits.
+ */
+const TRUNCATE_IDLE_MS = 20;
 /** Rows per multi-row INSERT statement (see append). */
 const INSERT_WIDE = 16;
 /** The highest seq the main thread asked to delete up to, and whether rows up to it may still be there. */

@@ -97,7 +97,7 @@ describe("journal truncation on the writer thread", () => {
       assert.ok(a.durability.writerReady(), "the writer thread opened the file");
       const writer = (a.durability as unknown as { writer: { truncateDone(): boolean } }).writer;
       let checked = false;
-      // The thread waits for 2 ms without requests before a slice: the second checkpoint follows the
+      // The thread waits for 20 ms without requests before a slice: the second checkpoint follows the
       // first at once. Tried again if this process was descheduled for that long in between.
       for (let attempt = 0; attempt < 5 && !checked; attempt++) {
         await a.sendAsync(Array.from({ length: 300 }, (_, i) => a.entry(`V${attempt}-${i}`, 1, T0 + 1_000)));
