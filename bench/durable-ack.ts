@@ -33,7 +33,12 @@ import { BENCH_RULES_YAML } from "./config.js";
  * utilisation and CPU per message in the timed part: below 1, the event loop
  * waited (for commits, or for a core on a shared machine).
  */
-export const FLEETS = [8, 50] as const;
+/**
+ * `EDGEGATE_BENCH_FLEETS=8` (comma-separated) runs only those fleet sizes, and
+ * `EDGEGATE_BENCH_MODES=ackBeforeDurable,journal` only those modes (for `node --cpu-prof` of one
+ * mode, or a shorter paired run): ratios need the baseline among them. Default: all.
+ */
+export const FLEETS: readonly number[] = process.env["EDGEGATE_BENCH_FLEETS"]?.split(",").map(Number) ?? [8, 50];
 const WINDOW = 20;
 /**
  * `EDGEGATE_BENCH_NODELAY=1`: the devices turn Nagle's algorithm off (`setNoDelay`), a variant to
@@ -230,6 +235,8 @@ export interface FleetResult {
 
 /** Rate, busy share and CPU: medians over the bursts; latency percentiles over all bursts' messages. */
 function pick(xs: (AckRun & { latencies: number[]; probe: number[] })[]): AckRun {
+  // A mode left out (EDGEGATE_BENCH_MODES): its figures are NaN.
+  if (xs.length === 0) return { rate: NaN, p50: NaN, p99: NaN, elu: NaN, cpuUs: NaN, probeP50: NaN, probeP99: NaN };
   const all = xs.flatMap((x) => x.latencies).sort((a, b) => a - b);
   const probe = xs.flatMap((x) => x.probe).sort((a, b) => a - b);
   return {
@@ -243,7 +250,11 @@ function pick(xs: (AckRun & { latencies: number[]; probe: number[] })[]): AckRun
   };
 }
 
-const MODES = ["ackBeforeDurable", "journal", "journalMain", "bare"] as const;
+const ALL_MODES: readonly Mode[] = ["ackBeforeDurable", "journal", "journalMain", "bare"];
+const MODES: readonly Mode[] = process.env["EDGEGATE_BENCH_MODES"]?.split(",").map((m) => {
+  if (!ALL_MODES.includes(m as Mode)) throw new Error(`EDGEGATE_BENCH_MODES: unknown mode ${m} (${ALL_MODES.join(", ")})`);
+  return m as Mode;
+}) ?? ALL_MODES;
 
 /**
  * Per fleet size, one server of each mode runs for the whole section with its
@@ -262,7 +273,7 @@ export async function benchDurableAck(messages: { topic: string; payload: string
       for (const mode of MODES) fleets.push(await startFleet(mode, clients));
       // Warm-up of every mode (JIT; the journal's writer thread starts with the first group).
       for (const f of fleets) await burst(f, forBurst(messages.slice(0, 4000), 98));
-      const runs = new Map<Mode, (AckRun & { latencies: number[]; probe: number[] })[]>(MODES.map((m) => [m, []]));
+      const runs = new Map<Mode, (AckRun & { latencies: number[]; probe: number[] })[]>(ALL_MODES.map((m) => [m, []]));
       for (let i = 0; i < reps; i++) {
         const batch = forBurst(messages, i);
         // Every other repetition in reverse order: no mode always follows the same one.
@@ -277,8 +288,8 @@ export async function benchDurableAck(messages: { topic: string; payload: string
         journalMain: pick(jm),
         baseline: pick(b),
         bare: pick(runs.get("bare")!),
-        ratio: median(j.map((x, i) => x.rate / b[i]!.rate)),
-        ratioMain: median(jm.map((x, i) => x.rate / b[i]!.rate)),
+        ratio: j.length > 0 && b.length > 0 ? median(j.map((x, i) => x.rate / b[i]!.rate)) : NaN,
+        ratioMain: jm.length > 0 && b.length > 0 ? median(jm.map((x, i) => x.rate / b[i]!.rate)) : NaN,
         reps,
       });
     } finally {

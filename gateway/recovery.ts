@@ -178,6 +178,13 @@ export class Durability {
       log.warn({ err }, "could not delete checkpoint blobs no checkpoint refers to; trying again at the next blob");
     }
     this.lastBlob = Math.max(this.journal.lastBlobId(), this.committedBlob);
+    try {
+      // Rows the checkpoint covers, whose DELETE the writer thread had not run when the process stopped.
+      const dropped = this.journal.dropCovered(this.checkpointSeq);
+      if (dropped > 0) log.info({ rows: dropped, checkpoint_seq: this.checkpointSeq }, "deleted journal rows the checkpoint covers");
+    } catch (err) {
+      log.warn({ err }, "could not delete journal rows the checkpoint covers; the next checkpoint deletes them");
+    }
     this.outboxSeq = Math.max(this.checkpointSeq, this.journal.load("outbox")?.seq ?? 0);
     this.processedSeq = this.checkpointSeq;
     let replayed = 0;
@@ -347,7 +354,12 @@ export class Durability {
       aggregate.flushedWindows !== this.checkpointedWindows ||
       jstats.bytes > this.o.journalMaxBytes ||
       (this.o.checkpointIntervalMs > 0 && now - this.checkpointedAt >= this.o.checkpointIntervalMs && this.processedSeq > this.checkpointSeq);
-    if (!wantCheckpoint && sink.pending() === 0 && this.processedSeq === this.outboxSeq) {
+    // Nothing to commit but the outbox position: entries processed since the last commit that
+    // left no samples in the outbox. Replay writes their samples again only if they have any, so
+    // the position waits for the next commit with rows or a checkpoint. Writing it alone each tick
+    // (~1/s under a steady QoS 1 stream) cost a transaction with fsync that waited for the writer
+    // thread's lock and held it against the thread's group commits (~6 ms of event loop per tick).
+    if (!wantCheckpoint && sink.pending() === 0 && (this.processedSeq === this.outboxSeq || !sink.unpositioned())) {
       this.probe();
       return true;
     }
@@ -355,34 +367,39 @@ export class Durability {
       this.startOffload(now);
       return true;
     }
-    return this.write(wantCheckpoint, now, null);
+    return this.write(wantCheckpoint, now, null, final);
   }
 
   /**
    * The tick's transaction (see commit). `stored`: the checkpoint's state is
    * in that blob already (written off the event loop); the row refers to it.
    */
-  private write(wantCheckpoint: boolean, now: number, stored: Offload | null): boolean {
+  private write(wantCheckpoint: boolean, now: number, stored: Offload | null, final = false): boolean {
     const { outbox, metrics, log } = this.o;
     const sink = this.o.sink();
     const aggregate = this.o.core().built.aggregate;
     const seq = this.processedSeq;
     const t0 = stored?.t0 ?? performance.now();
-    let removed: { rows: number; bytes: number; seq?: number } = { rows: 0, bytes: 0 };
+    let removed: { rows: number; bytes: number; seq?: number; later?: boolean } = { rows: 0, bytes: 0 };
     let bytes = 0;
     let pending: PendingFlush | undefined;
     // Deleting the journal behind the checkpoint (tens of thousands of rows per window at 100k
     // messages/s: 75-400 ms, and as many WAL pages for this commit's fsync) is not needed for the
     // outbox rows to be sent: rows at or before the checkpoint's position are never replayed. So it
-    // runs in a transaction of its own right after this one, off the path from a window's close to
-    // its request; a crash in between leaves rows the next checkpoint's truncation deletes. On a
-    // full disk it stays in this transaction: its pages make room for the outbox rows.
-    const truncateHere = wantCheckpoint && this.full !== null;
+    // is left to the writer thread when it can take it (`later`, see truncateLater), else it runs in
+    // a transaction of its own right after this one (`deferred`, see truncateSoon): either way off
+    // the path from a window's close to its request. A crash in between leaves rows behind the
+    // checkpoint, deleted at the next start. On a full disk and at the final commit it stays in this
+    // transaction (its pages make room for the outbox rows; a clean stop leaves an empty journal).
+    const roomy = wantCheckpoint && !final && this.truncateRoomy();
+    const later = roomy && this.truncateLater();
+    const deferred = roomy && !later;
     try {
       outbox.atomically(() => {
         // The journal's rows go first: their pages are free for this transaction's own outbox rows,
         // so a checkpoint needs only the difference (on a full disk it may need none).
-        if (truncateHere || this.truncateBehind >= 0) removed = this.journal.truncate(truncateHere ? seq : this.truncateBehind);
+        if (wantCheckpoint && !deferred) removed = this.journal.truncate(seq, later);
+        else if (this.truncateBehind >= 0) removed = this.journal.truncate(this.truncateBehind);
         pending = sink.flushAtomic();
         this.journal.savePosition("outbox", seq, now);
         if (wantCheckpoint) {
@@ -411,10 +428,11 @@ export class Durability {
     pending?.committed();
     this.outboxSeq = seq;
     if (removed.seq !== undefined) {
+      if (removed.later === true && !this.writer!.truncate(seq)) this.journal.deleteThrough(seq);
       this.journal.truncated(removed);
       if (removed.seq >= this.truncateBehind) this.truncateBehind = -1;
     }
-    if (wantCheckpoint && !truncateHere) this.truncateSoon(seq);
+    if (deferred) this.truncateSoon(seq);
     if (wantCheckpoint) {
       this.checkpointSeq = seq;
       this.checkpointedAt = now;
@@ -459,6 +477,30 @@ export class Durability {
     this.journal.truncated(removed);
     if (this.truncateBehind === seq) this.truncateBehind = -1;
     this.gauges();
+  }
+
+  /**
+   * Whether a checkpoint's journal DELETE may leave its transaction: only with room to spare. On a
+   * full or nearly full disk the freed pages are what the checkpoint's own outbox rows are written
+   * into. (Not at the final commit either: a clean stop leaves an empty journal.)
+   */
+  private truncateRoomy(): boolean {
+    if (this.full !== null) return false;
+    return this.space === null || this.space.room() >= this.space.plan.resumeBytes + this.journal.stats().bytes;
+  }
+
+  /**
+   * Whether a checkpoint leaves the DELETE of the journal's rows behind it to the writer thread. At
+   * ~25,000 messages a second that DELETE (and the WAL pages it writes in the tick's commit) took
+   * ~2 % of the event loop; on the writer thread it runs in slices in the gaps between group
+   * commits. Only while the thread runs (a gateway that has not started it does not start it for
+   * this) and has finished the previous one: a stream without a quiet gap of the thread's leaves
+   * the delete to a transaction of its own on this thread (truncateSoon), which takes both, so the
+   * rows behind checkpoints never pile up. Rows a stop leaves behind the checkpoint are deleted at
+   * the next start (recover).
+   */
+  private truncateLater(): boolean {
+    return this.writer !== null && this.writer.started() && this.writer.available() && this.writer.truncateDone();
   }
 
   /** A checkpoint is being written off the event loop (processing is held): the gateway's tick waits. */

@@ -30,6 +30,12 @@ export type WriterRequest =
    * are deleted in it. Replies "committed" with lastSeqs [0].
    */
   | { type: "blob"; id: number; blobId: number; keep: number; data: SharedArrayBuffer; bytes: number; maxPageCount?: number }
+  /**
+   * Delete the journal's rows with seq ≤ `seq` (a committed checkpoint covers them): once no
+   * request came for a while, a slice per transaction, without fsync; no reply, the shared
+   * `truncatedTo` says when it is done (a stop before then leaves rows the next start deletes).
+   */
+  | { type: "truncate"; seq: number }
   | { type: "close" };
 
 export type WriterReply =
@@ -64,6 +70,9 @@ export class JournalWriter {
   private worker: Worker | null = null;
   private port: MessagePort | null = null;
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
+  /** The seq the thread has deleted the journal through (see `truncate`), and the last one asked for. */
+  private readonly truncatedTo = new BigInt64Array(new SharedArrayBuffer(8));
+  private truncateAsked = 0;
   /** Bumped after each request posted to the thread, which blocks on it between requests. */
   private readonly requests = new Int32Array(new SharedArrayBuffer(4));
   /** Replies received (the thread bumps `signal` after posting each one). */
@@ -157,6 +166,23 @@ export class JournalWriter {
     this.wake();
   }
 
+  /**
+   * Hands the DELETE of a checkpoint's truncation (rows with seq ≤ `seq`) to the thread, which runs it
+   * after its commits; false when the thread is not available (the caller deletes them itself).
+   */
+  truncate(seq: number): boolean {
+    if (this.state !== "ready" || this.port === null) return false;
+    this.truncateAsked = Math.max(this.truncateAsked, seq);
+    this.port.postMessage({ type: "truncate", seq } satisfies WriterRequest);
+    this.wake();
+    return true;
+  }
+
+  /** Whether the thread has deleted every row a `truncate` asked for (true before any). */
+  truncateDone(): boolean {
+    return Number(Atomics.load(this.truncatedTo, 0)) >= this.truncateAsked;
+  }
+
   /** Commits handed over and not yet reported. */
   inFlight(): number {
     return this.pending.size;
@@ -230,7 +256,7 @@ export class JournalWriter {
   private start(): void {
     this.state = "starting";
     const { port1, port2 } = new MessageChannel();
-    const options = { workerData: { path: this.path, port: port2, signal: this.signal, requests: this.requests, wal: this.wal }, transferList: [port2] };
+    const options = { workerData: { path: this.path, port: port2, signal: this.signal, requests: this.requests, truncatedTo: this.truncatedTo, wal: this.wal }, transferList: [port2] };
     // The compiled build runs journal-worker.js. Tests and the bench run the TypeScript source under
     // tsx, whose loader a worker thread does not inherit: the thread registers it before importing.
     const worker = import.meta.url.endsWith(".ts")

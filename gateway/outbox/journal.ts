@@ -30,6 +30,12 @@ export const KIND_RESUME = 1;
 /** One journal row; the writer thread (journal-worker.ts) prepares the same statement on its own connection. */
 export const JOURNAL_INSERT_SQL = "INSERT INTO journal (received_ms, kind, topic, client, payload) VALUES (?, ?, ?, ?, ?)";
 
+/**
+ * A slice of a truncation the writer thread runs after its own commits (journal-worker.ts): at most
+ * `?2` of the oldest rows with seq ≤ `?1`, so no single statement holds the write lock for long.
+ */
+export const JOURNAL_TRUNCATE_SLICE_SQL = "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE seq <= ? ORDER BY seq LIMIT ?)";
+
 /** A checkpoint's bytes stored ahead of the commit that refers to them (the writer thread prepares these on its own connection). */
 export const CHECKPOINT_BLOB_INSERT_SQL = "INSERT OR REPLACE INTO checkpoint_blobs (id, data) VALUES (?, ?)";
 /** Blobs neither being written (first) nor referred to by the committed checkpoint (second). */
@@ -74,7 +80,7 @@ CREATE TABLE IF NOT EXISTS checkpoint_blobs (
 export class Journal {
   private readonly insertStmt: Database.Statement<[number, number, string, string, Buffer]>;
   private readonly readStmt: Database.Statement<[number, number], { seq: number; received_ms: number; kind: number; topic: string; client: string; payload: Buffer }>;
-  private readonly truncateStmt: Database.Statement<[number], { n: number; bytes: number | null }>;
+  private readonly truncateRangeStmt: Database.Statement<[number, number], { bytes: number | null }>;
   private readonly putStmt: Database.Statement<[string, number, number, string | Buffer]>;
   private readonly getStmt: Database.Statement<[string], { seq: number; saved_ms: number; data: string | Buffer }>;
   private readonly appendTx: (entries: readonly JournalEntry[], kind: number) => number;
@@ -82,6 +88,7 @@ export class Journal {
   private readonly blobGetStmt: Database.Statement<[number], { data: Buffer }>;
   private readonly blobGcStmt: Database.Statement<[number, number]>;
   private readonly blobMaxStmt: Database.Statement<[], { id: number | null }>;
+  private readonly countStmt: Database.Statement<[], { rows: number; bytes: number | null; first: number | null; last: number | null }>;
   private rowsCount = 0;
   private bytesCount = 0;
   /**
@@ -91,13 +98,15 @@ export class Journal {
    */
   private readonly segments: { first: number; last: number; rows: number; bytes: number }[] = [];
   private last = 0;
+  /** The seq up to which rows are booked as gone (a truncation left to the writer thread may not have deleted them yet). */
+  private goneTo = 0;
 
   constructor(db: Database.Database) {
     db.exec(DDL);
     this.insertStmt = db.prepare(JOURNAL_INSERT_SQL);
     this.readStmt = db.prepare("SELECT seq, received_ms, kind, topic, client, payload FROM journal WHERE seq > ? ORDER BY seq LIMIT ?");
     this.deleteStmt = db.prepare("DELETE FROM journal WHERE seq <= ?");
-    this.truncateStmt = db.prepare("DELETE FROM journal WHERE seq <= ? RETURNING 1 AS n, length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB)) AS bytes");
+    this.truncateRangeStmt = db.prepare("DELETE FROM journal WHERE seq > ? AND seq <= ? RETURNING length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB)) AS bytes");
     this.putStmt = db.prepare(
       "INSERT INTO recovery (name, seq, saved_ms, data) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, saved_ms = excluded.saved_ms, data = excluded.data",
     );
@@ -110,12 +119,8 @@ export class Journal {
       for (const e of entries) seq = Number(this.insertStmt.run(e.receivedMs, kind, e.topic, e.clientId, e.payload).lastInsertRowid);
       return seq;
     });
-    const t = db.prepare("SELECT count(*) AS rows, sum(length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB))) AS bytes, min(seq) AS first, max(seq) AS last FROM journal").get() as {
-      rows: number;
-      bytes: number | null;
-      first: number | null;
-      last: number | null;
-    };
+    this.countStmt = db.prepare("SELECT count(*) AS rows, sum(length(payload) + length(CAST(topic AS BLOB)) + length(CAST(client AS BLOB))) AS bytes, min(seq) AS first, max(seq) AS last FROM journal");
+    const t = this.countStmt.get()!;
     this.rowsCount = t.rows;
     this.bytesCount = t.bytes ?? 0;
     if (t.rows > 0) this.segments.push({ first: t.first!, last: t.last!, rows: t.rows, bytes: t.bytes ?? 0 });
@@ -204,8 +209,32 @@ export class Journal {
     return this.blobMaxStmt.get()?.id ?? 0;
   }
 
-  /** Deletes entries with seq ≤ `seq` (they are covered by a checkpoint). Call inside a transaction (the checkpoint's, or one after it); then `truncated(...)` after the commit. */
-  truncate(seq: number): { rows: number; bytes: number; seq?: number } {
+  /**
+   * Rows left behind a committed checkpoint (its truncation was handed to the writer thread, which
+   * had not run it when the process stopped): deleted at start, before replay, and the gauges
+   * counted again. Returns the rows deleted.
+   */
+  dropCovered(seq: number): number {
+    if (seq > this.goneTo) this.goneTo = seq;
+    const n = this.deleteStmt.run(seq).changes;
+    if (n === 0) return 0;
+    const t = this.countStmt.get()!;
+    this.rowsCount = t.rows;
+    this.bytesCount = t.bytes ?? 0;
+    this.segments.length = 0;
+    if (t.rows > 0) this.segments.push({ first: t.first!, last: t.last!, rows: t.rows, bytes: t.bytes ?? 0 });
+    return n;
+  }
+
+  /**
+   * Deletes entries with seq ≤ `seq` (they are covered by a checkpoint). Call inside the checkpoint's
+   * transaction; then `truncated(...)` after the commit. `later`: when `seq` ends a group (whole
+   * groups go, booked from memory), the DELETE is left to the caller (the writer thread runs it
+   * after its own commits, off the event loop) and the result says `later: true`; the rows count
+   * as gone from the commit on. Of a group cut in two, the part up to `seq` is always deleted here
+   * (its sizes are read back).
+   */
+  truncate(seq: number, later = false): { rows: number; bytes: number; seq?: number; later?: boolean } {
     let rows = 0;
     let bytes = 0;
     let i = 0;
@@ -216,17 +245,26 @@ export class Journal {
     const cut = this.segments[i];
     if (cut === undefined || cut.first > seq) {
       // `seq` ends a group (a recovery position always does): whole groups go, booked from memory.
+      if (later) return { rows, bytes, seq, later: true };
       this.deleteStmt.run(seq);
       return { rows, bytes, seq };
     }
-    // A group cut in two (the tick that closes a window processes a group up to the window's close):
-    // the whole groups before it go as above, the cut group's deleted rows have their sizes read back.
-    if (i > 0) this.deleteStmt.run(this.segments[i - 1]!.last);
-    for (const r of this.truncateStmt.iterate(seq)) {
-      rows += r.n;
+    // A group cut in two (the tick that closes a window processes a group only up to the window's
+    // close): the whole groups before it are booked from memory as above and deleted here, or with
+    // `later` by the writer thread with the rest; the cut group's part is deleted here, its rows'
+    // sizes read back. (Rows an earlier truncation booked as gone are all below `below`.)
+    const below = i > 0 ? this.segments[i - 1]!.last : cut.first - 1;
+    if (!later) this.deleteStmt.run(below);
+    for (const r of this.truncateRangeStmt.iterate(below, seq)) {
+      rows++;
       bytes += r.bytes ?? 0;
     }
-    return { rows, bytes, seq };
+    return later ? { rows, bytes, seq, later: true } : { rows, bytes, seq };
+  }
+
+  /** Deletes the rows with seq ≤ `seq` now (a truncation left for the writer thread that it could not take). */
+  deleteThrough(seq: number): void {
+    this.deleteStmt.run(seq);
   }
 
   /** Books a committed truncation into the in-memory gauges. */
@@ -234,6 +272,7 @@ export class Journal {
     this.rowsCount -= removed.rows;
     this.bytesCount -= removed.bytes;
     if (removed.seq === undefined) return;
+    if (removed.seq > this.goneTo) this.goneTo = removed.seq;
     let rows = removed.rows;
     let bytes = removed.bytes;
     while (this.segments.length > 0 && this.segments[0]!.last <= removed.seq) {

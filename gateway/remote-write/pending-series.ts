@@ -186,6 +186,18 @@ export class OutboxSink {
     return this.buffer.length;
   }
 
+  /** Samples went to the outbox outside `flushAtomic` (the buffer's bound) since its last commit. */
+  private flushedOutside = false;
+
+  /**
+   * Whether the outbox holds samples written outside `flushAtomic` since its last commit: the
+   * journal position that covers them is not committed yet (a caller that commits positions
+   * only with rows must commit one).
+   */
+  unpositioned(): boolean {
+    return this.flushedOutside;
+  }
+
   /** Distinct series the order guard remembers (≈ series sent recently). */
   trackedSeries(): number {
     let n = 0;
@@ -214,6 +226,7 @@ export class OutboxSink {
     if (this.buffer.length === 0) return;
     const samples = this.buffer;
     this.buffer = [];
+    this.flushedOutside = true;
     for (const view of this.views) this.flushView(view, samples, undefined);
   }
 
@@ -241,7 +254,10 @@ export class OutboxSink {
     // The caller's transaction decides: the order guard moves on only once the rows are committed.
     return {
       moves,
-      committed: () => this.views.forEach((v, i) => v.series.commit(moves[i]!)),
+      committed: () => {
+        this.flushedOutside = false;
+        this.views.forEach((v, i) => v.series.commit(moves[i]!));
+      },
       rolledBack,
     };
   }

@@ -358,3 +358,34 @@ test("a checkpoint blob handed to an idle writer thread is stored without waitin
   assert.ok(row !== undefined, "the blob row is in the database");
   assert.deepEqual([...row.data], [...bytes]);
 });
+
+test("a truncation handed to the writer thread deletes the rows up to its seq, in slices while no group waits, and leaves the later rows", async (t) => {
+  const { db, writer } = await setup(t);
+  const submit = (prefix: string, n: number) =>
+    new Promise<number>((resolve, reject) => writer.submit(entries(prefix, n), (err, last) => (err ? reject(err) : resolve(last))));
+  const a = await submit("a", 2500); // more than one slice (256 rows)
+  const b = await submit("b", 10);
+  // Rows go in multi-row statements of 16 and single rows: seqs follow the group's order, the last one is reported.
+  const rows = db.prepare("SELECT seq, topic, client, payload FROM journal ORDER BY seq").all() as { seq: number; topic: string; client: string; payload: Buffer }[];
+  assert.equal(rows.length, 2510);
+  assert.deepEqual(rows.map((r) => r.topic), [...entries("a", 2500), ...entries("b", 10)].map((e) => e.topic));
+  assert.deepEqual(rows.map((r) => r.payload.toString()), [...entries("a", 2500), ...entries("b", 10)].map((e) => e.payload.toString()));
+  assert.equal(rows[2499]!.seq, a);
+  assert.equal(rows[2509]!.seq, b);
+  assert.equal(writer.truncateDone(), true, "nothing asked yet");
+  assert.equal(writer.truncate(a), true, "handed over");
+  assert.equal(writer.truncateDone(), false, "a slice waits for a quiet gap");
+  // A group handed over behind the truncation commits as usual.
+  const c = await submit("c", 5);
+  const left = () => (db.prepare("SELECT count(*) AS n, min(seq) AS first FROM journal").get() as { n: number; first: number });
+  for (let i = 0; i < 200 && left().n !== 15; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.deepEqual(left(), { n: 15, first: a + 1 }, "the rows up to the truncation's seq are gone, b's and c's are there");
+  for (let i = 0; i < 200 && !writer.truncateDone(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(writer.truncateDone(), true, "the thread says it is done");
+  assert.equal(c, b + 5);
+  // A truncation up to a seq already deleted through changes nothing.
+  writer.truncate(a - 100);
+  await submit("d", 1);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(left().n, 16);
+});

@@ -107,7 +107,7 @@ test("backpressure: a report that leaves more than maxUnprocessed entries waitin
   await group("b", [1002, 1003]); // seqs 3-4
   await group("c", [1004, 1005, 1006]); // seqs 5-7
   reportAll(2);
-  assert.deepEqual(processed, [], "4 waiting, within the bound: left for the next hand-over");
+  assert.equal(processed.length, 0, "4 waiting, within the bound: left for the next hand-over");
   assert.equal(c.waitingEntries(), 4);
 
   reportAll(1);
