@@ -21,6 +21,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { arch, cpus, platform, totalmem } from "node:os";
 import { join } from "node:path";
 import { Core } from "../gateway/core.js";
+import { gitRevision } from "../gateway/metrics/build-info.js";
 import { parseConfig } from "../gateway/config/load.js";
 import { makePayloads } from "./payloads.js";
 import { fmt, median, medianOf, printTable, type Row } from "./stats.js";
@@ -77,12 +78,8 @@ const DIST_SECTIONS = new Set(["footprint", "flink-demo", "replay", "ingest"]);
  */
 function ensureDistBuilt(): void {
   const repo = join(import.meta.dirname, "..");
-  let head = "";
-  try {
-    head = execSync("git rev-parse HEAD", { cwd: repo, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-  } catch {
-    return; // not a checkout: nothing to compare against, use the dist/ that is there
-  }
+  const head = gitRevision(repo);
+  if (head === null) return; // not a checkout: nothing to compare against, use the dist/ that is there
   let built = "";
   try {
     built = (JSON.parse(readFileSync(join(repo, "dist", "build-info.json"), "utf8")) as { revision?: string }).revision ?? "";

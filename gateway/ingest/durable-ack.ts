@@ -213,12 +213,17 @@ export class GroupCommitter {
     const until = performance.now() + DRAIN_SLICE_MS;
     while (this.unprocessed.length > 0 && !this.held) {
       const g = this.unprocessed.shift()!;
-      this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
+      this.processRest(g);
       if (this.unprocessed.length > 0 && performance.now() > until) {
         setImmediate(() => this.drain());
         return;
       }
     }
+  }
+
+  /** Processes what is left of a waiting group (its first `from` entries were processed already); the caller took it off `unprocessed`. */
+  private processRest(g: { entries: JournalEntry[]; lastSeq: number; from: number }): void {
+    this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
   }
 
   /** Committed entries waiting to be processed. */
@@ -240,7 +245,7 @@ export class GroupCommitter {
     while (waiting > this.maxUnprocessed && this.unprocessed.length > 0) {
       const g = this.unprocessed.shift()!;
       waiting -= g.entries.length - g.from;
-      this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
+      this.processRest(g);
     }
   }
 
@@ -253,7 +258,7 @@ export class GroupCommitter {
     if (this.held) return;
     while (this.unprocessed.length > 0) {
       const g = this.unprocessed.shift()!;
-      this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
+      this.processRest(g);
     }
   }
 
@@ -276,7 +281,7 @@ export class GroupCommitter {
       while (to > g.from && g.entries[to - 1]!.receivedMs >= boundMs) to--;
       if (to === n) {
         this.unprocessed.shift();
-        this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
+        this.processRest(g);
         continue;
       }
       // Cut the group: seqs are consecutive within it, the slice ends `n - to` rows before its last.
