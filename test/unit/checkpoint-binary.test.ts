@@ -4,21 +4,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import pino from "pino";
 import { AggregateStage } from "../../gateway/pipeline/aggregate/aggregate-stage.js";
 import type { AggregationRuleInput } from "../../gateway/config/schema-pipeline.js";
 import type { Json } from "../../gateway/pipeline/aggregate/output.js";
 import type { Sample } from "../../gateway/prom/sample.js";
 import { isStaleNaN } from "../../gateway/remote-write/codec.js";
 import { CheckpointEncoder, decodeCheckpoint } from "../../gateway/recovery-codec.js";
-import { Core } from "../../gateway/core.js";
-import { parseConfig } from "../../gateway/config/load.js";
-import { createMetrics } from "../../gateway/metrics/catalogue.js";
-import { Outbox } from "../../gateway/outbox/outbox.js";
-import { Durability } from "../../gateway/recovery.js";
-import { OutboxSink } from "../../gateway/remote-write/pending-series.js";
 import { GroupCommitter } from "../../gateway/ingest/durable-ack.js";
 import { parseRules } from "../helpers/aggregation-rules.js";
+import { RECOVERY_T0, wireRecovery, type RecoveryWiringOptions } from "../helpers/recovery-wiring.js";
 
 /**
  * Binary checkpoints (format 2, gateway/recovery-codec.ts): a run
@@ -193,29 +187,8 @@ describe("binary checkpoint (format 2)", () => {
 });
 
 /** The gateway's recovery pieces over a real outbox file (app.ts recover()), with the Durability options a test picks. */
-const CONFIG = `
-topics: [{topic: "d/{vin}", timestamp_field: ts, label_fields: [fleet]}]
-aggregation: [{match: "m", interval: 10s, allowed_lateness: 5s, by: [fleet], outputs: [sum_samples, count_series]}]
-remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
-`;
-const T0 = 1_700_000_000_000;
-
-function wire(path: string, options: Partial<ConstructorParameters<typeof Durability>[0]>) {
-  const config = parseConfig(CONFIG, "test");
-  const outbox = Outbox.open(path);
-  const metrics = createMetrics();
-  const log: string[] = [];
-  const logger = pino({ level: "info" }, { write: (line: string) => void log.push(line) });
-  const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger);
-  const out: Sample[] = [];
-  const core = new Core(config, { onDrop: () => undefined }, (s) => {
-    out.push(...s);
-    sink.write(s);
-  });
-  const clock = { now: T0 };
-  const durability = new Durability({ outbox, sink: () => sink, core: () => core, process: (e) => void core.ingest(e.topic, e.payload, e.receivedMs), metrics, log: logger, now: () => clock.now, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path, ...options });
-  return { outbox, log, sink, out, core, clock, durability };
-}
+const T0 = RECOVERY_T0;
+const wire = (path: string, durability: RecoveryWiringOptions["durability"]) => wireRecovery(path, { durability });
 
 describe("binary checkpoint through the gateway's recovery (real outbox file)", () => {
 

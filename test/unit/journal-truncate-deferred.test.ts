@@ -3,14 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import pino from "pino";
-import { parseConfig } from "../../gateway/config/load.js";
-import { Core } from "../../gateway/core.js";
-import { createMetrics } from "../../gateway/metrics/catalogue.js";
-import { Outbox } from "../../gateway/outbox/outbox.js";
-import type { Sample } from "../../gateway/prom/sample.js";
-import { Durability } from "../../gateway/recovery.js";
-import { OutboxSink } from "../../gateway/remote-write/pending-series.js";
+import { RECOVERY_T0, wireRecovery } from "../helpers/recovery-wiring.js";
 
 /**
  * The tick that flushes a window commits the outbox rows, the position and the checkpoint in one
@@ -23,36 +16,15 @@ topics: [{topic: "d/{vin}", timestamp_field: ts, label_fields: [fleet]}]
 aggregation: [{match: "m", interval: 10s, allowed_lateness: 5s, by: [fleet], outputs: [sum_samples]}]
 remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
 `;
-const T0 = 1_700_000_000_000;
+const T0 = RECOVERY_T0;
 
 function gateway(path: string) {
-  const config = parseConfig(CONFIG, "test");
-  const outbox = Outbox.open(path);
-  const metrics = createMetrics();
-  const logger = pino({ level: "silent" });
-  const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger);
-  const out: Sample[] = [];
-  const core = new Core(config, { onDrop: () => undefined }, (s) => {
-    out.push(...s);
-    sink.write(s);
-  });
-  const clock = { now: T0 };
-  let processed = 0;
-  const durability = new Durability({
-    outbox, sink: () => sink, core: () => core,
-    process: (e) => {
-      processed++;
-      core.ingest(e.topic, e.payload, e.receivedMs);
-    },
-    metrics, log: logger, now: () => clock.now, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path, writerThread: false,
-  });
+  const { out, outbox, durability, core, sink, clock, processed, journalRows } = wireRecovery(path, { config: CONFIG, durability: { writerThread: false } });
   // What the sender sees when it is woken: the rows committed to the outbox and the journal rows at that moment.
   const woken: { outboxRows: number; journalRows: number }[] = [];
   outbox.onAppend(() => woken.push({ outboxRows: outbox.depth().rows, journalRows: journalRows() }));
-  const journalRows = () => (outbox.connection().prepare("SELECT count(*) AS n FROM journal").get() as { n: number }).n;
   return {
-    out, woken, journalRows, durability, outbox, core,
-    processed: () => processed,
+    out, woken, journalRows, durability, outbox, core, processed,
     send(vin: string, v: number, ts: number) {
       const entry = { receivedMs: clock.now, topic: `d/${vin}`, clientId: vin, payload: Buffer.from(JSON.stringify({ ts, m: v, fleet: "north" })) };
       durability.committedGroup([entry], durability.commitGroup([entry]));

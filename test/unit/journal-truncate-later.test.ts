@@ -3,54 +3,24 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pino from "pino";
-import type { Sample } from "../../gateway/prom/sample.js";
-import { Core } from "../../gateway/core.js";
-import { parseConfig } from "../../gateway/config/load.js";
-import { createMetrics } from "../../gateway/metrics/catalogue.js";
-import { Outbox } from "../../gateway/outbox/outbox.js";
 import type { JournalEntry } from "../../gateway/outbox/journal.js";
-import { Durability } from "../../gateway/recovery.js";
-import { OutboxSink } from "../../gateway/remote-write/pending-series.js";
+import { RECOVERY_T0, wireRecovery } from "../helpers/recovery-wiring.js";
 
 /**
  * A checkpoint leaves the DELETE of the journal rows it covers to the writer thread (off the event
  * loop): the rows count as gone from the commit on, the thread deletes them after its group
  * commits, and rows a stop left behind the checkpoint are deleted at the next start, never replayed.
  */
-const CONFIG = `
-topics: [{topic: "d/{vin}", timestamp_field: ts, label_fields: [fleet]}]
-aggregation: [{match: "m", interval: 10s, allowed_lateness: 5s, by: [fleet], outputs: [sum_samples, count_series]}]
-remote_write: [{url: "http://127.0.0.1:9/api/v1/write"}]
-`;
-const T0 = 1_700_000_000_000;
+const T0 = RECOVERY_T0;
 
 function gateway(path: string, maxBuffered?: number) {
-  const config = parseConfig(CONFIG, "test");
-  const outbox = Outbox.open(path);
-  const metrics = createMetrics();
-  const log: string[] = [];
-  const logger = pino({ level: "info" }, { write: (line: string) => void log.push(line) });
-  const sink = new OutboxSink(outbox, [{ name: "t", maxSamplesPerSend: 1000 }], metrics, logger, maxBuffered);
-  const out: Sample[] = [];
   // As the gateway wires it: samples of a replayed entry at or behind the outbox position are not written again.
-  let rawCommitted = false;
-  const core = new Core(config, { onDrop: () => undefined }, (s) => {
-    if (rawCommitted) return sink.remember(s);
-    out.push(...s);
-    sink.write(s);
-  });
-  const clock = { now: T0 };
-  const durability = new Durability({ outbox, sink: () => sink, core: () => core, process: (e, committed) => {
-    rawCommitted = committed;
-    core.ingest(e.topic, e.payload, e.receivedMs);
-    rawCommitted = false;
-  }, metrics, log: logger, now: () => clock.now, checkpointIntervalMs: 0, journalMaxBytes: 1 << 26, storagePath: path });
+  const { outbox, durability, out, log, core, sink, clock, journalRows } = wireRecovery(path, { maxBuffered, skipCommittedRaw: true });
   const entry = (vin: string, v: number, ts: number): JournalEntry => ({ receivedMs: clock.now, topic: `d/${vin}`, clientId: vin, payload: Buffer.from(JSON.stringify({ ts, m: v, fleet: "north" })) });
   return {
     outbox, durability, out, log, core, sink,
     /** Rows in the journal table, counted by SQLite. */
-    rows: () => (outbox.connection().prepare("SELECT count(*) AS n FROM journal").get() as { n: number }).n,
+    rows: journalRows,
     /** A group committed on the writer thread, then processed, as the broker's group commit does. */
     async sendAsync(es: JournalEntry[]) {
       const last = await new Promise<number>((resolve, reject) => {
@@ -59,6 +29,11 @@ function gateway(path: string, maxBuffered?: number) {
       durability.committedGroup(es, last);
     },
     entry,
+    /** Starts the writer thread and waits (bounded) until it has opened the file. */
+    async writerOpened() {
+      for (let i = 0; i < 300 && !durability.writerReady(); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(durability.writerReady(), "the writer thread opened the file");
+    },
     close() { durability.close(); outbox.close(); },
   };
 }
@@ -70,8 +45,7 @@ describe("journal truncation on the writer thread", () => {
     try {
       const a = gateway(path);
       a.durability.recover();
-      for (let i = 0; i < 300 && !a.durability.writerReady(); i++) await new Promise((r) => setTimeout(r, 20));
-      assert.ok(a.durability.writerReady(), "the writer thread opened the file");
+      await a.writerOpened();
       for (let g = 0; g < 5; g++) await a.sendAsync(Array.from({ length: 600 }, (_, i) => a.entry(`V${g}-${i}`, 1, T0 + 1_000)));
       assert.equal(a.rows(), 3000);
       assert.equal(a.durability.commit(false, false, true), true);
@@ -93,8 +67,7 @@ describe("journal truncation on the writer thread", () => {
     try {
       const a = gateway(path);
       a.durability.recover();
-      for (let i = 0; i < 300 && !a.durability.writerReady(); i++) await new Promise((r) => setTimeout(r, 20));
-      assert.ok(a.durability.writerReady(), "the writer thread opened the file");
+      await a.writerOpened();
       const writer = (a.durability as unknown as { writer: { truncateDone(): boolean } }).writer;
       let checked = false;
       // The thread waits for 20 ms without requests before a slice: the second checkpoint follows the
