@@ -350,6 +350,8 @@ describe("checkpoint off the event loop (blob on the writer thread, processing h
       await a.d.settled();
       assert.equal(a.d.busy(), false);
       assert.ok(a.outbox.depth().rows > 0, "the flushed window's rows were committed with the checkpoint");
+      assert.equal(a.d.stats().processedSeq, held, "not in the commit's own turn");
+      await new Promise((r) => setImmediate(r));
       assert.ok(a.d.stats().processedSeq > held, "what waited was processed after the commit");
       const row = a.d.journal.load("checkpoint")!;
       assert.equal(row.seq, held);
@@ -421,6 +423,8 @@ it("GroupCommitter.hold: groups committed while held are acknowledged, processed
   assert.deepEqual(processed, ["a"], "nothing is processed while held");
   assert.equal(c.oldestUnprocessedMs(), 0, "the tick's clock is held back by what waits");
   c.hold(false);
+  assert.deepEqual(processed, ["a"], "resuming processes from the next turn: the turn that ends a hold committed the checkpoint");
+  await new Promise((r) => setImmediate(r));
   assert.deepEqual(processed, ["a", "b", "c"]);
   assert.equal(c.oldestUnprocessedMs(), Infinity);
 });

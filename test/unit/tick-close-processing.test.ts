@@ -97,6 +97,7 @@ test("processCommittedBefore processes nothing while processing is held (a check
   assert.deepEqual(processed, []);
   assert.equal(c.oldestUnprocessedMs(), 1000);
   c.hold(false);
+  await new Promise((r) => setImmediate(r));
   assert.deepEqual(processed, [{ topics: ["a0"], lastSeq: 1 }]);
 });
 
@@ -122,9 +123,44 @@ test("backpressure: a report that leaves more than maxUnprocessed entries waitin
   assert.equal(processed.length, 1);
   assert.equal(c.waitingEntries(), 8);
   c.hold(false);
+  await new Promise((r) => setImmediate(r));
   assert.deepEqual(
     processed.map((p) => p.lastSeq),
     [2, 4, 7, 10],
   );
   assert.equal(c.waitingEntries(), 0);
+});
+
+test("resuming after a hold drains a big group in slices across turns, in journal order, with exact positions", async () => {
+  const processed: { n: number; first: string; lastSeq: number }[] = [];
+  let seq = 0;
+  const c = new GroupCommitter({
+    commit: (es) => (seq += es.length),
+    committed: (es, lastSeq) => {
+      processed.push({ n: es.length, first: es[0]!.topic, lastSeq });
+      const until = performance.now() + 12; // more than one turn's budget for any slice
+      while (performance.now() < until);
+    },
+    failed: () => null,
+    processDelayMs: 60_000,
+  });
+  c.hold(true);
+  const accepted: Promise<unknown>[] = [];
+  for (let i = 0; i < 600; i++) accepted.push(c.accept({ receivedMs: 1000 + i, topic: `m${i}`, clientId: "dev", payload: Buffer.alloc(0) }, 1));
+  await Promise.all(accepted); // one group of 600, committed and acknowledged while held
+  assert.equal(c.waitingEntries(), 600);
+  c.hold(false);
+  assert.equal(processed.length, 0, "not in the turn that ends the hold");
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(processed, [{ n: 256, first: "m0", lastSeq: 256 }], "one slice per turn once the budget is spent, not the whole group");
+  for (let i = 0; i < 10 && c.waitingEntries() > 0; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(
+    processed.map((p) => [p.first, p.lastSeq]),
+    [
+      ["m0", 256],
+      ["m256", 512],
+      ["m512", 600],
+    ],
+  );
+  assert.equal(c.oldestUnprocessedMs(), Infinity);
 });
