@@ -38,6 +38,8 @@ export interface IngestRun {
   msgsPerS: number;
   /** Broker process CPU (user+system) per 100,000 samples, ms. */
   cpuMsPer100kSamples: number;
+  /** The publisher processes' CPU over the run, per 100,000 samples, ms (what the generators take of the same 2 cores). */
+  publisherCpuMsPer100kSamples: number;
   /** Messages sent but never counted (QoS 0 may lose; QoS 1 must not). */
   lost: number;
   /** Samples the gateway dropped in the run (any reason; 0 for the baseline): a check that the run measured the pipeline, not its drop path. */
@@ -141,7 +143,7 @@ async function startBare(): Promise<Target> {
 }
 
 /** Starts the generators (resolves when they are connected and ready to go) and returns a function that starts them. */
-type Generator = (port: number, total: number, dir: string) => Promise<{ go: () => void; done: Promise<void>; kill: () => void }>;
+type Generator = (port: number, total: number, dir: string) => Promise<{ go: () => void; done: Promise<void>; kill: () => void; pids: () => number[] }>;
 
 /**
  * QoS 0: two `mosquitto_pub -l -q 0`, each reading its half of the messages
@@ -180,6 +182,7 @@ const mosquittoQos0: Generator = async (port, total, dir) => {
     },
     done,
     kill: () => children.forEach((c) => c.exitCode === null && c.kill("SIGKILL")),
+    pids: () => children.map((c) => c.pid!),
   };
 };
 
@@ -212,6 +215,7 @@ function mqttJs(qos: 0 | 1, connections: number): Generator {
       go: () => children.forEach((c) => c.child.stdin!.write("go\n")),
       done: Promise.all(children.map((c) => c.exit)).then(() => undefined),
       kill: () => children.forEach((c) => c.child.exitCode === null && c.child.kill("SIGKILL")),
+      pids: () => children.map((c) => c.child.pid!),
     };
   };
 }
@@ -228,6 +232,17 @@ async function runOnce(target: Target, generator: Generator, total: number, dir:
   const cpu0 = cpuMs(target.pid);
   const t0 = performance.now();
   gen.go();
+  // A publisher's CPU as last read (its /proc entry goes when it exits: read every poll, at most one poll's worth short).
+  const pubCpu = new Map<number, number>();
+  const readPublishers = () => {
+    for (const pid of gen.pids()) {
+      try {
+        pubCpu.set(pid, cpuMs(pid));
+      } catch {
+        // exited
+      }
+    }
+  };
   let count = 0;
   let t1 = t0;
   let cpu1 = cpu0;
@@ -236,6 +251,7 @@ async function runOnce(target: Target, generator: Generator, total: number, dir:
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, 20));
+      readPublishers();
       const now = performance.now();
       const cpuNow = cpuMs(target.pid);
       const c = (await target.count()) - base;
@@ -255,7 +271,16 @@ async function runOnce(target: Target, generator: Generator, total: number, dir:
     gen.kill();
   }
   const s = (t1 - t0) / 1000;
-  return { msgsPerS: count / s, cpuMsPer100kSamples: (cpu1 - cpu0) / ((count * SIGNALS_PER_MESSAGE) / 100_000), lost: total - count, droppedSamples: await target.dropped() };
+  const per100k = (count * SIGNALS_PER_MESSAGE) / 100_000;
+  let publishers = 0;
+  for (const v of pubCpu.values()) publishers += v;
+  return {
+    msgsPerS: count / s,
+    cpuMsPer100kSamples: (cpu1 - cpu0) / per100k,
+    publisherCpuMsPer100kSamples: publishers / per100k,
+    lost: total - count,
+    droppedSamples: await target.dropped(),
+  };
 }
 
 export interface IngestFigures {
@@ -264,7 +289,13 @@ export interface IngestFigures {
 }
 
 function medianRun(runs: IngestRun[]): IngestRun {
-  return { msgsPerS: median(runs.map((r) => r.msgsPerS)), cpuMsPer100kSamples: median(runs.map((r) => r.cpuMsPer100kSamples)), lost: Math.max(...runs.map((r) => r.lost)), droppedSamples: Math.max(...runs.map((r) => r.droppedSamples)) };
+  return {
+    msgsPerS: median(runs.map((r) => r.msgsPerS)),
+    cpuMsPer100kSamples: median(runs.map((r) => r.cpuMsPer100kSamples)),
+    publisherCpuMsPer100kSamples: median(runs.map((r) => r.publisherCpuMsPer100kSamples)),
+    lost: Math.max(...runs.map((r) => r.lost)),
+    droppedSamples: Math.max(...runs.map((r) => r.droppedSamples)),
+  };
 }
 
 /** Interleaved bare/gateway runs (medians of `reps`) at one QoS. */
@@ -302,4 +333,19 @@ export async function benchIngest(qos: 0 | 1, total: number, reps = 3): Promise<
     await new Promise<void>((r) => receiver.close(() => r()));
   }
   return { gateway: medianRun(g), bare: medianRun(b) };
+}
+
+/**
+ * What the box's CPU allows, whatever the threading: the generators and the broker share `cores`,
+ * so no design that costs the gateway's measured CPU per message can pass `cores` / (its CPU +
+ * the publishers' CPU per message). `ceilingRatio` is that rate against the bare broker's
+ * measured rate; `neededCpuMsPer100k` is the gateway CPU per 100k samples at which the target
+ * ratio would just fit in the cores (the publishers' CPU as measured with the bare broker).
+ */
+export function cpuCeiling(f: IngestFigures, target: number, cores = 2): { ceilingRatio: number; neededCpuMsPer100k: number } {
+  const per100kPerS = (msgsPerS: number) => (msgsPerS * SIGNALS_PER_MESSAGE) / 100_000;
+  const pub = f.bare.publisherCpuMsPer100kSamples;
+  const ceiling = (cores * 1000) / (f.gateway.cpuMsPer100kSamples + f.gateway.publisherCpuMsPer100kSamples) / per100kPerS(1);
+  const needed = (cores * 1000) / per100kPerS(target * f.bare.msgsPerS) - pub;
+  return { ceilingRatio: ceiling / f.bare.msgsPerS, neededCpuMsPer100k: needed };
 }
