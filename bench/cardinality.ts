@@ -134,7 +134,7 @@ async function child(n: number): Promise<CardinalityResult> {
   });
   durability.recover();
   // The group committer's hold, as the gateway wires it: ingest turns queue their batches while it is
-  // set; from the turn after it ends they are processed in order, at most 10 ms per turn (GroupCommitter.drain).
+  // set; after the next poll phase they are processed in order, at most 10 ms per turn (GroupCommitter.drain).
   let held = false;
   const queued: Sample[][] = [];
   const drain = (): void => {
@@ -149,7 +149,7 @@ async function child(n: number): Promise<CardinalityResult> {
   };
   durability.holdProcessing = (on) => {
     held = on;
-    if (!on) setImmediate(drain);
+    if (!on) setImmediate(() => setImmediate(drain));
   };
   for (let i = 0; i < 300 && !durability.writerReady(); i++) await new Promise((r) => setTimeout(r, 20));
   if (!durability.writerReady()) throw new Error("the journal writer thread did not start");

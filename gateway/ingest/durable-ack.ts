@@ -199,22 +199,29 @@ export class GroupCommitter {
   /**
    * Holds (true) or resumes (false) processing: while held, committed groups are acknowledged
    * and wait, in journal order, so the pipeline's state stays as it is while a checkpoint of it
-   * is written between event-loop turns (gateway/recovery.ts). Resuming processes what waited,
-   * from the next turn: the turn that ends a hold has just committed the checkpoint's transaction
-   * (its fsync), and a slice of processing on top of it made it the longest of the checkpoint.
+   * is written between event-loop turns (gateway/recovery.ts). Resuming processes what waited
+   * after the broker has read its sockets once more: the turn that ends a hold has just committed
+   * the checkpoint's transaction (its fsync), and a slice of processing on top of it made it the
+   * longest of the checkpoint.
    */
   hold(on: boolean): void {
     this.held = on;
-    if (!on) this.drainSoon();
+    if (!on) this.drainSoon(true);
   }
 
-  private drainSoon(): void {
+  /**
+   * `afterPoll`: the hold ends in the writer thread's reply, a poll-phase callback, where one
+   * setImmediate still runs in the same loop iteration (its check phase); the second one runs
+   * after the next poll phase.
+   */
+  private drainSoon(afterPoll = false): void {
     if (this.drainQueued || this.unprocessed.length === 0) return;
     this.drainQueued = true;
-    setImmediate(() => {
+    const run = (): void => {
       this.drainQueued = false;
       this.drain();
-    });
+    };
+    setImmediate(afterPoll ? () => setImmediate(run) : run);
   }
 
   /**

@@ -14,6 +14,9 @@ import { GroupCommitter } from "../../gateway/ingest/durable-ack.js";
 import { parseRules } from "../helpers/aggregation-rules.js";
 import { RECOVERY_T0, wireRecovery, type RecoveryWiringOptions } from "../helpers/recovery-wiring.js";
 
+/** A hold ends in a poll-phase callback; what waited is processed after the next poll phase (two check phases on). */
+const afterNextPoll = () => new Promise<void>((r) => setImmediate(() => setImmediate(r)));
+
 /**
  * Binary checkpoints (format 2, gateway/recovery-codec.ts): a run
  * interrupted at any point — checkpoint encoded, stored bytes decoded,
@@ -351,7 +354,7 @@ describe("checkpoint off the event loop (blob on the writer thread, processing h
       assert.equal(a.d.busy(), false);
       assert.ok(a.outbox.depth().rows > 0, "the flushed window's rows were committed with the checkpoint");
       assert.equal(a.d.stats().processedSeq, held, "not in the commit's own turn");
-      await new Promise((r) => setImmediate(r));
+      await afterNextPoll();
       assert.ok(a.d.stats().processedSeq > held, "what waited was processed after the commit");
       const row = a.d.journal.load("checkpoint")!;
       assert.equal(row.seq, held);
@@ -424,7 +427,7 @@ it("GroupCommitter.hold: groups committed while held are acknowledged, processed
   assert.equal(c.oldestUnprocessedMs(), 0, "the tick's clock is held back by what waits");
   c.hold(false);
   assert.deepEqual(processed, ["a"], "resuming processes from the next turn: the turn that ends a hold committed the checkpoint");
-  await new Promise((r) => setImmediate(r));
+  await afterNextPoll();
   assert.deepEqual(processed, ["a", "b", "c"]);
   assert.equal(c.oldestUnprocessedMs(), Infinity);
 });

@@ -3,6 +3,9 @@ import { test } from "node:test";
 import { GroupCommitter } from "../../gateway/ingest/durable-ack.js";
 import type { JournalEntry } from "../../gateway/ingest/durable-ack.js";
 
+/** A hold ends in a poll-phase callback; what waited is processed after the next poll phase (two check phases on). */
+const afterNextPoll = () => new Promise<void>((r) => setImmediate(() => setImmediate(r)));
+
 /**
  * The tick that closes a window processes only what arrived before the window's close
  * (processCommittedBefore); what arrived later cannot hold the clock below the close and is
@@ -97,7 +100,7 @@ test("processCommittedBefore processes nothing while processing is held (a check
   assert.deepEqual(processed, []);
   assert.equal(c.oldestUnprocessedMs(), 1000);
   c.hold(false);
-  await new Promise((r) => setImmediate(r));
+  await afterNextPoll();
   assert.deepEqual(processed, [{ topics: ["a0"], lastSeq: 1 }]);
 });
 
@@ -123,7 +126,7 @@ test("backpressure: a report that leaves more than maxUnprocessed entries waitin
   assert.equal(processed.length, 1);
   assert.equal(c.waitingEntries(), 8);
   c.hold(false);
-  await new Promise((r) => setImmediate(r));
+  await afterNextPoll();
   assert.deepEqual(
     processed.map((p) => p.lastSeq),
     [2, 4, 7, 10],
@@ -151,7 +154,7 @@ test("resuming after a hold drains a big group in slices across turns, in journa
   assert.equal(c.waitingEntries(), 600);
   c.hold(false);
   assert.equal(processed.length, 0, "not in the turn that ends the hold");
-  await new Promise((r) => setImmediate(r));
+  await afterNextPoll();
   assert.deepEqual(processed, [{ n: 256, first: "m0", lastSeq: 256 }], "one slice per turn once the budget is spent, not the whole group");
   for (let i = 0; i < 10 && c.waitingEntries() > 0; i++) await new Promise((r) => setImmediate(r));
   assert.deepEqual(
