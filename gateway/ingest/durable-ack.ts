@@ -234,15 +234,20 @@ export class GroupCommitter {
     while (this.unprocessed.length > 0 && !this.held) {
       // A group holds up to maxGroup entries (5,000: ~100 ms of pipeline at 20 µs each), so the
       // budget is checked every DRAIN_ENTRIES entries, not only between groups.
-      const g = this.unprocessed[0]!;
-      const n = g.entries.length;
-      const to = Math.min(n, g.from + DRAIN_ENTRIES);
-      // Seqs are consecutive within a group: the slice ends `n - to` rows before the group's last.
-      this.opts.committed(g.from === 0 && to === n ? g.entries : g.entries.slice(g.from, to), g.lastSeq - (n - to));
-      if (to === n) this.unprocessed.shift();
-      else g.from = to;
+      this.processSlice(DRAIN_ENTRIES);
       if (performance.now() > until) return this.drainSoon();
     }
+  }
+
+  /** Processes up to `max` entries of the oldest waiting group, taking it off `unprocessed` when done. */
+  private processSlice(max: number): void {
+    const g = this.unprocessed[0]!;
+    const n = g.entries.length;
+    const to = Math.min(n, g.from + max);
+    // Seqs are consecutive within a group: the slice ends `n - to` rows before the group's last.
+    this.opts.committed(g.from === 0 && to === n ? g.entries : g.entries.slice(g.from, to), g.lastSeq - (n - to));
+    if (to === n) this.unprocessed.shift();
+    else g.from = to;
   }
 
   /** Processes what is left of a waiting group (its first `from` entries were processed already); the caller took it off `unprocessed`. */
@@ -334,13 +339,7 @@ export class GroupCommitter {
         this.resumeSoon();
         return;
       }
-      const g = this.unprocessed[0]!;
-      const n = g.entries.length;
-      const to = Math.min(n, g.from + PROCESS_SLICE);
-      // Seqs are consecutive within a group: the slice ends `n - to` rows before the group's last.
-      this.opts.committed(g.from === 0 && to === n ? g.entries : g.entries.slice(g.from, to), g.lastSeq - (n - to));
-      if (to === n) this.unprocessed.shift();
-      else g.from = to;
+      this.processSlice(PROCESS_SLICE);
     }
     if (this.processTimer !== null) {
       clearTimeout(this.processTimer);
