@@ -128,3 +128,36 @@ test("backpressure: a report that leaves more than maxUnprocessed entries waitin
   );
   assert.equal(c.waitingEntries(), 0);
 });
+
+test("a window-close tick hands over at once a waiting group that holds the clock below the close, not one that arrived after it", async () => {
+  const processed: number[] = [];
+  const handed: number[][] = [];
+  const c = new GroupCommitter({
+    commit: () => {
+      throw new Error("the thread is always available here");
+    },
+    commitAsync: (entries) => {
+      handed.push(entries.map((e) => e.receivedMs));
+      return true;
+    },
+    committed: (es) => processed.push(...es.map((e) => e.receivedMs)),
+    failed: () => null,
+    processDelayMs: 60_000,
+  });
+  const accept = (t: number) => void c.accept({ receivedMs: t, topic: "t", clientId: "dev", payload: Buffer.alloc(0) }, 0);
+  // Accepted during one long poll phase: the group waits for the end of the turn to be handed over.
+  accept(2998);
+  accept(3001);
+  assert.equal(c.oldestUnprocessedMs(), 2998, "the waiting group holds the clock below a close due at 3000");
+  c.processCommittedBefore(3000);
+  assert.deepEqual(handed, [[2998, 3001]], "handed over in the tick's own turn, so its report can free the clock");
+  assert.equal(c.pending(), 0);
+  assert.equal(c.inFlight(), 2);
+
+  accept(3005);
+  c.processCommittedBefore(3000);
+  assert.equal(handed.length, 1, "a group that arrived after the close cannot hold it: it waits for the end of the turn");
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(handed, [[2998, 3001], [3005]], "handed over at the end of the turn as usual, once");
+  assert.deepEqual(processed, []);
+});
