@@ -436,7 +436,7 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       receiveReports: () => d.receiveReports(),
       reported: () => {
         d.groupReported();
-        p.timer?.poke(now()); // a report can free the clock a window's close waits for
+        p.timer?.reported(now()); // a report can free the clock a window's close waits for
       },
       committed: (entries, last) => d.committedGroup(entries, last),
       failed: (err, entries) => d.groupFailed(err, entries),

@@ -183,3 +183,71 @@ describe("pipeline tick timer, poked by the processing path", () => {
     assert.equal(s.ticks.length, 3, "stopped: a poke runs nothing");
   });
 });
+
+describe("pipeline tick timer, after a journal report", () => {
+  it("a window still open after its close tick's retries is tried again right after a report, not at the next periodic tick", async (t) => {
+    mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+    t.after(() => mock.timers.reset());
+    let clock = 0;
+    let due = 1_400;
+    let held = true; // a group in flight holds the clock
+    const ticks: number[] = [];
+    const timer = new TickTimer(1000, () => {
+      ticks.push(clock);
+      if (!held && clock >= due) due = 6_400;
+    }, () => due, () => clock);
+    const loop = (ms: number): void => {
+      for (let i = 0; i < ms; i++) {
+        clock++;
+        mock.timers.tick(1);
+      }
+    };
+    timer.start();
+    loop(1_000);
+    timer.reported(clock);
+    await Promise.resolve();
+    assert.deepEqual(ticks, [1000], "nothing held open: a report alone ticks nothing");
+    loop(800); // clock 1,800: the due tick at 1,401 and its six retries (to 1,716) found the window held
+    assert.deepEqual(ticks, [1000, 1401, 1406, 1416, 1436, 1476, 1556, 1716]);
+    held = false;
+    clock += 50; // reported 50 ms after the last retry (no timer ran in between)
+    timer.reported(clock);
+    assert.equal(ticks.length, 8, "after the report's callback, not inside it");
+    await Promise.resolve();
+    assert.deepEqual(ticks.slice(8), [1850], "closed after the report, not at the 2 s periodic tick");
+    assert.equal(due, 6_400);
+    timer.reported(clock);
+    await Promise.resolve();
+    assert.equal(ticks.length, 9, "the window closed: later reports tick nothing");
+    timer.stop();
+  });
+
+  it("a report while a retry is armed runs that retry at once, and the retry's timer does not tick again", async (t) => {
+    mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+    t.after(() => mock.timers.reset());
+    let clock = 0;
+    let due = 1_400;
+    let held = true;
+    const ticks: number[] = [];
+    const timer = new TickTimer(1000, () => {
+      ticks.push(clock);
+      if (!held && clock >= due) due = 6_400;
+    }, () => due, () => clock);
+    const loop = (ms: number): void => {
+      for (let i = 0; i < ms; i++) {
+        clock++;
+        mock.timers.tick(1);
+      }
+    };
+    timer.start();
+    loop(1_402); // the due tick at 1,401 left the window open: a retry is armed for 1,406
+    assert.deepEqual(ticks, [1000, 1401]);
+    held = false;
+    timer.reported(clock);
+    await Promise.resolve();
+    assert.deepEqual(ticks, [1000, 1401, 1402]);
+    loop(500);
+    assert.deepEqual(ticks, [1000, 1401, 1402], "the cleared retry did not fire");
+    timer.stop();
+  });
+});
