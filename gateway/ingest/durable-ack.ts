@@ -279,6 +279,9 @@ export class GroupCommitter {
    */
   processCommittedBefore(boundMs: number): void {
     if (this.pendingOldest < boundMs) this.commitGroup();
+    // A commit the writer thread finished waits for the event loop to deliver its report (behind every
+    // ready socket while the gateway is behind): received now, its group no longer holds the clock.
+    if (this.opts.reportWaiting?.()) this.opts.receiveReports?.();
     if (this.held) return;
     while (this.unprocessed.length > 0) {
       const g = this.unprocessed[0]!;

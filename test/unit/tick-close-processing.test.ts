@@ -161,3 +161,31 @@ test("a window-close tick hands over at once a waiting group that holds the cloc
   assert.deepEqual(handed, [[2998, 3001], [3005]], "handed over at the end of the turn as usual, once");
   assert.deepEqual(processed, []);
 });
+
+test("a window-close tick receives the writer thread's waiting reports first: a group committed but not yet reported no longer holds the close", async () => {
+  const processed: number[] = [];
+  const finished: (() => void)[] = []; // commits the thread has finished, their reports not delivered yet
+  const c = new GroupCommitter({
+    commit: () => {
+      throw new Error("the thread is always available here");
+    },
+    commitAsync: (entries, done) => {
+      finished.push(() => done(null, entries.length));
+      return true;
+    },
+    reportWaiting: () => finished.length > 0,
+    receiveReports: () => {
+      for (const f of finished.splice(0)) f();
+    },
+    committed: (es) => processed.push(...es.map((e) => e.receivedMs)),
+    failed: () => null,
+    processDelayMs: 60_000,
+  });
+  void c.accept({ receivedMs: 2990, topic: "t", clientId: "dev", payload: Buffer.alloc(0) }, 0);
+  void c.accept({ receivedMs: 3010, topic: "t", clientId: "dev", payload: Buffer.alloc(0) }, 0);
+  await new Promise((r) => setImmediate(r)); // handed over; the thread has committed it, the event loop has not delivered the report
+  assert.equal(c.oldestUnprocessedMs(), 2990, "in flight: holds the clock");
+  c.processCommittedBefore(3000);
+  assert.deepEqual(processed, [2990], "received, and what arrived before the close processed, in the tick's turn");
+  assert.equal(c.oldestUnprocessedMs(), 3010, "the close at 3000 can go out now");
+});
