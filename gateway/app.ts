@@ -339,7 +339,9 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
   /** A device message without the journal (ackBeforeDurable: the broker's published handler). */
   function onMessage(topic: string, payload: Buffer): string | null {
     if (!p.accepting) return "not_ready";
-    return ingestOne(topic, payload, now());
+    const at = now();
+    p.timer?.poke(at);
+    return ingestOne(topic, payload, at);
   }
 
   /**
@@ -432,7 +434,10 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
       waitIdle: () => d.waitIdle(),
       reportWaiting: () => d.reportWaiting(),
       receiveReports: () => d.receiveReports(),
-      reported: () => d.groupReported(),
+      reported: () => {
+        d.groupReported();
+        p.timer?.reported(now()); // a report can free the clock a window's close waits for
+      },
       committed: (entries, last) => d.committedGroup(entries, last),
       failed: (err, entries) => d.groupFailed(err, entries),
       refused: () => metrics.messagesDropped.inc({ reason: "storage_full" }),
@@ -603,7 +608,11 @@ export function buildGateway(config: Config, options: GatewayOptions = {}): Gate
     push,
     accept: options.ackBeforeDurable
       ? undefined
-      : (topic, payload, clientId, qos) => p.committer!.accept({ topic, payload, clientId, receivedMs: now() }, qos),
+      : (topic, payload, clientId, qos) => {
+          const at = now();
+          p.timer?.poke(at); // a window's close tick overdue while the broker reads sockets runs after this message
+          return p.committer!.accept({ topic, payload, clientId, receivedMs: at }, qos);
+        },
     now,
     status,
     isReady: () => gateway.ready(),

@@ -167,3 +167,64 @@ test("resuming after a hold drains a big group in slices across turns, in journa
   );
   assert.equal(c.oldestUnprocessedMs(), Infinity);
 });
+
+test("a window-close tick hands over at once a waiting group that holds the clock below the close, not one that arrived after it", async () => {
+  const processed: number[] = [];
+  const handed: number[][] = [];
+  const c = new GroupCommitter({
+    commit: () => {
+      throw new Error("the thread is always available here");
+    },
+    commitAsync: (entries) => {
+      handed.push(entries.map((e) => e.receivedMs));
+      return true;
+    },
+    committed: (es) => processed.push(...es.map((e) => e.receivedMs)),
+    failed: () => null,
+    processDelayMs: 60_000,
+  });
+  const accept = (t: number) => void c.accept({ receivedMs: t, topic: "t", clientId: "dev", payload: Buffer.alloc(0) }, 0);
+  // Accepted during one long poll phase: the group waits for the end of the turn to be handed over.
+  accept(2998);
+  accept(3001);
+  assert.equal(c.oldestUnprocessedMs(), 2998, "the waiting group holds the clock below a close due at 3000");
+  c.processCommittedBefore(3000);
+  assert.deepEqual(handed, [[2998, 3001]], "handed over in the tick's own turn, so its report can free the clock");
+  assert.equal(c.pending(), 0);
+  assert.equal(c.inFlight(), 2);
+
+  accept(3005);
+  c.processCommittedBefore(3000);
+  assert.equal(handed.length, 1, "a group that arrived after the close cannot hold it: it waits for the end of the turn");
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(handed, [[2998, 3001], [3005]], "handed over at the end of the turn as usual, once");
+  assert.deepEqual(processed, []);
+});
+
+test("a window-close tick receives the writer thread's waiting reports first: a group committed but not yet reported no longer holds the close", async () => {
+  const processed: number[] = [];
+  const finished: (() => void)[] = []; // commits the thread has finished, their reports not delivered yet
+  const c = new GroupCommitter({
+    commit: () => {
+      throw new Error("the thread is always available here");
+    },
+    commitAsync: (entries, done) => {
+      finished.push(() => done(null, entries.length));
+      return true;
+    },
+    reportWaiting: () => finished.length > 0,
+    receiveReports: () => {
+      for (const f of finished.splice(0)) f();
+    },
+    committed: (es) => processed.push(...es.map((e) => e.receivedMs)),
+    failed: () => null,
+    processDelayMs: 60_000,
+  });
+  void c.accept({ receivedMs: 2990, topic: "t", clientId: "dev", payload: Buffer.alloc(0) }, 0);
+  void c.accept({ receivedMs: 3010, topic: "t", clientId: "dev", payload: Buffer.alloc(0) }, 0);
+  await new Promise((r) => setImmediate(r)); // handed over; the thread has committed it, the event loop has not delivered the report
+  assert.equal(c.oldestUnprocessedMs(), 2990, "in flight: holds the clock");
+  c.processCommittedBefore(3000);
+  assert.deepEqual(processed, [2990], "received, and what arrived before the close processed, in the tick's turn");
+  assert.equal(c.oldestUnprocessedMs(), 3010, "the close at 3000 can go out now");
+});

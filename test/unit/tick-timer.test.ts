@@ -80,3 +80,174 @@ describe("pipeline tick timer", () => {
     timer.stop();
   });
 });
+
+/**
+ * While the gateway is behind, libuv's poll phase reads ready sockets for seconds before it returns to
+ * the timers phase: a due tick's timer is held that long, yet messages keep being accepted. `poke`,
+ * called by the processing path with the current time, runs an overdue tick after the current
+ * callback. Timers are mocked and only run when the test says (`loop`); the wall clock is the test's
+ * `clock`, which can move while no timer runs (a starved event loop).
+ */
+describe("pipeline tick timer, poked by the processing path", () => {
+  function rig(t: { after: (fn: () => void) => void }, start: number, periodMs = 1000) {
+    mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+    t.after(() => mock.timers.reset());
+    const s = { clock: start, due: Infinity, closes: true, ticks: [] as number[] };
+    const timer = new TickTimer(
+      periodMs,
+      () => {
+        s.ticks.push(s.clock);
+        if (s.closes && s.clock >= s.due) s.due = Infinity; // the tick flushed the window
+      },
+      () => s.due,
+      () => s.clock,
+    );
+    /** The event loop runs normally for `ms`: timers fire as the clock advances. */
+    const loop = (ms: number): void => {
+      for (let i = 0; i < ms; i++) {
+        s.clock++;
+        mock.timers.tick(1);
+      }
+    };
+    /** A callback of the poll phase (a message accepted) at the current clock, then its microtasks. */
+    const poke = async (): Promise<void> => {
+      timer.poke(s.clock);
+      await Promise.resolve();
+    };
+    return { s, timer, loop, poke };
+  }
+
+  it("an overdue window-close tick runs after the message that found it overdue, once: its timer is cleared", async (t) => {
+    const { s, timer, loop, poke } = rig(t, 0);
+    s.due = 2_350;
+    timer.start();
+    loop(2_000);
+    assert.deepEqual(s.ticks, [1000, 2000], "the 2 s tick armed the one-off for 2,351");
+    s.clock = 2_350; // the loop is held in the poll phase from here
+    await poke();
+    assert.deepEqual(s.ticks, [1000, 2000], "not overdue yet: a poke is a compare, no tick");
+    s.clock = 2_900;
+    timer.poke(s.clock);
+    assert.deepEqual(s.ticks, [1000, 2000], "not inside the caller: after its callback");
+    await Promise.resolve();
+    assert.deepEqual(s.ticks, [1000, 2000, 2900], "the close ran 549 ms late instead of when the loop reaches its timers");
+    assert.equal(s.due, Infinity);
+    await poke();
+    loop(1_000); // the loop gets to its timers (mock 2,000 → 3,000): the one-off's (mock 2,351) was cleared
+    assert.deepEqual(s.ticks, [1000, 2000, 2900, 3900], "only the periodic tick follows (mock 3,000 is clock 3,900)");
+    timer.stop();
+  });
+
+  it("a window the poked tick could not close is tried again by later pokes on the retry schedule", async (t) => {
+    const { s, timer, loop, poke } = rig(t, 0);
+    s.due = 1_400;
+    s.closes = false; // the clock is held at a group in flight
+    timer.start();
+    loop(1_000);
+    s.clock = 1_500; // starved
+    await poke();
+    assert.deepEqual(s.ticks, [1000, 1500]);
+    s.clock = 1_504;
+    await poke();
+    assert.deepEqual(s.ticks, [1000, 1500], "the first retry is 5 ms after the tick");
+    s.clock = 1_505;
+    s.closes = true; // the group was reported
+    await poke();
+    assert.deepEqual(s.ticks, [1000, 1500, 1505]);
+    assert.equal(s.due, Infinity);
+    s.clock = 1_600;
+    await poke();
+    assert.deepEqual(s.ticks, [1000, 1500, 1505], "nothing is due");
+    timer.stop();
+  });
+
+  it("an overdue periodic tick runs from a poke, arms the next close, and its interval restarts from there", async (t) => {
+    const { s, timer, loop, poke } = rig(t, 0);
+    timer.start();
+    loop(500);
+    s.clock = 1_900; // starved for 1.4 s: the periodic tick (clock 1,000) did not run
+    s.due = 2_300; // a window opened meanwhile, closing within the next period
+    await poke();
+    assert.deepEqual(s.ticks, [1900], "the periodic tick, which also arms the one-off for 2,301");
+    s.clock = 2_301;
+    await poke();
+    assert.deepEqual(s.ticks, [1900, 2301], "the close, found overdue by the next message");
+    loop(600); // mock 500 → 1,100 (clock 2,901): the old interval would have ticked at mock 1,000
+    assert.deepEqual(s.ticks, [1900, 2301], "the interval restarted at the poked tick: no tick 400 ms after it");
+    loop(400);
+    assert.deepEqual(s.ticks, [1900, 2301, 3301], "next periodic tick a period after the poked one (mock 1,500)");
+    timer.stop();
+    s.clock = 10_000;
+    s.due = 9_000;
+    await poke();
+    assert.equal(s.ticks.length, 3, "stopped: a poke runs nothing");
+  });
+});
+
+describe("pipeline tick timer, after a journal report", () => {
+  it("a window still open after its close tick's retries is tried again right after a report, not at the next periodic tick", async (t) => {
+    mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+    t.after(() => mock.timers.reset());
+    let clock = 0;
+    let due = 1_400;
+    let held = true; // a group in flight holds the clock
+    const ticks: number[] = [];
+    const timer = new TickTimer(1000, () => {
+      ticks.push(clock);
+      if (!held && clock >= due) due = 6_400;
+    }, () => due, () => clock);
+    const loop = (ms: number): void => {
+      for (let i = 0; i < ms; i++) {
+        clock++;
+        mock.timers.tick(1);
+      }
+    };
+    timer.start();
+    loop(1_000);
+    timer.reported(clock);
+    await Promise.resolve();
+    assert.deepEqual(ticks, [1000], "nothing held open: a report alone ticks nothing");
+    loop(800); // clock 1,800: the due tick at 1,401 and its six retries (to 1,716) found the window held
+    assert.deepEqual(ticks, [1000, 1401, 1406, 1416, 1436, 1476, 1556, 1716]);
+    held = false;
+    clock += 50; // reported 50 ms after the last retry (no timer ran in between)
+    timer.reported(clock);
+    assert.equal(ticks.length, 8, "after the report's callback, not inside it");
+    await Promise.resolve();
+    assert.deepEqual(ticks.slice(8), [1850], "closed after the report, not at the 2 s periodic tick");
+    assert.equal(due, 6_400);
+    timer.reported(clock);
+    await Promise.resolve();
+    assert.equal(ticks.length, 9, "the window closed: later reports tick nothing");
+    timer.stop();
+  });
+
+  it("a report while a retry is armed runs that retry at once, and the retry's timer does not tick again", async (t) => {
+    mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+    t.after(() => mock.timers.reset());
+    let clock = 0;
+    let due = 1_400;
+    let held = true;
+    const ticks: number[] = [];
+    const timer = new TickTimer(1000, () => {
+      ticks.push(clock);
+      if (!held && clock >= due) due = 6_400;
+    }, () => due, () => clock);
+    const loop = (ms: number): void => {
+      for (let i = 0; i < ms; i++) {
+        clock++;
+        mock.timers.tick(1);
+      }
+    };
+    timer.start();
+    loop(1_402); // the due tick at 1,401 left the window open: a retry is armed for 1,406
+    assert.deepEqual(ticks, [1000, 1401]);
+    held = false;
+    timer.reported(clock);
+    await Promise.resolve();
+    assert.deepEqual(ticks, [1000, 1401, 1402]);
+    loop(500);
+    assert.deepEqual(ticks, [1000, 1401, 1402], "the cleared retry did not fire");
+    timer.stop();
+  });
+});
