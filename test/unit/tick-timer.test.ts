@@ -185,65 +185,55 @@ describe("pipeline tick timer, poked by the processing path", () => {
 });
 
 describe("pipeline tick timer, after a journal report", () => {
-  it("a window still open after its close tick's retries is tried again right after a report, not at the next periodic tick", async (t) => {
+  /** A window due at 1,400 that stays open while `s.held` (a group in flight holds the clock); the next is due at 6,400. */
+  function heldWindow(t: { after: (fn: () => void) => void }) {
     mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
     t.after(() => mock.timers.reset());
-    let clock = 0;
-    let due = 1_400;
-    let held = true; // a group in flight holds the clock
-    const ticks: number[] = [];
+    const s = { clock: 0, due: 1_400, held: true, ticks: [] as number[] };
     const timer = new TickTimer(1000, () => {
-      ticks.push(clock);
-      if (!held && clock >= due) due = 6_400;
-    }, () => due, () => clock);
+      s.ticks.push(s.clock);
+      if (!s.held && s.clock >= s.due) s.due = 6_400;
+    }, () => s.due, () => s.clock);
     const loop = (ms: number): void => {
       for (let i = 0; i < ms; i++) {
-        clock++;
+        s.clock++;
         mock.timers.tick(1);
       }
     };
+    return { s, timer, loop };
+  }
+
+  it("a window still open after its close tick's retries is tried again right after a report, not at the next periodic tick", async (t) => {
+    const { s, timer, loop } = heldWindow(t);
+    const { ticks } = s;
     timer.start();
     loop(1_000);
-    timer.reported(clock);
+    timer.reported(s.clock);
     await Promise.resolve();
     assert.deepEqual(ticks, [1000], "nothing held open: a report alone ticks nothing");
     loop(800); // clock 1,800: the due tick at 1,401 and its six retries (to 1,716) found the window held
     assert.deepEqual(ticks, [1000, 1401, 1406, 1416, 1436, 1476, 1556, 1716]);
-    held = false;
-    clock += 50; // reported 50 ms after the last retry (no timer ran in between)
-    timer.reported(clock);
+    s.held = false;
+    s.clock += 50; // reported 50 ms after the last retry (no timer ran in between)
+    timer.reported(s.clock);
     assert.equal(ticks.length, 8, "after the report's callback, not inside it");
     await Promise.resolve();
     assert.deepEqual(ticks.slice(8), [1850], "closed after the report, not at the 2 s periodic tick");
-    assert.equal(due, 6_400);
-    timer.reported(clock);
+    assert.equal(s.due, 6_400);
+    timer.reported(s.clock);
     await Promise.resolve();
     assert.equal(ticks.length, 9, "the window closed: later reports tick nothing");
     timer.stop();
   });
 
   it("a report while a retry is armed runs that retry at once, and the retry's timer does not tick again", async (t) => {
-    mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
-    t.after(() => mock.timers.reset());
-    let clock = 0;
-    let due = 1_400;
-    let held = true;
-    const ticks: number[] = [];
-    const timer = new TickTimer(1000, () => {
-      ticks.push(clock);
-      if (!held && clock >= due) due = 6_400;
-    }, () => due, () => clock);
-    const loop = (ms: number): void => {
-      for (let i = 0; i < ms; i++) {
-        clock++;
-        mock.timers.tick(1);
-      }
-    };
+    const { s, timer, loop } = heldWindow(t);
+    const { ticks } = s;
     timer.start();
     loop(1_402); // the due tick at 1,401 left the window open: a retry is armed for 1,406
     assert.deepEqual(ticks, [1000, 1401]);
-    held = false;
-    timer.reported(clock);
+    s.held = false;
+    timer.reported(s.clock);
     await Promise.resolve();
     assert.deepEqual(ticks, [1000, 1401, 1402]);
     loop(500);
