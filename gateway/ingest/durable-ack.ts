@@ -239,7 +239,10 @@ export class GroupCommitter {
     }
   }
 
-  /** Processes up to `max` entries of the oldest waiting group, taking it off `unprocessed` when done. */
+  /**
+   * Processes up to `max` entries of the oldest waiting group (Infinity: what is left of it), taking
+   * it off `unprocessed` when done. The one place a group is cut: its position stays exact.
+   */
   private processSlice(max: number): void {
     const g = this.unprocessed[0]!;
     const n = g.entries.length;
@@ -248,11 +251,6 @@ export class GroupCommitter {
     this.opts.committed(g.from === 0 && to === n ? g.entries : g.entries.slice(g.from, to), g.lastSeq - (n - to));
     if (to === n) this.unprocessed.shift();
     else g.from = to;
-  }
-
-  /** Processes what is left of a waiting group (its first `from` entries were processed already); the caller took it off `unprocessed`. */
-  private processRest(g: { entries: JournalEntry[]; lastSeq: number; from: number }): void {
-    this.opts.committed(g.from === 0 ? g.entries : g.entries.slice(g.from), g.lastSeq);
   }
 
   /** Committed entries waiting to be processed. */
@@ -272,9 +270,9 @@ export class GroupCommitter {
   private processOverBound(): void {
     let waiting = this.waitingEntries();
     while (waiting > this.maxUnprocessed && this.unprocessed.length > 0) {
-      const g = this.unprocessed.shift()!;
+      const g = this.unprocessed[0]!;
       waiting -= g.entries.length - g.from;
-      this.processRest(g);
+      this.processSlice(Infinity);
     }
   }
 
@@ -285,10 +283,7 @@ export class GroupCommitter {
       this.processTimer = null;
     }
     if (this.held) return;
-    while (this.unprocessed.length > 0) {
-      const g = this.unprocessed.shift()!;
-      this.processRest(g);
-    }
+    while (this.unprocessed.length > 0) this.processSlice(Infinity);
   }
 
   /**
@@ -320,13 +315,11 @@ export class GroupCommitter {
       let to = n;
       while (to > g.from && g.entries[to - 1]!.receivedMs >= boundMs) to--;
       if (to === n) {
-        this.unprocessed.shift();
-        this.processRest(g);
+        this.processSlice(Infinity);
         continue;
       }
-      // Cut the group: seqs are consecutive within it, the slice ends `n - to` rows before its last.
-      if (to > g.from) this.opts.committed(g.entries.slice(g.from, to), g.lastSeq - (n - to));
-      g.from = to;
+      // Cut the group (see processSlice) after the last entry before the bound.
+      if (to > g.from) this.processSlice(to - g.from);
       let oldest = Infinity;
       for (let i = to; i < n; i++) if (g.entries[i]!.receivedMs < oldest) oldest = g.entries[i]!.receivedMs;
       g.oldest = oldest; // ≥ boundMs: the clock may now pass the bound
