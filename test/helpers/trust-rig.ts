@@ -1,19 +1,17 @@
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { request as httpRequest } from "node:http";
 import { connect as netConnect } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGateway, type Gateway } from "../../gateway/app.js";
 import { parseConfig, resolveConfigPaths } from "../../gateway/config/load.js";
 import { startFakeReceiver, type FakeReceiver } from "./fake-receiver.js";
+import { tempDir as tempDirIn } from "./temp-dir.js";
 
 /** A temp folder removed after the test. */
 export function tempDir(t: { after: (fn: () => void) => void }, prefix = "edgegate-trust-"): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
+  return tempDirIn(t, prefix);
 }
 
 /** A password file written by Debian's mosquitto_passwd ($7$ lines). */
