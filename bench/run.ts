@@ -272,12 +272,15 @@ const SECTIONS: Section[] = [
           ratio: `${fmt(c.ceilingRatio / target, 2)}× of target`,
         };
       };
-      const ceilingFigures = (qos: number, target: number, r: typeof q0) => ({
-        [`qos${qos}_cpu_ceiling_ratio`]: cpuCeiling(r, target).ceilingRatio,
-        [`qos${qos}_needed_gateway_cpu_ms_per_100k_samples`]: cpuCeiling(r, target).neededCpuMsPer100k,
-        [`qos${qos}_gateway_publisher_cpu_ms_per_100k_samples`]: r.gateway.publisherCpuMsPer100kSamples,
-        [`qos${qos}_bare_publisher_cpu_ms_per_100k_samples`]: r.bare.publisherCpuMsPer100kSamples,
-      });
+      const ceilingFigures = (qos: number, target: number, r: typeof q0) => {
+        const c = cpuCeiling(r, target);
+        return {
+          [`qos${qos}_cpu_ceiling_ratio`]: c.ceilingRatio,
+          [`qos${qos}_needed_gateway_cpu_ms_per_100k_samples`]: c.neededCpuMsPer100k,
+          [`qos${qos}_gateway_publisher_cpu_ms_per_100k_samples`]: r.gateway.publisherCpuMsPer100kSamples,
+          [`qos${qos}_bare_publisher_cpu_ms_per_100k_samples`]: r.bare.publisherCpuMsPer100kSamples,
+        };
+      };
       return {
         rows: [row(0, 0.8, q0), ceilingRow(0, 0.8, q0), row(1, 0.7, q1), ceilingRow(1, 0.7, q1)],
         figures: { ...figures(0, q0), ...figures(1, q1), ...ceilingFigures(0, 0.8, q0), ...ceilingFigures(1, 0.7, q1) },
